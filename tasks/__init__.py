@@ -1,0 +1,1 @@
+"""pruneflow's stages: each module has a pure, typed core and a thin `run(cfg)` edge."""

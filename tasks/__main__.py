@@ -1,0 +1,41 @@
+"""Command line for DVC stages and humans: `python -m tasks <stage> [--params params.yaml]`.
+
+`python -m tasks show` prints the dense-vs-pruned table of the last evaluation. Bad input ends
+with one line on stderr and exit status 2; outputs already on disk are left as they were.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from tasks.config import load_config
+from tasks.errors import PipelineError
+from tasks.stages import BY_NAME
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one stage (or `show`); return the process exit status."""
+    parser = argparse.ArgumentParser(prog="python -m tasks", description=__doc__.splitlines()[0])
+    parser.add_argument("stage", choices=[*BY_NAME, "show"])
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.params)
+        if args.stage == "show":
+            from tasks.evaluate import format_table
+
+            if not cfg.paths.metrics.is_file():
+                raise PipelineError(f"{cfg.paths.metrics}: no metrics yet; run `dvc repro` first")
+            print(format_table(json.loads(cfg.paths.metrics.read_text())))
+        else:
+            BY_NAME[args.stage].run(cfg)
+    except PipelineError as exc:
+        print(f"pruneflow: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

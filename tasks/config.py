@@ -1,0 +1,193 @@
+"""`params.yaml`, parsed once into frozen, validated config.
+
+Every stage receives a `Config`; nothing else reads params.yaml. Unknown keys and out-of-range
+values are rejected with one line naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tasks.errors import PipelineError
+
+# MobileNet V1/V2 refuse inputs smaller than 32x32 (five stride-2 stages).
+MIN_IMAGE_SIZE = 32
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class PathsConfig(_Section):
+    """Every file the pipeline reads or writes; dvc.yaml templates the same keys (one home)."""
+
+    raw: Path = Path("data/raw")
+    prepared: Path = Path("data/prepared")
+    dense_model: Path = Path("models/dense.keras")
+    pruned_model: Path = Path("models/pruned_wrapped.keras")
+    stripped_model: Path = Path("models/pruned_stripped.keras")
+    export: Path = Path("export")
+    train_log: Path = Path("reports/train_dense.csv")
+    prune_log: Path = Path("reports/prune_epochs.csv")
+    prune_steps: Path = Path("reports/prune_steps.csv")
+    prune_summaries: Path = Path("reports/prune_summaries")
+    strip_check: Path = Path("reports/strip_check.json")
+    sparsity_table: Path = Path("reports/sparsity_per_layer.csv")
+    per_class_table: Path = Path("reports/per_class.csv")
+    metrics: Path = Path("metrics.json")
+
+
+class DataConfig(_Section):
+    source: Literal["mnist5k", "folder"] = "mnist5k"
+    folder: Path = Path("data/raw")
+    image_size: int = Field(32, ge=MIN_IMAGE_SIZE, le=512)
+    samples_per_class: int | None = Field(None, ge=3)
+    val_fraction: float = Field(0.1, gt=0.0, lt=0.5)
+    test_fraction: float = Field(0.1, gt=0.0, lt=0.5)
+
+
+class ModelConfig(_Section):
+    architecture: Literal["mobilenet_v2", "mobilenet"] = "mobilenet_v2"
+    alpha: float = Field(1.0, gt=0.0, le=1.4)
+    weights: str | None = None
+    freeze_base: bool = False
+    bn_momentum: float = Field(0.9, gt=0.0, lt=1.0)
+    dense_units: int = Field(128, ge=1, le=4096)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _weights_allowed(self) -> ModelConfig:
+        if self.weights not in (None, "imagenet") and not Path(self.weights).is_file():
+            raise ValueError(
+                f"weights={self.weights!r}: allowed are null, 'imagenet' or an existing weights file"
+            )
+        if self.freeze_base and self.weights is None:
+            raise ValueError("freeze_base=true needs pretrained weights (weights: imagenet or a file)")
+        return self
+
+
+class AugmentConfig(_Section):
+    shift: float = Field(0.1, ge=0.0, le=0.5)
+    rotation_deg: float = Field(10.0, ge=0.0, le=180.0)
+    zoom: float = Field(0.1, ge=0.0, le=0.5)
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(20, ge=1, le=1000)
+    batch_size: int = Field(64, ge=1, le=4096)
+    learning_rate: float = Field(0.003, gt=0.0, le=1.0)
+    warmup_epochs: int = Field(1, ge=0, le=1000)
+    weight_decay: float = Field(1e-4, ge=0.0, le=1.0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    augment: AugmentConfig = AugmentConfig()
+
+
+class PruneConfig(_Section):
+    scope: Literal["all", "head"] = "all"
+    initial_sparsity: float = Field(0.0, ge=0.0, lt=1.0)
+    final_sparsity: float = Field(0.8, ge=0.0, lt=1.0)
+    begin_step: int = Field(0, ge=0)
+    # null: the schedule ends at 2/3 of the pruning fine-tune, leaving the last third to recover.
+    end_step: int | None = Field(None, ge=1)
+    frequency: int = Field(20, ge=1)
+    epochs: int = Field(5, ge=1, le=1000)
+    learning_rate: float = Field(5e-4, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _schedule_ordered(self) -> PruneConfig:
+        if self.initial_sparsity > self.final_sparsity:
+            raise ValueError(
+                f"initial_sparsity={self.initial_sparsity} must be <= final_sparsity={self.final_sparsity}"
+            )
+        if self.end_step is not None and self.end_step <= self.begin_step:
+            raise ValueError(f"end_step={self.end_step} must be > begin_step={self.begin_step}")
+        return self
+
+
+class EvaluateConfig(_Section):
+    latency_warmup: int = Field(20, ge=0, le=100_000)
+    latency_runs: int = Field(200, ge=5, le=1_000_000)
+    threads: int = Field(1, ge=1, le=64)
+
+
+class Config(_Section):
+    seed: int = Field(42, ge=0, le=2**31 - 1)
+    paths: PathsConfig = PathsConfig()
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    prune: PruneConfig = PruneConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+
+
+def _describe(error: dict[str, Any], source: str) -> str:
+    """One line for one pydantic error: file, dotted key, value, and what is allowed."""
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}'{_allowed_keys(error['loc'])}"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "value_error":  # a cross-field check: the message names the values
+        return f"{source}: {key}: {message}"
+    return f"{source}: {key}={error.get('input')!r}: {message}"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> str:
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        annotation = model.model_fields[str(part)].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ""
+        model = annotation
+    return f"; allowed: {', '.join(model.model_fields)}"
+
+
+def parse_config(raw: Any, source: str = "params") -> Config:
+    """Validate a params mapping.
+
+    Args:
+        raw: the mapping loaded from YAML.
+        source: name used in error messages.
+
+    Returns:
+        The frozen config.
+
+    Raises:
+        PipelineError: naming the first bad key and what is allowed.
+    """
+    if not isinstance(raw, dict):
+        raise PipelineError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise PipelineError(_describe(exc.errors()[0], source)) from None
+
+
+def load_config(path: str | Path = "params.yaml") -> Config:
+    """Read and validate params.yaml.
+
+    Args:
+        path: the params file.
+
+    Returns:
+        The frozen config.
+
+    Raises:
+        PipelineError: the file is missing, not YAML, or has a bad key.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise PipelineError(f"{path}: cannot read params file ({exc.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise PipelineError(f"{path}: not valid YAML{where}") from None
+    return parse_config(raw or {}, str(path))

@@ -1,0 +1,219 @@
+"""Stage 6 — evaluate: dense vs pruned on the held-out test split, side by side.
+
+Accuracy and loss (Keras), per-class precision/recall, measured sparsity (whole model and per
+layer), file sizes raw and gzip (Keras and TFLite), and TFLite batch-1 latency measured with
+ai-edge-litert, dense and pruned interleaved in one process so machine noise hits both alike.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tasks.config import Config
+from tasks.export import VARIANTS, exported
+from tasks.ingest import load_classes, load_split
+from tasks.io import atomic_path, gzip_size, write_json
+from tasks.model import load_model
+from tasks.prune import prunable_weight_names
+from tasks.tf_env import keras
+
+
+def per_class_table(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...]) -> pd.DataFrame:
+    """Precision and recall (percent) and support per class; a class never predicted has precision 0."""
+    rows = []
+    for c, name in enumerate(classes):
+        tp = int(np.sum((y_pred == c) & (y_true == c)))
+        predicted, actual = int(np.sum(y_pred == c)), int(np.sum(y_true == c))
+        rows.append({
+            "class": name,
+            "precision_pct": 100.0 * tp / predicted if predicted else 0.0,
+            "recall_pct": 100.0 * tp / actual if actual else 0.0,
+            "support": actual,
+        })
+    return pd.DataFrame(rows)
+
+
+def layer_sparsity_table(model: keras.Model) -> pd.DataFrame:
+    """One row per prunable weight (kernel, depthwise_kernel): size, zeros, sparsity percent."""
+    rows = []
+    for layer in model.layers:
+        for weight_name in prunable_weight_names(layer):
+            values = getattr(layer, weight_name).numpy()
+            zeros = int(values.size - np.count_nonzero(values))
+            rows.append({
+                "layer": layer.name,
+                "type": type(layer).__name__,
+                "weight": weight_name,
+                "params": int(values.size),
+                "zeros": zeros,
+                "sparsity_pct": 100.0 * zeros / values.size,
+            })
+    return pd.DataFrame(rows)
+
+
+def sparsity_summary(model: keras.Model, table: pd.DataFrame) -> dict[str, float | int]:
+    """Sparsity over prunable weights and over every weight of the model (BatchNorm, biases too)."""
+    all_weights = [w for w in model.get_weights()]
+    total = int(sum(w.size for w in all_weights))
+    zeros = int(sum(w.size - np.count_nonzero(w) for w in all_weights))
+    return {
+        "params": total,
+        "nonzero_params": total - zeros,
+        "sparsity_all_weights_pct": 100.0 * zeros / total,
+        "sparsity_prunable_pct": 100.0 * table["zeros"].sum() / table["params"].sum(),
+    }
+
+
+class TFLiteRunner:
+    """A batch-1 ai-edge-litert interpreter for one model file."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]["index"]
+        self.output = self.interpreter.get_output_details()[0]["index"]
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        self.interpreter.set_tensor(self.input, image[None].astype(np.float32))
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output)[0]
+
+
+def interleaved_latency_ms(
+    runners: dict[str, TFLiteRunner], images: np.ndarray, warmup: int, runs: int
+) -> dict[str, np.ndarray]:
+    """Batch-1 invoke times in ms; models alternate (and swap order each round), warm-up dropped."""
+    names = list(runners)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(warmup + runs):
+        image = images[i % len(images)]
+        for name in names if i % 2 == 0 else reversed(names):
+            start = time.perf_counter()
+            runners[name](image)
+            elapsed = (time.perf_counter() - start) * 1e3
+            if i >= warmup:
+                times[name].append(elapsed)
+    return {name: np.asarray(t) for name, t in times.items()}
+
+
+def compare(dense: dict[str, Any], pruned: dict[str, Any]) -> dict[str, float]:
+    """Ratios (dense / pruned, `_x`: >1 means pruning helped) and deltas (pruned − dense, with unit)."""
+    ratio = lambda key: dense[key] / pruned[key]  # noqa: E731
+    return {
+        "test_accuracy_delta_pts": pruned["test_accuracy_pct"] - dense["test_accuracy_pct"],
+        "tflite_test_accuracy_delta_pts": pruned["tflite_test_accuracy_pct"] - dense["tflite_test_accuracy_pct"],
+        "test_loss_delta": pruned["test_loss"] - dense["test_loss"],
+        "sparsity_prunable_delta_pts": pruned["sparsity_prunable_pct"] - dense["sparsity_prunable_pct"],
+        "size_keras_ratio_x": ratio("size_keras_bytes"),
+        "size_keras_gzip_ratio_x": ratio("size_keras_gzip_bytes"),
+        "size_tflite_ratio_x": ratio("size_tflite_bytes"),
+        "size_tflite_gzip_ratio_x": ratio("size_tflite_gzip_bytes"),
+        "latency_p50_speedup_x": ratio("latency_p50_ms"),
+        "latency_p95_speedup_x": ratio("latency_p95_ms"),
+    }
+
+
+def evaluate_keras(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Cross-entropy loss, accuracy percent and predicted labels on (x, y)."""
+    probs = model.predict(x, batch_size=256, verbose=0)
+    loss = float(keras.losses.sparse_categorical_crossentropy(y, probs).numpy().mean())
+    pred = probs.argmax(1)
+    return loss, 100.0 * float(np.mean(pred == y)), pred
+
+
+def format_table(metrics: dict[str, Any]) -> str:
+    """The dense-vs-pruned table printed after a run (pandas)."""
+    keys = [
+        "test_accuracy_pct", "tflite_test_accuracy_pct", "test_loss", "sparsity_prunable_pct",
+        "sparsity_all_weights_pct", "size_keras_bytes", "size_keras_gzip_bytes", "size_tflite_bytes",
+        "size_tflite_gzip_bytes", "latency_p50_ms", "latency_p95_ms",
+    ]
+    table = pd.DataFrame({name: [metrics[name][k] for k in keys] for name in VARIANTS}, index=keys)
+    ratio_of = {
+        "size_keras_bytes": "size_keras_ratio_x", "size_keras_gzip_bytes": "size_keras_gzip_ratio_x",
+        "size_tflite_bytes": "size_tflite_ratio_x", "size_tflite_gzip_bytes": "size_tflite_gzip_ratio_x",
+        "latency_p50_ms": "latency_p50_speedup_x", "latency_p95_ms": "latency_p95_speedup_x",
+        "test_accuracy_pct": "test_accuracy_delta_pts",
+        "tflite_test_accuracy_pct": "tflite_test_accuracy_delta_pts",
+        "test_loss": "test_loss_delta", "sparsity_prunable_pct": "sparsity_prunable_delta_pts",
+    }
+    table["dense→pruned"] = [
+        f"{metrics['comparison'][ratio_of[k]]:+.2f}" if ratio_of.get(k, "").endswith(("_pts", "_delta"))
+        else f"{metrics['comparison'][ratio_of[k]]:.2f}x" if k in ratio_of else ""
+        for k in keys
+    ]
+    with pd.option_context("display.float_format", "{:,.3f}".format, "display.width", 120):
+        return table.to_string()
+
+
+def run(cfg: Config) -> None:
+    """Edge: measure both exported models, write metrics.json and the per-layer / per-class tables."""
+    p = cfg.paths
+    x, y = load_split(p.prepared, "test")
+    x = x.astype(np.float32)
+    classes = load_classes(p.prepared)
+    models = {"dense": p.dense_model, "pruned": p.stripped_model}
+    results: dict[str, dict[str, Any]] = {}
+    layer_tables, class_tables = [], []
+    runners = {}
+    for name, model_path in models.items():
+        model = load_model(model_path)
+        loss, acc, pred = evaluate_keras(model, x, y)
+        layers = layer_sparsity_table(model).assign(model=name)
+        per_class = per_class_table(y, pred, classes).assign(model=name)
+        layer_tables.append(layers)
+        class_tables.append(per_class)
+        runner = runners[name] = TFLiteRunner(exported(p.export, name, "tflite"), cfg.evaluate.threads)
+        tflite_pred = np.array([runner(img).argmax() for img in x])
+        results[name] = {
+            "test_loss": loss,
+            "test_accuracy_pct": acc,
+            "tflite_test_accuracy_pct": 100.0 * float(np.mean(tflite_pred == y)),
+            "macro_precision_pct": float(per_class["precision_pct"].mean()),
+            "macro_recall_pct": float(per_class["recall_pct"].mean()),
+            "per_class": {
+                row["class"]: {"precision_pct": row["precision_pct"], "recall_pct": row["recall_pct"]}
+                for row in per_class.to_dict("records")
+            },
+            **sparsity_summary(model, layers),
+            **{f"size_{kind.replace('.', '_')}_bytes": _size(exported(p.export, name, kind))
+               for kind in ("keras", "keras.gz", "tflite", "tflite.gz")},
+        }
+    # The unstripped (wrapped) model: why stripping matters. Masks and thresholds make it bigger.
+    results["pruned"]["size_keras_unstripped_bytes"] = p.pruned_model.stat().st_size
+    results["pruned"]["size_keras_unstripped_gzip_bytes"] = gzip_size(p.pruned_model)
+    latency = interleaved_latency_ms(runners, x, cfg.evaluate.latency_warmup, cfg.evaluate.latency_runs)
+    for name, ms in latency.items():
+        results[name]["latency_p50_ms"] = float(np.percentile(ms, 50))
+        results[name]["latency_p95_ms"] = float(np.percentile(ms, 95))
+    metrics = {
+        **results,
+        "comparison": compare(results["dense"], results["pruned"]),
+        "setup": {
+            "test_samples": int(len(y)),
+            "latency_runs": cfg.evaluate.latency_runs,
+            "latency_warmup_runs": cfg.evaluate.latency_warmup,
+            "latency_threads": cfg.evaluate.threads,
+            "latency_note": "latency_* vary run to run (noisy shared CPU); every other field is a function of params and data",
+        },
+    }
+    _write_csv(pd.concat(layer_tables), p.sparsity_table)
+    _write_csv(pd.concat(class_tables), p.per_class_table)
+    write_json(p.metrics, metrics)
+    print(format_table(metrics))
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.4f")

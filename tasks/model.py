@@ -1,0 +1,163 @@
+"""The classifier and its input pipeline, shared by dense training and pruning.
+
+MobileNet base → GlobalAveragePooling → Dense(128, relu) → Dropout(0.2) → Dense(N, softmax): the
+classic face-mask-detector head. The model takes raw 0–255 RGB pixels; scaling to [-1, 1] (what
+MobileNet expects) is its first layer, so exported TFLite files take raw pixels too.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tasks.config import AugmentConfig, ModelConfig
+from tasks.errors import PipelineError
+from tasks.tf_env import keras, tf
+
+_BASES = {
+    "mobilenet_v2": keras.applications.MobileNetV2,
+    "mobilenet": keras.applications.MobileNet,
+}
+
+
+def build_classifier(cfg: ModelConfig, num_classes: int, image_size: int) -> keras.Model:
+    """Build the (flat, un-nested) classifier; tfmot can then wrap each prunable layer.
+
+    Args:
+        cfg: architecture, width `alpha`, weights, BatchNorm momentum, head size.
+        num_classes: size of the softmax.
+        image_size: square input side in pixels.
+
+    Returns:
+        An uncompiled Keras 2 model.
+
+    Raises:
+        PipelineError: the weights cannot be loaded (no network for 'imagenet', wrong file).
+    """
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    scaled = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale_to_unit")(inputs)
+    try:
+        base = _BASES[cfg.architecture](
+            input_tensor=scaled, include_top=False, weights=cfg.weights, alpha=cfg.alpha, pooling="avg"
+        )
+    except (ValueError, OSError, Exception) as exc:  # download errors surface as many types
+        if cfg.weights is None:
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise PipelineError(f"model.weights={cfg.weights!r}: cannot load ({first})") from None
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            # Keras' MobileNetV2 uses momentum 0.999: ~1,000 steps before the moving statistics
+            # forget their initial (0, 1). A small dataset trains for fewer steps than that, so
+            # inference used stale statistics (our 9–90 % test accuracy at 97 % train accuracy).
+            layer.momentum = cfg.bn_momentum
+        if cfg.freeze_base:
+            layer.trainable = False
+    x = keras.layers.Dense(cfg.dense_units, activation="relu", name="head_dense")(base.output)
+    x = keras.layers.Dropout(cfg.dropout, name="head_dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="head_logits")(x)
+    return keras.Model(inputs, outputs, name=f"{cfg.architecture}_classifier")
+
+
+def augmenter(cfg: AugmentConfig, seed: int) -> keras.Sequential:
+    """Random shift/rotation/zoom with black fill: digits and faces stay recognisable."""
+    layers = []
+    if cfg.shift:
+        layers.append(keras.layers.RandomTranslation(cfg.shift, cfg.shift, fill_mode="constant", seed=seed))
+    if cfg.rotation_deg:
+        layers.append(keras.layers.RandomRotation(cfg.rotation_deg / 360.0, fill_mode="constant", seed=seed + 1))
+    if cfg.zoom:
+        layers.append(keras.layers.RandomZoom(cfg.zoom, fill_mode="constant", seed=seed + 2))
+    return keras.Sequential(layers, name="augment")
+
+
+def train_dataset(
+    x: np.ndarray, y: np.ndarray, batch_size: int, augment: AugmentConfig, seed: int
+) -> tf.data.Dataset:
+    """Shuffled, augmented float batches of raw pixels."""
+    aug = augmenter(augment, seed)
+    ds = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y))
+    ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    if aug.layers:
+        ds = ds.map(lambda a, b: (aug(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Batches per epoch (the last partial batch counts)."""
+    return -(-n // batch_size)
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Per-epoch metrics plus wall seconds to a CSV: DVC plots it, the prune/dense epoch-time ratio uses it."""
+
+    def __init__(self, path: Path, extra=None) -> None:
+        super().__init__()
+        self.path, self.extra, self.rows = path, extra, []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - self._start, 3)}
+        row.update({k: float(v) for k, v in sorted((logs or {}).items())})
+        if self.extra:
+            row.update(self.extra(self.model))
+        self.rows.append(row)
+
+    def write(self) -> None:
+        from tasks.io import atomic_path
+
+        with atomic_path(self.path) as tmp, tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(self.rows[0]))
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+
+def compile_classifier(model: keras.Model, lr, weight_decay: float, label_smoothing: float) -> None:
+    """AdamW on sparse labels (one-hot internally when smoothing labels)."""
+    if label_smoothing:
+        loss = _SmoothedSparseCE(label_smoothing)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=lr, weight_decay=weight_decay),
+        loss=loss,
+        metrics=["accuracy"],
+    )
+
+
+class _SmoothedSparseCE(keras.losses.Loss):
+    def __init__(self, smoothing: float) -> None:
+        super().__init__(name="smoothed_sparse_ce")
+        self.smoothing = smoothing
+
+    def call(self, y_true, y_pred):
+        depth = tf.shape(y_pred)[-1]
+        onehot = tf.one_hot(tf.cast(tf.reshape(y_true, [-1]), tf.int32), depth)
+        return keras.losses.categorical_crossentropy(onehot, y_pred, label_smoothing=self.smoothing)
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Save without optimizer state (sizes then compare weights, not Adam moments), atomically."""
+    from tasks.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        model.save(tmp, include_optimizer=False)
+
+
+def load_model(path: Path, custom_scope=None) -> keras.Model:
+    """Load a saved classifier without compiling, in Keras safe mode.
+
+    Raises:
+        PipelineError: the file is missing or not a Keras model.
+    """
+    if not path.is_file():
+        raise PipelineError(f"{path}: model file missing; run the stage that writes it first")
+    import contextlib
+
+    with custom_scope() if custom_scope else contextlib.nullcontext():
+        return keras.models.load_model(path, compile=False, safe_mode=True)

@@ -1,0 +1,184 @@
+"""Stage 3 — prune: magnitude-prune the saved dense model while fine-tuning it.
+
+`prune_low_magnitude` wraps the *same* layer objects it is given, so fine-tuning a wrapped
+in-memory model silently changes the dense baseline. This stage therefore always starts from the
+dense artifact on disk and never writes to it.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from tasks.config import Config, PruneConfig
+from tasks.errors import PipelineError
+from tasks.ingest import load_split
+from tasks.io import atomic_dir, atomic_path
+from tasks.model import EpochLog, compile_classifier, load_model, steps_per_epoch, train_dataset
+from tasks.tf_env import keras, tfmot
+
+# Not exported by tfmot's public API; safe to import once tasks.tf_env has loaded TensorFlow.
+from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import (  # noqa: E402
+    PruneRegistry,
+)
+from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import (  # noqa: E402
+    PruneLowMagnitude,
+)
+
+sparsity_api = tfmot.sparsity.keras
+
+
+def prunable_weight_names(layer: keras.layers.Layer) -> list[str]:
+    """Names of the weights tfmot would prune in `layer` (kernel, depthwise_kernel, …); [] if none."""
+    if not PruneRegistry.supports(layer) or PruneRegistry._is_rnn_layer(layer):
+        return []
+    return list(PruneRegistry._weight_names(layer))
+
+
+def resolve_end_step(cfg: PruneConfig, total_steps: int) -> int:
+    """The schedule's end step: given, or 2/3 of the fine-tune; aligned so the final sparsity is applied.
+
+    tfmot prunes only at steps where (step - begin_step) % frequency == 0, up to end_step; an end step
+    off that grid would stop short of `final_sparsity`.
+
+    Raises:
+        PipelineError: the schedule does not fit in the fine-tune's steps.
+    """
+    end = cfg.end_step
+    if end is None:
+        end = cfg.begin_step + ((2 * total_steps) // 3 - cfg.begin_step) // cfg.frequency * cfg.frequency
+        if end <= cfg.begin_step:
+            raise PipelineError(
+                f"prune.begin_step={cfg.begin_step}: leaves no room to prune in the {total_steps} "
+                f"fine-tune steps (prune.epochs × steps per epoch); allowed: begin_step < {2 * total_steps // 3 - cfg.frequency}"
+            )
+        return end
+    if end >= total_steps:
+        raise PipelineError(
+            f"prune.end_step={end}: beyond the {total_steps} fine-tune steps (prune.epochs × steps per epoch); "
+            f"allowed: {cfg.begin_step + 1}..{total_steps - 1}, or null for automatic"
+        )
+    if (end - cfg.begin_step) % cfg.frequency:
+        raise PipelineError(
+            f"prune.end_step={end}: must be begin_step + a multiple of prune.frequency={cfg.frequency} "
+            "so the final sparsity is applied"
+        )
+    return end
+
+
+def wrap_for_pruning(dense: keras.Model, cfg: PruneConfig, end_step: int) -> keras.Model:
+    """Clone `dense` with a PruneLowMagnitude wrapper on every prunable layer in scope.
+
+    Args:
+        dense: a freshly loaded dense model (its layer objects become part of the result).
+        cfg: schedule and scope ("all" prunable layers, or only the "head" Dense layers).
+        end_step: resolved end of the polynomial schedule.
+
+    Returns:
+        The wrapped, uncompiled model.
+    """
+    schedule = sparsity_api.PolynomialDecay(
+        initial_sparsity=cfg.initial_sparsity,
+        final_sparsity=cfg.final_sparsity,
+        begin_step=cfg.begin_step,
+        end_step=end_step,
+        frequency=cfg.frequency,
+    )
+
+    def wrap(layer: keras.layers.Layer) -> keras.layers.Layer:
+        in_scope = cfg.scope == "all" or isinstance(layer, keras.layers.Dense)
+        if in_scope and prunable_weight_names(layer):
+            return sparsity_api.prune_low_magnitude(layer, pruning_schedule=schedule)
+        return layer
+
+    return keras.models.clone_model(dense, clone_function=wrap)
+
+
+def wrapped_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The PruneLowMagnitude wrappers of a model."""
+    return [layer for layer in model.layers if isinstance(layer, PruneLowMagnitude)]
+
+
+def mask_sparsity(model: keras.Model) -> float:
+    """Fraction of masked-out weights over all wrapped weights."""
+    zeros = total = 0
+    for layer in wrapped_layers(model):
+        for _, mask, _ in layer.pruning_vars:
+            m = mask.numpy()
+            zeros += int(m.size - np.count_nonzero(m))
+            total += m.size
+    return zeros / total if total else 0.0
+
+
+class StepSparsityLog(keras.callbacks.Callback):
+    """Mask sparsity every `every` steps: the schedule as it actually happened."""
+
+    def __init__(self, every: int) -> None:
+        super().__init__()
+        self.every, self.rows, self.step = every, [], 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step % self.every == 0 or self.step == 1:
+            self.rows.append({"step": self.step, "sparsity": round(mask_sparsity(self.model), 6),
+                              "loss": float((logs or {}).get("loss", np.nan))})
+
+    def write(self, path: Path) -> None:
+        with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["step", "sparsity", "loss"])
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+
+def prune_model(
+    dense: keras.Model,
+    cfg: Config,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    callbacks: list[keras.callbacks.Callback] = (),
+) -> keras.Model:
+    """Fine-tune `dense` under the polynomial-decay pruning schedule.
+
+    Args:
+        dense: freshly loaded dense model; it is consumed (its layers are reused).
+        cfg: prune schedule/epochs/lr, train batch size and augmentation, seed.
+        train: images and labels to fine-tune on.
+        val: images and labels for the per-epoch validation score.
+        callbacks: extra loggers.
+
+    Returns:
+        The wrapped model, masks applied (strip it before export).
+    """
+    keras.utils.set_random_seed(cfg.seed)
+    steps = steps_per_epoch(len(train[0]), cfg.train.batch_size)
+    total = steps * cfg.prune.epochs
+    end_step = resolve_end_step(cfg.prune, total)
+    pruned = wrap_for_pruning(dense, cfg.prune, end_step)
+    lr = keras.optimizers.schedules.CosineDecay(cfg.prune.learning_rate, decay_steps=total)
+    compile_classifier(pruned, lr, cfg.train.weight_decay, cfg.train.label_smoothing)
+    pruned.fit(
+        train_dataset(*train, cfg.train.batch_size, cfg.train.augment, cfg.seed),
+        validation_data=(val[0].astype(np.float32), val[1]),
+        epochs=cfg.prune.epochs,
+        callbacks=[sparsity_api.UpdatePruningStep(), *callbacks],
+        verbose=2,
+    )
+    return pruned
+
+
+def run(cfg: Config) -> None:
+    """Edge: load the dense artifact, prune-fine-tune, write the wrapped model and the pruning logs."""
+    dense = load_model(cfg.paths.dense_model)
+    prepared = cfg.paths.prepared
+    steps = StepSparsityLog(every=cfg.prune.frequency)
+    epochs = EpochLog(cfg.paths.prune_log, extra=lambda m: {"sparsity": round(mask_sparsity(m), 6)})
+    with atomic_dir(cfg.paths.prune_summaries) as summaries:
+        callbacks = [steps, epochs, sparsity_api.PruningSummaries(log_dir=str(summaries))]
+        pruned = prune_model(dense, cfg, load_split(prepared, "train"), load_split(prepared, "val"), callbacks)
+        with atomic_path(cfg.paths.pruned_model) as tmp:
+            pruned.save(tmp, include_optimizer=False)
+        steps.write(cfg.paths.prune_steps)
+        epochs.write()
+    print(f"prune: mask sparsity {mask_sparsity(pruned):.4f} → {cfg.paths.pruned_model}")

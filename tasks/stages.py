@@ -1,0 +1,82 @@
+"""The pipeline's stages: what each reads, which params it depends on, what it writes.
+
+One table for both entry points. `dvc.yaml` declares the same deps/params/outs (a test holds the two
+in step); the Prefect flow keys its cache on them. Modules are imported only when a stage runs, so
+validating params never pays TensorFlow's import.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.config import Config
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A pipeline step: module `tasks.<module>` exposes `run(cfg)`."""
+
+    name: str
+    module: str
+    params: tuple[str, ...]
+    deps: Callable[[Config], tuple[Path, ...]]
+    outs: Callable[[Config], tuple[Path, ...]]
+
+    def run(self, cfg: Config) -> None:
+        """Run the stage's edge function."""
+        importlib.import_module(f"tasks.{self.module}").run(cfg)
+
+    def sources(self) -> tuple[Path, ...]:
+        """The code the stage runs: its module plus the shared modules it builds on."""
+        root = Path(__file__).parent
+        return tuple(root / f"{m}.py" for m in (self.module, *_SHARED[self.module]))
+
+
+# Modules each stage's code imports from this package (its "task source" beyond its own file).
+_SHARED = {
+    "ingest": ("config", "io"),
+    "train": ("config", "io", "model", "ingest"),
+    "prune": ("config", "io", "model", "ingest"),
+    "strip": ("config", "io", "model", "ingest", "prune"),
+    "export": ("config", "io", "model"),
+    "evaluate": ("config", "io", "model", "ingest", "export", "prune"),
+}
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        "ingest", "ingest", ("seed", "data"),
+        deps=lambda c: (c.data.folder,),  # read only when data.source=folder; cheap to hash otherwise
+        outs=lambda c: (c.paths.prepared,),
+    ),
+    Stage(
+        "train_dense", "train", ("seed", "data.image_size", "model", "train"),
+        deps=lambda c: (c.paths.prepared,),
+        outs=lambda c: (c.paths.dense_model, c.paths.train_log),
+    ),
+    Stage(
+        "prune", "prune", ("seed", "prune", "train.batch_size", "train.augment", "train.weight_decay",
+                           "train.label_smoothing"),
+        deps=lambda c: (c.paths.prepared, c.paths.dense_model),
+        outs=lambda c: (c.paths.pruned_model, c.paths.prune_log, c.paths.prune_steps, c.paths.prune_summaries),
+    ),
+    Stage(
+        "strip", "strip", (),
+        deps=lambda c: (c.paths.prepared, c.paths.pruned_model),
+        outs=lambda c: (c.paths.stripped_model, c.paths.strip_check),
+    ),
+    Stage(
+        "export", "export", (),
+        deps=lambda c: (c.paths.dense_model, c.paths.stripped_model),
+        outs=lambda c: (c.paths.export,),
+    ),
+    Stage(
+        "evaluate", "evaluate", ("evaluate",),
+        deps=lambda c: (c.paths.prepared, c.paths.dense_model, c.paths.stripped_model, c.paths.pruned_model, c.paths.export),
+        outs=lambda c: (c.paths.metrics, c.paths.sparsity_table, c.paths.per_class_table),
+    ),
+)
+
+BY_NAME = {stage.name: stage for stage in STAGES}

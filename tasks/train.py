@@ -1,0 +1,86 @@
+"""Stage 2 — train_dense: the dense baseline every pruning number is compared with.
+
+Recipe for a from-scratch MobileNet on a few thousand small images (see README, "Why the recipe
+works"): BatchNorm momentum 0.9, shift/rotate/zoom augmentation, AdamW with a short warm-up and a
+cosine decay to zero, and the weights of the best validation epoch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tasks.config import Config
+from tasks.ingest import load_classes, load_split
+from tasks.model import (
+    EpochLog,
+    build_classifier,
+    compile_classifier,
+    save_model,
+    steps_per_epoch,
+    train_dataset,
+)
+from tasks.tf_env import keras
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Remember the weights of the epoch with the best validation accuracy (ties: the later one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.best, self.weights, self.epoch = -1.0, None, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        score = float((logs or {}).get("val_accuracy", 0.0))
+        if score >= self.best:
+            self.best, self.weights, self.epoch = score, self.model.get_weights(), epoch + 1
+
+
+def learning_rate(cfg: Config, steps: int) -> keras.optimizers.schedules.LearningRateSchedule:
+    """Linear warm-up to `train.learning_rate`, then cosine decay to zero at the last step."""
+    warmup = min(cfg.train.warmup_epochs * steps, cfg.train.epochs * steps - 1)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else cfg.train.learning_rate,
+        decay_steps=cfg.train.epochs * steps - warmup,
+        warmup_target=cfg.train.learning_rate if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
+def train_dense(
+    cfg: Config, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], num_classes: int
+) -> tuple[keras.Model, EpochLog, int]:
+    """Train the dense classifier.
+
+    Args:
+        cfg: full config (model, train, data.image_size, seed).
+        train: images and labels to fit.
+        val: images and labels to select the best epoch.
+        num_classes: softmax size.
+
+    Returns:
+        The model with its best-validation weights, the epoch log, and the chosen epoch.
+    """
+    keras.utils.set_random_seed(cfg.seed)
+    model = build_classifier(cfg.model, num_classes, cfg.data.image_size)
+    steps = steps_per_epoch(len(train[0]), cfg.train.batch_size)
+    compile_classifier(model, learning_rate(cfg, steps), cfg.train.weight_decay, cfg.train.label_smoothing)
+    log, best = EpochLog(cfg.paths.train_log), KeepBest()
+    model.fit(
+        train_dataset(*train, cfg.train.batch_size, cfg.train.augment, cfg.seed),
+        validation_data=(val[0].astype(np.float32), val[1]),
+        epochs=cfg.train.epochs,
+        callbacks=[log, best],
+        verbose=2,
+    )
+    model.set_weights(best.weights)
+    return model, log, best.epoch
+
+
+def run(cfg: Config) -> None:
+    """Edge: read the prepared splits, train, write the dense model and its training curve."""
+    prepared = cfg.paths.prepared
+    classes = load_classes(prepared)
+    model, log, epoch = train_dense(cfg, load_split(prepared, "train"), load_split(prepared, "val"), len(classes))
+    save_model(model, cfg.paths.dense_model)
+    log.write()
+    print(f"train_dense: best val_accuracy {max(r['val_accuracy'] for r in log.rows):.4f} at epoch {epoch} → {cfg.paths.dense_model}")

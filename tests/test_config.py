@@ -1,0 +1,78 @@
+"""params.yaml parsing: defaults valid, bad keys and values rejected with one line naming them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tasks.config import load_config, parse_config
+from tasks.errors import PipelineError
+from tests.conftest import REPO
+
+
+def test_shipped_params_yaml_is_valid_and_matches_documented_defaults() -> None:
+    cfg = load_config(REPO / "params.yaml")
+    assert cfg.data.source == "mnist5k"
+    assert cfg.prune.final_sparsity == 0.8
+    assert cfg.model.weights is None
+
+
+def test_config_is_frozen() -> None:
+    cfg = parse_config({})
+    with pytest.raises(Exception):
+        cfg.prune.final_sparsity = 0.5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"prune": {"final_sparsity": 1.0}}, "prune.final_sparsity=1.0"),
+        ({"prune": {"final_sparsity": -0.1}}, "prune.final_sparsity=-0.1"),
+        ({"prune": {"begin_step": 10, "end_step": 5}}, "end_step=5 must be > begin_step=10"),
+        ({"prune": {"initial_sparsity": 0.5, "final_sparsity": 0.2}}, "initial_sparsity=0.5 must be <="),
+        ({"train": {"epochs": 0}}, "train.epochs=0"),
+        ({"data": {"image_size": 16}}, "data.image_size=16"),
+        ({"data": {"source": "imagenet"}}, "data.source='imagenet'"),
+        ({"model": {"architecture": "resnet"}}, "model.architecture='resnet'"),
+        ({"model": {"freeze_base": True}}, "freeze_base=true needs pretrained weights"),
+        ({"model": {"weights": "no/such/file.h5"}}, "weights='no/such/file.h5'"),
+        ({"train": {"batch_size": "big"}}, "train.batch_size='big'"),
+        ({"prune": {"sparsity": 0.5}}, "unknown key 'prune.sparsity'; allowed: scope, initial_sparsity"),
+        ({"extra_section": {}}, "unknown key 'extra_section'; allowed: seed, paths"),
+    ],
+)
+def test_bad_params_raise_one_line_naming_the_key(raw: dict, expected: str) -> None:
+    with pytest.raises(PipelineError) as info:
+        parse_config(raw, "params.yaml")
+    message = str(info.value)
+    assert expected in message
+    assert "\n" not in message
+    assert message.startswith("params.yaml: ")
+
+
+def test_out_of_range_message_states_the_allowed_bound() -> None:
+    with pytest.raises(PipelineError, match="less than 1"):
+        parse_config({"prune": {"final_sparsity": 1.2}})
+
+
+def test_unreadable_yaml_is_reported_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("prune:\n  final_sparsity: [0.8\n")
+    with pytest.raises(PipelineError, match=r"not valid YAML at line \d"):
+        load_config(path)
+
+
+def test_cli_bad_params_exit_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("prune:\n  final_sparsity: 1.5\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tasks", "prune", "--params", str(params)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [f"pruneflow: error: {params}: prune.final_sparsity=1.5: Input should be less than 1"]
+    assert "Traceback" not in proc.stderr
