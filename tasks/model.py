@@ -145,8 +145,14 @@ def save_model(model: keras.Model, path: Path) -> None:
     """Save without optimizer state (sizes then compare weights, not Adam moments), atomically."""
     from tasks.io import atomic_path
 
-    with atomic_path(path) as tmp:
-        model.save(tmp, include_optimizer=False)
+    # The native .keras format has no include_optimizer switch: detach the optimizer while saving.
+    optimizer = getattr(model, "optimizer", None)
+    model.optimizer = None
+    try:
+        with atomic_path(path) as tmp:
+            model.save(tmp)
+    finally:
+        model.optimizer = optimizer
 
 
 def load_model(path: Path, custom_scope=None) -> keras.Model:

@@ -16,7 +16,7 @@ from tasks.config import Config, PruneConfig
 from tasks.errors import PipelineError
 from tasks.ingest import load_split
 from tasks.io import atomic_dir, atomic_path
-from tasks.model import EpochLog, compile_classifier, load_model, steps_per_epoch, train_dataset
+from tasks.model import EpochLog, compile_classifier, load_model, save_model, steps_per_epoch, train_dataset
 from tasks.tf_env import keras, tfmot
 
 # Not exported by tfmot's public API; safe to import once tasks.tf_env has loaded TensorFlow.
@@ -177,8 +177,7 @@ def run(cfg: Config) -> None:
     with atomic_dir(cfg.paths.prune_summaries) as summaries:
         callbacks = [steps, epochs, sparsity_api.PruningSummaries(log_dir=str(summaries))]
         pruned = prune_model(dense, cfg, load_split(prepared, "train"), load_split(prepared, "val"), callbacks)
-        with atomic_path(cfg.paths.pruned_model) as tmp:
-            pruned.save(tmp, include_optimizer=False)
+        save_model(pruned, cfg.paths.pruned_model)
         steps.write(cfg.paths.prune_steps)
         epochs.write()
     print(f"prune: mask sparsity {mask_sparsity(pruned):.4f} → {cfg.paths.pruned_model}")

@@ -12,8 +12,8 @@ import numpy as np
 from tasks.config import Config
 from tasks.errors import PipelineError
 from tasks.ingest import load_split
-from tasks.io import atomic_path, write_json
-from tasks.model import load_model
+from tasks.io import write_json
+from tasks.model import load_model, save_model
 from tasks.prune import wrapped_layers
 from tasks.tf_env import keras, tfmot
 
@@ -51,7 +51,6 @@ def run(cfg: Config) -> None:
     check = check_stripped(pruned, stripped, x.astype(np.float32))
     if check["wrappers_remaining"] or check["max_abs_prediction_diff"] > PREDICTION_TOLERANCE:
         raise PipelineError(f"strip: stripped model differs from the pruned one: {check}")
-    with atomic_path(cfg.paths.stripped_model) as tmp:
-        stripped.save(tmp, include_optimizer=False)
+    save_model(stripped, cfg.paths.stripped_model)
     write_json(cfg.paths.strip_check, check)
     print(f"strip: {check} → {cfg.paths.stripped_model}")

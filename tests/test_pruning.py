@@ -1,0 +1,160 @@
+"""Pruning invariants, after tfmot's own tests: target reached, strip is exact, zero is a no-op."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tasks.config import Config, PruneConfig, load_config
+from tasks.errors import PipelineError
+from tasks.io import gzip_size
+from tests.conftest import write_params
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, dict]:
+    """Tiny prepared data and a trained, saved dense model, shared by this module's tests."""
+    import os
+
+    from tasks import ingest, train
+
+    root = tmp_path_factory.mktemp("pruning")
+    cwd = Path.cwd()
+    os.chdir(root)
+    try:
+        cfg = load_config(write_params(root))
+        ingest.run(cfg)
+        train.run(cfg)
+    finally:
+        os.chdir(cwd)
+    cfg = cfg.model_copy(update={"paths": cfg.paths.model_copy(
+        update={k: root / v for k, v in cfg.paths.model_dump().items()})})
+    data = {s: ingest.load_split(cfg.paths.prepared, s) for s in ingest.SPLITS}
+    return cfg, data
+
+
+def _with_prune(cfg: Config, **changes) -> Config:
+    return cfg.model_copy(update={"prune": cfg.prune.model_copy(update=changes)})
+
+
+def _prune(cfg: Config, data: dict):
+    from tasks import model, prune
+
+    return prune.prune_model(model.load_model(cfg.paths.dense_model), cfg, data["train"], data["val"])
+
+
+@pytest.fixture(scope="module")
+def pruned(tiny):
+    """The tiny dense model pruned to 80 % (all prunable layers), wrappers still on."""
+    return _prune(*tiny)
+
+
+def test_target_sparsity_is_reached_within_one_point_on_prunable_layers(pruned) -> None:
+    from tasks import evaluate, strip
+
+    stripped = strip.strip(pruned)
+    table = evaluate.layer_sparsity_table(stripped)
+    overall = 100.0 * table["zeros"].sum() / table["params"].sum()
+    assert abs(overall - 80.0) <= 1.0
+    large = table[table["params"] >= 1000]
+    assert len(large) > 10
+    assert (large["sparsity_pct"] - 80.0).abs().max() <= 1.0
+    # tfmot registers DepthwiseConv2D with no prunable weight: pointwise convs and Dense carry the sparsity
+    assert set(table["type"]) == {"Conv2D", "Dense"}
+
+
+def test_head_scope_prunes_only_dense_layers(tiny) -> None:
+    from tasks import evaluate, strip
+
+    cfg, data = tiny
+    table = evaluate.layer_sparsity_table(strip.strip(_prune(_with_prune(cfg, scope="head"), data)))
+    dense_rows = table[table["type"] == "Dense"]
+    assert (dense_rows["sparsity_pct"] - 80.0).abs().max() <= 1.0
+    assert table[table["type"] != "Dense"]["sparsity_pct"].max() < 1.0
+
+
+def test_strip_leaves_no_wrapper_and_predicts_exactly_like_the_pruned_model(tiny, pruned) -> None:
+    from tasks import model, prune, strip
+
+    cfg, data = tiny
+    dense = model.load_model(cfg.paths.dense_model)
+    assert len(prune.wrapped_layers(pruned)) == sum(bool(prune.prunable_weight_names(l)) for l in dense.layers) > 30
+    stripped = strip.strip(pruned)
+    check = strip.check_stripped(pruned, stripped, data["test"][0].astype(np.float32))
+    assert check["wrappers_remaining"] == 0
+    assert check["max_abs_prediction_diff"] <= strip.PREDICTION_TOLERANCE
+    assert check["top1_agreement"] == 1.0
+
+
+def test_zero_sparsity_is_a_no_op(tiny) -> None:
+    from tasks import model, prune, strip
+
+    cfg, data = tiny
+    dense = model.load_model(cfg.paths.dense_model)
+    expected = dense.predict(data["test"][0].astype(np.float32), verbose=0)
+    wrapped = prune.wrap_for_pruning(model.load_model(cfg.paths.dense_model), _with_prune(cfg, final_sparsity=0.0).prune, 4)
+    stripped = strip.strip(wrapped)
+    assert prune.mask_sparsity(wrapped) == 0.0
+    np.testing.assert_allclose(stripped.predict(data["test"][0].astype(np.float32), verbose=0), expected, atol=1e-6)
+    tuned = strip.strip(_prune(_with_prune(cfg, final_sparsity=0.0), data))
+    assert all(np.count_nonzero(w) == w.size for w in tuned.get_weights() if w.ndim == 4)
+
+
+def test_pruned_model_gzips_smaller_than_dense_and_unstripped_does_not(tiny, pruned, tmp_path: Path) -> None:
+    from tasks import model, strip
+
+    cfg, _ = tiny
+    model.save_model(pruned, tmp_path / "wrapped.keras")
+    model.save_model(strip.strip(pruned), tmp_path / "stripped.keras")
+    dense_gz = gzip_size(cfg.paths.dense_model)
+    assert gzip_size(tmp_path / "stripped.keras") < 0.6 * dense_gz
+    assert (tmp_path / "wrapped.keras").stat().st_size >= cfg.paths.dense_model.stat().st_size
+
+
+def test_prune_stage_never_changes_the_dense_artifact(tiny, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tasks import prune
+
+    cfg, _ = tiny
+    before = hashlib.sha256(cfg.paths.dense_model.read_bytes()).hexdigest()
+    out = {k: tmp_path / Path(v).name for k, v in
+           (("pruned_model", cfg.paths.pruned_model), ("prune_log", cfg.paths.prune_log),
+            ("prune_steps", cfg.paths.prune_steps), ("prune_summaries", cfg.paths.prune_summaries))}
+    prune.run(cfg.model_copy(update={"paths": cfg.paths.model_copy(update=out)}))
+    assert hashlib.sha256(cfg.paths.dense_model.read_bytes()).hexdigest() == before
+    assert out["pruned_model"].is_file() and any(out["prune_summaries"].rglob("events.out.*"))
+
+
+@pytest.mark.parametrize(
+    ("changes", "total", "expected"),
+    [
+        ({}, 30, 20),
+        ({"frequency": 7}, 30, 14),
+        ({"begin_step": 5, "frequency": 5}, 30, 20),
+        ({"end_step": 25, "frequency": 5}, 30, 25),
+    ],
+)
+def test_end_step_resolution_lands_on_a_pruning_step(changes: dict, total: int, expected: int) -> None:
+    from tasks.prune import resolve_end_step
+
+    assert resolve_end_step(PruneConfig(**changes), total) == expected
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"end_step": 40}, "prune.end_step=40: beyond the 30 fine-tune steps"),
+        ({"end_step": 23, "frequency": 5}, "prune.end_step=23: must be begin_step + a multiple"),
+        ({"begin_step": 29}, "prune.begin_step=29: leaves no room"),
+    ],
+)
+def test_schedule_that_cannot_finish_is_rejected(changes: dict, message: str) -> None:
+    from tasks.prune import resolve_end_step
+
+    with pytest.raises(PipelineError, match=re.escape(message)):
+        resolve_end_step(PruneConfig(**changes), 30)
