@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if state.is_failed():
         print(f"pruneflow: error: {state.message}", file=sys.stderr)
         return 2
-    from tasks.evaluate import format_table
+    from tasks.metrics import format_table
 
     print(format_table(json.loads(cfg.paths.metrics.read_text())))
     return 0

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.params)
         if args.stage == "show":
-            from tasks.evaluate import format_table
+            from tasks.metrics import format_table
 
             if not cfg.paths.metrics.is_file():
                 raise PipelineError(f"{cfg.paths.metrics}: no metrics yet; run `dvc repro` first")

@@ -19,8 +19,18 @@ from tasks.export import VARIANTS, exported
 from tasks.ingest import load_classes, load_split
 from tasks.io import atomic_path, gzip_size, write_json
 from tasks.model import load_model
+from tasks.metrics import compare, format_table
 from tasks.prune import prunable_weight_names
 from tasks.tf_env import keras
+
+
+# Exported file kind → metric name (the unit is in the name).
+SIZE_KEYS = {
+    "keras": "size_keras_bytes",
+    "keras.gz": "size_keras_gzip_bytes",
+    "tflite": "size_tflite_bytes",
+    "tflite.gz": "size_tflite_gzip_bytes",
+}
 
 
 def per_class_table(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...]) -> pd.DataFrame:
@@ -103,54 +113,12 @@ def interleaved_latency_ms(
     return {name: np.asarray(t) for name, t in times.items()}
 
 
-def compare(dense: dict[str, Any], pruned: dict[str, Any]) -> dict[str, float]:
-    """Ratios (dense / pruned, `_x`: >1 means pruning helped) and deltas (pruned − dense, with unit)."""
-    ratio = lambda key: dense[key] / pruned[key]  # noqa: E731
-    return {
-        "test_accuracy_delta_pts": pruned["test_accuracy_pct"] - dense["test_accuracy_pct"],
-        "tflite_test_accuracy_delta_pts": pruned["tflite_test_accuracy_pct"] - dense["tflite_test_accuracy_pct"],
-        "test_loss_delta": pruned["test_loss"] - dense["test_loss"],
-        "sparsity_prunable_delta_pts": pruned["sparsity_prunable_pct"] - dense["sparsity_prunable_pct"],
-        "size_keras_ratio_x": ratio("size_keras_bytes"),
-        "size_keras_gzip_ratio_x": ratio("size_keras_gzip_bytes"),
-        "size_tflite_ratio_x": ratio("size_tflite_bytes"),
-        "size_tflite_gzip_ratio_x": ratio("size_tflite_gzip_bytes"),
-        "latency_p50_speedup_x": ratio("latency_p50_ms"),
-        "latency_p95_speedup_x": ratio("latency_p95_ms"),
-    }
-
-
 def evaluate_keras(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[float, float, np.ndarray]:
     """Cross-entropy loss, accuracy percent and predicted labels on (x, y)."""
     probs = model.predict(x, batch_size=256, verbose=0)
     loss = float(keras.losses.sparse_categorical_crossentropy(y, probs).numpy().mean())
     pred = probs.argmax(1)
     return loss, 100.0 * float(np.mean(pred == y)), pred
-
-
-def format_table(metrics: dict[str, Any]) -> str:
-    """The dense-vs-pruned table printed after a run (pandas)."""
-    keys = [
-        "test_accuracy_pct", "tflite_test_accuracy_pct", "test_loss", "sparsity_prunable_pct",
-        "sparsity_all_weights_pct", "size_keras_bytes", "size_keras_gzip_bytes", "size_tflite_bytes",
-        "size_tflite_gzip_bytes", "latency_p50_ms", "latency_p95_ms",
-    ]
-    table = pd.DataFrame({name: [metrics[name][k] for k in keys] for name in VARIANTS}, index=keys)
-    ratio_of = {
-        "size_keras_bytes": "size_keras_ratio_x", "size_keras_gzip_bytes": "size_keras_gzip_ratio_x",
-        "size_tflite_bytes": "size_tflite_ratio_x", "size_tflite_gzip_bytes": "size_tflite_gzip_ratio_x",
-        "latency_p50_ms": "latency_p50_speedup_x", "latency_p95_ms": "latency_p95_speedup_x",
-        "test_accuracy_pct": "test_accuracy_delta_pts",
-        "tflite_test_accuracy_pct": "tflite_test_accuracy_delta_pts",
-        "test_loss": "test_loss_delta", "sparsity_prunable_pct": "sparsity_prunable_delta_pts",
-    }
-    table["dense→pruned"] = [
-        f"{metrics['comparison'][ratio_of[k]]:+.2f}" if ratio_of.get(k, "").endswith(("_pts", "_delta"))
-        else f"{metrics['comparison'][ratio_of[k]]:.2f}x" if k in ratio_of else ""
-        for k in keys
-    ]
-    with pd.option_context("display.float_format", "{:,.3f}".format, "display.width", 120):
-        return table.to_string()
 
 
 def run(cfg: Config) -> None:
@@ -183,8 +151,7 @@ def run(cfg: Config) -> None:
                 for row in per_class.to_dict("records")
             },
             **sparsity_summary(model, layers),
-            **{f"size_{kind.replace('.', '_')}_bytes": _size(exported(p.export, name, kind))
-               for kind in ("keras", "keras.gz", "tflite", "tflite.gz")},
+            **{key: exported(p.export, name, kind).stat().st_size for kind, key in SIZE_KEYS.items()},
         }
     # The unstripped (wrapped) model: why stripping matters. Masks and thresholds make it bigger.
     results["pruned"]["size_keras_unstripped_bytes"] = p.pruned_model.stat().st_size
@@ -208,10 +175,6 @@ def run(cfg: Config) -> None:
     _write_csv(pd.concat(class_tables), p.per_class_table)
     write_json(p.metrics, metrics)
     print(format_table(metrics))
-
-
-def _size(path: Path) -> int:
-    return path.stat().st_size
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:

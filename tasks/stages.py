@@ -42,7 +42,7 @@ _SHARED = {
     "prune": ("config", "io", "model", "ingest"),
     "strip": ("config", "io", "model", "ingest", "prune"),
     "export": ("config", "io", "model"),
-    "evaluate": ("config", "io", "model", "ingest", "export", "prune"),
+    "evaluate": ("config", "io", "model", "ingest", "export", "prune", "metrics"),
 }
 
 STAGES: tuple[Stage, ...] = (

@@ -1,0 +1,61 @@
+"""metrics.json's comparison section and the printed dense-vs-pruned table (pure; no TensorFlow)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+
+def compare(dense: dict[str, Any], pruned: dict[str, Any]) -> dict[str, float]:
+    """Ratios (dense / pruned, `_x`: >1 means pruning helped) and deltas (pruned − dense, with unit)."""
+    ratio = lambda key: dense[key] / pruned[key]  # noqa: E731
+    return {
+        "test_accuracy_delta_pts": pruned["test_accuracy_pct"] - dense["test_accuracy_pct"],
+        "tflite_test_accuracy_delta_pts": pruned["tflite_test_accuracy_pct"] - dense["tflite_test_accuracy_pct"],
+        "test_loss_delta": pruned["test_loss"] - dense["test_loss"],
+        "sparsity_prunable_delta_pts": pruned["sparsity_prunable_pct"] - dense["sparsity_prunable_pct"],
+        "size_keras_ratio_x": ratio("size_keras_bytes"),
+        "size_keras_gzip_ratio_x": ratio("size_keras_gzip_bytes"),
+        "size_tflite_ratio_x": ratio("size_tflite_bytes"),
+        "size_tflite_gzip_ratio_x": ratio("size_tflite_gzip_bytes"),
+        "latency_p50_speedup_x": ratio("latency_p50_ms"),
+        "latency_p95_speedup_x": ratio("latency_p95_ms"),
+    }
+
+
+# (row label, metric key, comparison key or None) of the printed dense-vs-pruned table.
+TABLE_ROWS = (
+    ("test accuracy (Keras) %", "test_accuracy_pct", "test_accuracy_delta_pts"),
+    ("test accuracy (TFLite) %", "tflite_test_accuracy_pct", "tflite_test_accuracy_delta_pts"),
+    ("test loss", "test_loss", "test_loss_delta"),
+    ("sparsity, prunable weights %", "sparsity_prunable_pct", "sparsity_prunable_delta_pts"),
+    ("sparsity, all weights %", "sparsity_all_weights_pct", None),
+    ("Keras file bytes", "size_keras_bytes", "size_keras_ratio_x"),
+    ("Keras gzip bytes", "size_keras_gzip_bytes", "size_keras_gzip_ratio_x"),
+    ("TFLite file bytes", "size_tflite_bytes", "size_tflite_ratio_x"),
+    ("TFLite gzip bytes", "size_tflite_gzip_bytes", "size_tflite_gzip_ratio_x"),
+    ("TFLite latency p50 ms", "latency_p50_ms", "latency_p50_speedup_x"),
+    ("TFLite latency p95 ms", "latency_p95_ms", "latency_p95_speedup_x"),
+)
+
+
+def _cell(value: float | int | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.3f}"
+
+
+def format_table(metrics: dict[str, Any]) -> str:
+    """The dense-vs-pruned table printed after a run: values, then ratio (x) or delta (pts)."""
+    rows = []
+    for label, key, change in TABLE_ROWS:
+        delta = metrics["comparison"].get(change) if change else None
+        shown = "" if delta is None else f"{delta:.2f}x" if change.endswith("_x") else f"{delta:+.2f}"
+        rows.append({"metric": label, "dense": _cell(metrics["dense"].get(key)),
+                     "pruned": _cell(metrics["pruned"].get(key)), "pruned vs dense": shown})
+    unstripped = metrics["pruned"].get("size_keras_unstripped_gzip_bytes")
+    if unstripped is not None:
+        rows.append({"metric": "Keras gzip bytes, pruned NOT stripped", "dense": "",
+                     "pruned": _cell(unstripped), "pruned vs dense": ""})
+    return pd.DataFrame(rows).set_index("metric").to_string()
