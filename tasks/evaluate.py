@@ -113,6 +113,17 @@ def interleaved_latency_ms(
     return {name: np.asarray(t) for name, t in times.items()}
 
 
+def epoch_times(dense_log: pd.DataFrame, prune_log: pd.DataFrame) -> dict[str, float]:
+    """Median epoch wall time of dense training and of pruning fine-tune (first epoch, which
+    builds the graph, excluded when there are others) and their ratio."""
+    def median(log: pd.DataFrame) -> float:
+        seconds = log["seconds"].iloc[1:] if len(log) > 1 else log["seconds"]
+        return float(seconds.median())
+
+    dense, prune = median(dense_log), median(prune_log)
+    return {"dense_epoch_median_s": dense, "prune_epoch_median_s": prune, "prune_vs_dense_epoch_time_x": prune / dense}
+
+
 def evaluate_keras(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[float, float, np.ndarray]:
     """Cross-entropy loss, accuracy percent and predicted labels on (x, y)."""
     probs = model.predict(x, batch_size=256, verbose=0)
@@ -162,6 +173,7 @@ def run(cfg: Config) -> None:
         results[name]["latency_p95_ms"] = float(np.percentile(ms, 95))
     metrics = {
         **results,
+        "training": epoch_times(pd.read_csv(p.train_log), pd.read_csv(p.prune_log)),
         "comparison": compare(results["dense"], results["pruned"]),
         "setup": {
             "test_samples": int(len(y)),

@@ -74,7 +74,8 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "evaluate", "evaluate", ("evaluate",),
-        deps=lambda c: (c.paths.prepared, c.paths.dense_model, c.paths.stripped_model, c.paths.pruned_model, c.paths.export),
+        deps=lambda c: (c.paths.prepared, c.paths.dense_model, c.paths.stripped_model, c.paths.pruned_model,
+                        c.paths.export, c.paths.train_log, c.paths.prune_log),
         outs=lambda c: (c.paths.metrics, c.paths.sparsity_table, c.paths.per_class_table),
     ),
 )

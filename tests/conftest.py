@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 def pytest_configure(config: pytest.Config) -> None:
     # One Prefect home per test session: its own database and result storage, so tests never
     # see (or lock) the user's ~/.prefect. Set before anything imports prefect.
-    home = Path(config.rootpath) / ".pytest_prefect_home" / str(os.getpid())
-    os.environ["PREFECT_HOME"] = str(home)
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="pruneflow-test-prefect-")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 

@@ -1,0 +1,99 @@
+"""`dvc repro` end to end in a throw-away git+DVC repo on a tiny config."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, write_params
+
+pytestmark = pytest.mark.slow
+
+
+def _run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode:
+        raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def _dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return _run([sys.executable, "-m", "dvc", *args], repo, check)
+
+
+def _stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git+DVC repo holding this project's pipeline code and a tiny params.yaml, reproduced once."""
+    root = tmp_path_factory.mktemp("dvcrepo")
+    for name in ("tasks", "flows"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "dvc.yaml", root)
+    (root / "data" / "raw").mkdir(parents=True)
+    (root / "data" / "raw" / "README.md").write_text("raw data\n")
+    write_params(root)
+    _run(["git", "init", "-q"], root)
+    _run(["git", "config", "user.email", "t@example.com"], root)
+    _run(["git", "config", "user.name", "test"], root)
+    _dvc(root, "init", "-q")
+    _dvc(root, "config", "core.analytics", "false")
+    first = _dvc(root, "repro")
+    assert _stages_run(first.stdout) == {"ingest", "train_dense", "prune", "strip", "export", "evaluate"}
+    _run(["git", "add", "-A"], root)
+    _run(["git", "commit", "-qm", "baseline"], root)
+    return root
+
+
+def test_second_repro_does_nothing(repo: Path) -> None:
+    again = _dvc(repo, "repro")
+    assert _stages_run(again.stdout) == set()
+    assert "up to date" in again.stdout
+
+
+def test_prune_param_change_reruns_only_prune_and_downstream_and_shows_in_metrics_diff(repo: Path) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["prune"]["final_sparsity"] = 0.5
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = _dvc(repo, "repro")
+    assert _stages_run(out.stdout) == {"prune", "strip", "export", "evaluate"}
+
+    diff = json.loads(_dvc(repo, "metrics", "diff", "--json").stdout)["metrics.json"]
+    sparsity = diff["pruned.sparsity_prunable_pct"]
+    assert sparsity["old"] == pytest.approx(80.0, abs=1.0)
+    assert sparsity["new"] == pytest.approx(50.0, abs=1.0)
+    assert "dense.sparsity_prunable_pct" not in diff  # the dense baseline did not move
+    shown = _dvc(repo, "metrics", "diff", "--md").stdout
+    assert "pruned.sparsity_prunable_pct" in shown
+    params_diff = json.loads(_dvc(repo, "params", "diff", "--json").stdout)["params.yaml"]
+    assert params_diff["prune.final_sparsity"] == {"old": 0.8, "new": 0.5}
+
+
+def test_bad_param_fails_with_one_line_and_keeps_previous_outputs(repo: Path) -> None:
+    metrics_before = (repo / "metrics.json").read_bytes()
+    model_before = (repo / "models" / "pruned_wrapped.keras").read_bytes()
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["prune"]["final_sparsity"] = 1.5
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        failed = _dvc(repo, "repro", check=False)
+    finally:
+        params["prune"]["final_sparsity"] = 0.5
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert failed.returncode != 0
+    ours = [line for line in failed.stderr.splitlines() if line.startswith("pruneflow: error:")]
+    assert ours == ["pruneflow: error: params.yaml: prune.final_sparsity=1.5: Input should be less than 1"]
+    assert "Traceback" not in failed.stderr + failed.stdout
+    assert (repo / "metrics.json").read_bytes() == metrics_before
+    assert (repo / "models" / "pruned_wrapped.keras").read_bytes() == model_before

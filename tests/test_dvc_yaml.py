@@ -1,0 +1,68 @@
+"""dvc.yaml and tasks/stages.py describe the same pipeline: same code deps, params keys and outputs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tasks.config import load_config
+from tasks.stages import STAGES
+from tests.conftest import REPO
+
+
+def _resolve(text: str, params: dict[str, Any]) -> str:
+    def lookup(match: re.Match) -> str:
+        value: Any = params
+        for part in match.group(1).split("."):
+            value = value[part]
+        return str(value)
+
+    return re.sub(r"\$\{([^}]+)\}", lookup, text)
+
+
+def _names(entries: list) -> set[str]:
+    return {next(iter(e)) if isinstance(e, dict) else e for e in entries or []}
+
+
+@pytest.fixture(scope="module")
+def dvc_stages() -> dict[str, Any]:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    return yaml.safe_load(_resolve((REPO / "dvc.yaml").read_text(), params))["stages"]
+
+
+def test_dvc_yaml_has_exactly_the_registered_stages_in_order(dvc_stages) -> None:
+    assert list(dvc_stages) == [stage.name for stage in STAGES]
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.name)
+def test_each_dvc_stage_declares_the_registry_deps_params_and_outs(dvc_stages, stage) -> None:
+    cfg = load_config(REPO / "params.yaml")
+    declared = dvc_stages[stage.name]
+    assert declared["cmd"] == f"python -m tasks {stage.name}"
+    code = {str(p.relative_to(REPO)) for p in stage.sources()}
+    data = {str(p) for p in stage.deps(cfg)}
+    assert _names(declared.get("deps")) == code | data
+    assert _names(declared.get("params")) == set(stage.params)
+    outs = _names(declared.get("outs")) | _names(declared.get("metrics")) | _names(declared.get("plots"))
+    assert outs == {str(p) for p in stage.outs(cfg)}
+
+
+def test_every_output_persists_so_a_failed_stage_keeps_the_last_good_one(dvc_stages) -> None:
+    for name, stage in dvc_stages.items():
+        for section in ("outs", "metrics", "plots"):
+            for entry in stage.get(section) or []:
+                assert isinstance(entry, dict) and next(iter(entry.values())).get("persist") is True, (name, entry)
+
+
+def test_metrics_file_is_kept_in_git_not_the_dvc_cache(dvc_stages) -> None:
+    (entry,) = dvc_stages["evaluate"]["metrics"]
+    assert entry == {"metrics.json": {"cache": False, "persist": True}}
+
+
+def test_stage_sources_exist() -> None:
+    for stage in STAGES:
+        assert all(isinstance(p, Path) and p.is_file() for p in stage.sources()), stage.name

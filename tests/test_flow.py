@@ -1,0 +1,74 @@
+"""The Prefect flow: same stages as DVC, cached on content; a rerun is all Cached, never stale."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tasks.config import load_config
+from tests.conftest import write_image_folder, write_params
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def prefect_api():
+    """One temporary Prefect server for this module (PREFECT_HOME is per test session, see conftest)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def _task_states(flow_state) -> dict[str, str]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    flow_run_id = flow_state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs}  # task run names: "<task>-<n>"
+
+
+def test_second_run_is_all_cached_and_a_deleted_output_is_rebuilt(prefect_api, in_tmp: Path) -> None:
+    from flows.pipeline import pipeline
+
+    (in_tmp / "data" / "raw").mkdir(parents=True)
+    cfg = load_config(write_params(in_tmp))
+    first = pipeline(cfg, return_state=True)
+    assert first.is_completed(), first.message
+    stages = ["ingest", "train_dense", "prune", "strip", "export", "evaluate"]
+    assert _task_states(first) == dict.fromkeys(stages, "Completed")
+    metrics = cfg.paths.metrics.read_bytes()
+
+    second = pipeline(cfg, return_state=True)
+    assert _task_states(second) == dict.fromkeys(stages, "Cached")
+    assert second.result()["evaluate"] == first.result()["evaluate"]
+    assert cfg.paths.metrics.read_bytes() == metrics
+
+    shutil.rmtree(cfg.paths.export)
+    third = pipeline(cfg, return_state=True)
+    states = _task_states(third)
+    assert states["export"] == "Completed"
+    assert {states[s] for s in ("ingest", "train_dense", "prune", "strip")} == {"Cached"}
+    assert all(Path(p).exists() for p in third.result()["export"])
+
+
+def test_bad_data_fails_the_flow_with_one_line(prefect_api, in_tmp: Path) -> None:
+    from flows.pipeline import pipeline
+
+    write_image_folder(in_tmp / "faces", {"with_mask": 4})
+    cfg = load_config(write_params(in_tmp, {"data": {"source": "folder", "folder": "faces"}}))
+    state = pipeline(cfg, return_state=True)
+    assert state.is_failed()
+    assert state.message == "ingest: data.folder=faces: found 1 class sub-folder(s); need at least 2 (e.g. with_mask/ and without_mask/)"
+
+
+def test_cli_rejects_bad_params_before_starting_prefect(in_tmp: Path, capsys: pytest.CaptureFixture) -> None:
+    from flows.pipeline import main
+
+    (in_tmp / "params.yaml").write_text("train:\n  epochs: 0\n")
+    assert main(["--params", "params.yaml"]) == 2
+    assert capsys.readouterr().err == "pruneflow: error: params.yaml: train.epochs=0: Input should be greater than or equal to 1\n"
