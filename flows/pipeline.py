@@ -39,8 +39,12 @@ STAGE_TASKS = {stage.name: stage_task(stage) for stage in STAGES}
 
 
 @flow(name="pruneflow")
-def pipeline(cfg: Config) -> dict[str, dict[str, str]]:
+def pipeline(params_path: str = "params.yaml") -> dict[str, dict[str, str]]:
     """ingest → train_dense → prune → strip → export → evaluate, each cached on its inputs."""
+    try:
+        cfg = load_config(params_path)
+    except PipelineError as exc:
+        return Failed(message=str(exc))
     outputs = {}
     for stage in STAGES:
         run = STAGE_TASKS[stage.name].with_options(refresh_cache=outputs_missing(stage, cfg))
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as exc:
         print(f"pruneflow: error: {exc}", file=sys.stderr)
         return 2
-    state = pipeline(cfg, return_state=True)
+    state = pipeline(args.params, return_state=True)
     if state.is_failed():
         print(f"pruneflow: error: {state.message}", file=sys.stderr)
         return 2

@@ -83,7 +83,6 @@ class TrainConfig(_Section):
     learning_rate: float = Field(0.003, gt=0.0, le=1.0)
     warmup_epochs: int = Field(1, ge=0, le=1000)
     weight_decay: float = Field(1e-4, ge=0.0, le=1.0)
-    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     augment: AugmentConfig = AugmentConfig()
 
 

@@ -7,6 +7,7 @@ MobileNet expects) is its first layer, so exported TFLite files take raw pixels 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 
 from tasks.config import AugmentConfig, ModelConfig
 from tasks.errors import PipelineError
+from tasks.io import atomic_path
 from tasks.tf_env import keras, tf
 
 _BASES = {
@@ -43,7 +45,7 @@ def build_classifier(cfg: ModelConfig, num_classes: int, image_size: int) -> ker
         base = _BASES[cfg.architecture](
             input_tensor=scaled, include_top=False, weights=cfg.weights, alpha=cfg.alpha, pooling="avg"
         )
-    except (ValueError, OSError, Exception) as exc:  # download errors surface as many types
+    except Exception as exc:  # a failed download or a bad file surfaces as many exception types
         if cfg.weights is None:
             raise
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -109,42 +111,23 @@ class EpochLog(keras.callbacks.Callback):
         self.rows.append(row)
 
     def write(self) -> None:
-        from tasks.io import atomic_path
-
         with atomic_path(self.path) as tmp, tmp.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(self.rows[0]))
             writer.writeheader()
             writer.writerows(self.rows)
 
 
-def compile_classifier(model: keras.Model, lr, weight_decay: float, label_smoothing: float) -> None:
-    """AdamW on sparse labels (one-hot internally when smoothing labels)."""
-    if label_smoothing:
-        loss = _SmoothedSparseCE(label_smoothing)
-    else:
-        loss = keras.losses.SparseCategoricalCrossentropy()
+def compile_classifier(model: keras.Model, lr, weight_decay: float) -> None:
+    """AdamW (decoupled weight decay) on integer labels."""
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=lr, weight_decay=weight_decay),
-        loss=loss,
+        loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
     )
 
 
-class _SmoothedSparseCE(keras.losses.Loss):
-    def __init__(self, smoothing: float) -> None:
-        super().__init__(name="smoothed_sparse_ce")
-        self.smoothing = smoothing
-
-    def call(self, y_true, y_pred):
-        depth = tf.shape(y_pred)[-1]
-        onehot = tf.one_hot(tf.cast(tf.reshape(y_true, [-1]), tf.int32), depth)
-        return keras.losses.categorical_crossentropy(onehot, y_pred, label_smoothing=self.smoothing)
-
-
 def save_model(model: keras.Model, path: Path) -> None:
     """Save without optimizer state (sizes then compare weights, not Adam moments), atomically."""
-    from tasks.io import atomic_path
-
     # The native .keras format has no include_optimizer switch: detach the optimizer while saving.
     optimizer = getattr(model, "optimizer", None)
     model.optimizer = None
@@ -163,7 +146,9 @@ def load_model(path: Path, custom_scope=None) -> keras.Model:
     """
     if not path.is_file():
         raise PipelineError(f"{path}: model file missing; run the stage that writes it first")
-    import contextlib
-
-    with custom_scope() if custom_scope else contextlib.nullcontext():
-        return keras.models.load_model(path, compile=False, safe_mode=True)
+    try:
+        with custom_scope() if custom_scope else contextlib.nullcontext():
+            return keras.models.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # zip, h5 and deserialization errors have no common base class
+        first = (str(exc).splitlines() or [""])[0][:200]
+        raise PipelineError(f"{path}: not a loadable Keras model ({type(exc).__name__}: {first})") from None

@@ -157,7 +157,7 @@ def prune_model(
     end_step = resolve_end_step(cfg.prune, total)
     pruned = wrap_for_pruning(dense, cfg.prune, end_step)
     lr = keras.optimizers.schedules.CosineDecay(cfg.prune.learning_rate, decay_steps=total)
-    compile_classifier(pruned, lr, cfg.train.weight_decay, cfg.train.label_smoothing)
+    compile_classifier(pruned, lr, cfg.train.weight_decay)
     pruned.fit(
         train_dataset(*train, cfg.train.batch_size, cfg.train.augment, cfg.seed),
         validation_data=(val[0].astype(np.float32), val[1]),

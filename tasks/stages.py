@@ -57,8 +57,7 @@ STAGES: tuple[Stage, ...] = (
         outs=lambda c: (c.paths.dense_model, c.paths.train_log),
     ),
     Stage(
-        "prune", "prune", ("seed", "prune", "train.batch_size", "train.augment", "train.weight_decay",
-                           "train.label_smoothing"),
+        "prune", "prune", ("seed", "prune", "train.batch_size", "train.augment", "train.weight_decay"),
         deps=lambda c: (c.paths.prepared, c.paths.dense_model),
         outs=lambda c: (c.paths.pruned_model, c.paths.prune_log, c.paths.prune_steps, c.paths.prune_summaries),
     ),

@@ -63,7 +63,7 @@ def train_dense(
     keras.utils.set_random_seed(cfg.seed)
     model = build_classifier(cfg.model, num_classes, cfg.data.image_size)
     steps = steps_per_epoch(len(train[0]), cfg.train.batch_size)
-    compile_classifier(model, learning_rate(cfg, steps), cfg.train.weight_decay, cfg.train.label_smoothing)
+    compile_classifier(model, learning_rate(cfg, steps), cfg.train.weight_decay)
     log, best = EpochLog(cfg.paths.train_log), KeepBest()
     model.fit(
         train_dataset(*train, cfg.train.batch_size, cfg.train.augment, cfg.seed),

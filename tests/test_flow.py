@@ -36,20 +36,21 @@ def test_second_run_is_all_cached_and_a_deleted_output_is_rebuilt(prefect_api, i
     from flows.pipeline import pipeline
 
     (in_tmp / "data" / "raw").mkdir(parents=True)
-    cfg = load_config(write_params(in_tmp))
-    first = pipeline(cfg, return_state=True)
+    params = str(write_params(in_tmp))
+    cfg = load_config(params)
+    first = pipeline(params, return_state=True)
     assert first.is_completed(), first.message
     stages = ["ingest", "train_dense", "prune", "strip", "export", "evaluate"]
     assert _task_states(first) == dict.fromkeys(stages, "Completed")
     metrics = cfg.paths.metrics.read_bytes()
 
-    second = pipeline(cfg, return_state=True)
+    second = pipeline(params, return_state=True)
     assert _task_states(second) == dict.fromkeys(stages, "Cached")
     assert second.result()["evaluate"] == first.result()["evaluate"]
     assert cfg.paths.metrics.read_bytes() == metrics
 
     shutil.rmtree(cfg.paths.export)
-    third = pipeline(cfg, return_state=True)
+    third = pipeline(params, return_state=True)
     states = _task_states(third)
     assert states["export"] == "Completed"
     assert {states[s] for s in ("ingest", "train_dense", "prune", "strip")} == {"Cached"}
@@ -60,8 +61,8 @@ def test_bad_data_fails_the_flow_with_one_line(prefect_api, in_tmp: Path) -> Non
     from flows.pipeline import pipeline
 
     write_image_folder(in_tmp / "faces", {"with_mask": 4})
-    cfg = load_config(write_params(in_tmp, {"data": {"source": "folder", "folder": "faces"}}))
-    state = pipeline(cfg, return_state=True)
+    params = write_params(in_tmp, {"data": {"source": "folder", "folder": "faces"}})
+    state = pipeline(str(params), return_state=True)
     assert state.is_failed()
     assert state.message == "ingest: data.folder=faces: found 1 class sub-folder(s); need at least 2 (e.g. with_mask/ and without_mask/)"
 

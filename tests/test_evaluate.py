@@ -1,0 +1,60 @@
+"""Evaluation cores: per-class scores, epoch times, interleaved latency, per-layer sparsity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow  # imports TensorFlow
+
+
+def test_per_class_precision_and_recall_from_known_predictions() -> None:
+    from tasks.evaluate import per_class_table
+
+    y_true = np.array([0, 0, 0, 1, 1, 2])
+    y_pred = np.array([0, 0, 1, 1, 1, 1])
+    table = per_class_table(y_true, y_pred, ("a", "b", "c")).set_index("class")
+    assert table.loc["a", "precision_pct"] == 100.0 and table.loc["a", "recall_pct"] == pytest.approx(200 / 3)
+    assert table.loc["b", "precision_pct"] == 50.0 and table.loc["b", "recall_pct"] == 100.0
+    assert table.loc["c", "precision_pct"] == 0.0 and table.loc["c", "support"] == 1
+
+
+def test_epoch_time_ratio_ignores_the_graph_building_first_epoch() -> None:
+    from tasks.evaluate import epoch_times
+
+    dense = pd.DataFrame({"seconds": [30.0, 10.0, 10.0, 12.0]})
+    prune = pd.DataFrame({"seconds": [40.0, 15.0, 15.0]})
+    times = epoch_times(dense, prune)
+    assert times["dense_epoch_median_s"] == 10.0
+    assert times["prune_vs_dense_epoch_time_x"] == pytest.approx(1.5)
+
+
+def test_interleaved_latency_times_every_model_after_warmup() -> None:
+    from tasks.evaluate import interleaved_latency_ms
+
+    calls: list[str] = []
+
+    def fake(name):
+        return lambda image: calls.append(name)
+
+    times = interleaved_latency_ms({"dense": fake("dense"), "pruned": fake("pruned")}, np.zeros((3, 2, 2, 3)), 2, 5)
+    assert {k: len(v) for k, v in times.items()} == {"dense": 5, "pruned": 5}
+    assert calls[:4] == ["dense", "pruned", "pruned", "dense"]  # order alternates each round
+    assert len(calls) == 14
+
+
+def test_layer_sparsity_counts_zeros_of_prunable_kernels_only() -> None:
+    from tasks.evaluate import layer_sparsity_table, sparsity_summary
+    from tasks.tf_env import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10), keras.layers.BatchNormalization()])
+    kernel = model.layers[0].kernel
+    values = np.ones((4, 10), np.float32)
+    values[:, :3] = 0.0
+    kernel.assign(values)
+    table = layer_sparsity_table(model)
+    assert table[["layer", "params", "zeros"]].to_dict("records") == [{"layer": model.layers[0].name, "params": 40, "zeros": 12}]
+    summary = sparsity_summary(model, table)
+    assert summary["sparsity_prunable_pct"] == pytest.approx(30.0)
+    assert summary["params"] == 40 + 10 + 4 * 10  # kernel, bias, BN gamma/beta/mean/var

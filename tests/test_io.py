@@ -1,0 +1,64 @@
+"""Atomic writes, reproducible gzip, content digests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tasks.io import atomic_dir, atomic_path, digest, gzip_bytes, write_json
+
+
+def test_atomic_path_keeps_the_old_file_when_the_writer_fails(tmp_path: Path) -> None:
+    target = tmp_path / "model.bin"
+    target.write_bytes(b"good")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half-writ")
+            raise RuntimeError("crash")
+    assert target.read_bytes() == b"good"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.bin"]
+
+
+def test_atomic_path_replaces_on_success_with_the_same_suffix(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "m.keras"
+    with atomic_path(target) as tmp:
+        assert tmp.suffix == ".keras" and not tmp.exists()
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
+
+
+def test_atomic_dir_swaps_whole_directories_and_keeps_the_old_one_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "export"
+    with atomic_dir(target) as out:
+        (out / "a").write_text("1")
+    with pytest.raises(ValueError):
+        with atomic_dir(target) as out:
+            (out / "b").write_text("2")
+            raise ValueError
+    assert sorted(p.name for p in target.iterdir()) == ["a"]
+    with atomic_dir(target) as out:
+        (out / "c").write_text("3")
+    assert sorted(p.name for p in target.iterdir()) == ["c"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
+def test_gzip_is_byte_identical_for_equal_input() -> None:
+    data = bytes(range(256)) * 100
+    assert gzip_bytes(data) == gzip_bytes(data)
+    assert len(gzip_bytes(b"\0" * 100_000)) < 1_000
+
+
+def test_digest_of_a_directory_changes_with_content_and_names(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x").write_text("1")
+    first = digest(tmp_path / "d")
+    (tmp_path / "d" / "x").write_text("2")
+    second = digest(tmp_path / "d")
+    (tmp_path / "d" / "x").rename(tmp_path / "d" / "y")
+    assert len({first, second, digest(tmp_path / "d")}) == 3
+
+
+def test_json_is_written_sorted_for_stable_diffs(tmp_path: Path) -> None:
+    write_json(tmp_path / "m.json", {"b": 1, "a": {"d": 2, "c": 3}})
+    assert (tmp_path / "m.json").read_text().index('"a"') < (tmp_path / "m.json").read_text().index('"b"')
