@@ -45,7 +45,7 @@ class PathsConfig(_Section):
 class DataConfig(_Section):
     source: Literal["mnist5k", "folder"] = "mnist5k"
     folder: Path = Path("data/raw")
-    image_size: int = Field(32, ge=MIN_IMAGE_SIZE, le=512)
+    image_size: int = Field(48, ge=MIN_IMAGE_SIZE, le=512)
     samples_per_class: int | None = Field(None, ge=3)
     val_fraction: float = Field(0.1, gt=0.0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0.0, lt=0.5)
@@ -78,7 +78,7 @@ class AugmentConfig(_Section):
 
 
 class TrainConfig(_Section):
-    epochs: int = Field(20, ge=1, le=1000)
+    epochs: int = Field(15, ge=1, le=1000)
     batch_size: int = Field(64, ge=1, le=4096)
     learning_rate: float = Field(0.003, gt=0.0, le=1.0)
     warmup_epochs: int = Field(1, ge=0, le=1000)
@@ -91,11 +91,11 @@ class PruneConfig(_Section):
     initial_sparsity: float = Field(0.0, ge=0.0, lt=1.0)
     final_sparsity: float = Field(0.8, ge=0.0, lt=1.0)
     begin_step: int = Field(0, ge=0)
-    # null: the schedule ends at 2/3 of the pruning fine-tune, leaving the last third to recover.
+    # null: the schedule ends at half the pruning fine-tune, leaving the second half to recover.
     end_step: int | None = Field(None, ge=1)
     frequency: int = Field(20, ge=1)
-    epochs: int = Field(5, ge=1, le=1000)
-    learning_rate: float = Field(5e-4, gt=0.0, le=1.0)
+    epochs: int = Field(8, ge=1, le=1000)
+    learning_rate: float = Field(2e-3, gt=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _schedule_ordered(self) -> PruneConfig:

@@ -49,9 +49,13 @@ def deep_update(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]
 
 
 def write_params(directory: Path, changes: dict[str, Any] | None = None) -> Path:
-    """Write a tiny params.yaml (plus `changes`) into `directory`; return its path."""
+    """Write the shipped params.yaml made tiny (plus `changes`) into `directory`; return its path.
+
+    Every key stays present: dvc.yaml templates `paths.*` and `data.folder` from the file itself.
+    """
+    shipped = yaml.safe_load((REPO / "params.yaml").read_text())
     path = directory / "params.yaml"
-    path.write_text(yaml.safe_dump(deep_update(TINY, changes or {}), sort_keys=False))
+    path.write_text(yaml.safe_dump(deep_update(deep_update(shipped, TINY), changes or {}), sort_keys=False))
     return path
 
 

@@ -8,16 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import load_config, parse_config
+from tasks.config import Config, load_config, parse_config
 from tasks.errors import PipelineError
 from tests.conftest import REPO
 
 
-def test_shipped_params_yaml_is_valid_and_matches_documented_defaults() -> None:
+def test_shipped_params_yaml_spells_out_exactly_the_code_defaults() -> None:
     cfg = load_config(REPO / "params.yaml")
-    assert cfg.data.source == "mnist5k"
-    assert cfg.prune.final_sparsity == 0.8
-    assert cfg.model.weights is None
+    assert cfg == Config()
+    assert (cfg.data.source, cfg.prune.final_sparsity, cfg.model.weights) == ("mnist5k", 0.8, None)
 
 
 def test_config_is_frozen() -> None:

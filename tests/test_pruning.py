@@ -133,9 +133,9 @@ def test_prune_stage_never_changes_the_dense_artifact(tiny, monkeypatch: pytest.
 @pytest.mark.parametrize(
     ("changes", "total", "expected"),
     [
-        ({}, 30, 20),
+        ({}, 90, 40),
         ({"frequency": 7}, 30, 14),
-        ({"begin_step": 5, "frequency": 5}, 30, 20),
+        ({"begin_step": 5, "frequency": 5}, 30, 15),
         ({"end_step": 25, "frequency": 5}, 30, 25),
     ],
 )
@@ -150,7 +150,8 @@ def test_end_step_resolution_lands_on_a_pruning_step(changes: dict, total: int, 
     [
         ({"end_step": 40}, "prune.end_step=40: beyond the 30 fine-tune steps"),
         ({"end_step": 23, "frequency": 5}, "prune.end_step=23: must be begin_step + a multiple"),
-        ({"begin_step": 29}, "prune.begin_step=29: leaves no room"),
+        ({"begin_step": 14, "frequency": 5}, "prune.begin_step=14: leaves no room"),
+        ({}, "prune.begin_step=0: leaves no room to prune in the 30 fine-tune steps"),
     ],
 )
 def test_schedule_that_cannot_finish_is_rejected(changes: dict, message: str) -> None:
