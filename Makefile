@@ -4,6 +4,9 @@ VENV ?= .venv
 PYTHON ?= python3
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export PYTHONUNBUFFERED := 1
+# Offline machines: Prefect's temporary server would otherwise try to send telemetry and log
+# "database is locked" tracebacks from that background job.
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .DEFAULT_GOAL := help
 .PHONY: help run flow show test test-fast clean

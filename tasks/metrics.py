@@ -54,8 +54,8 @@ def format_table(metrics: dict[str, Any]) -> str:
         shown = "" if delta is None else f"{delta:.2f}x" if change.endswith("_x") else f"{delta:+.2f}"
         rows.append({"metric": label, "dense": _cell(metrics["dense"].get(key)),
                      "pruned": _cell(metrics["pruned"].get(key)), "pruned vs dense": shown})
-    unstripped = metrics["pruned"].get("size_keras_unstripped_gzip_bytes")
-    if unstripped is not None:
-        rows.append({"metric": "Keras gzip bytes, pruned NOT stripped", "dense": "",
-                     "pruned": _cell(unstripped), "pruned vs dense": ""})
+    for label, key in (("Keras file bytes, NOT stripped", "size_keras_unstripped_bytes"),
+                       ("Keras gzip bytes, NOT stripped", "size_keras_unstripped_gzip_bytes")):
+        if key in metrics["pruned"]:
+            rows.append({"metric": label, "dense": "", "pruned": _cell(metrics["pruned"][key]), "pruned vs dense": ""})
     return pd.DataFrame(rows).set_index("metric").to_string()
