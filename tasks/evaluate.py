@@ -180,7 +180,8 @@ def run(cfg: Config) -> None:
             "latency_runs": cfg.evaluate.latency_runs,
             "latency_warmup_runs": cfg.evaluate.latency_warmup,
             "latency_threads": cfg.evaluate.threads,
-            "latency_note": "latency_* vary run to run (noisy shared CPU); every other field is a function of params and data",
+            "timing_note": "latency_* and training.*_s are wall-clock timings and vary run to run; "
+                           "training is not yet bit-reproducible, so accuracy can move by a few test images between reruns",
         },
     }
     _write_csv(pd.concat(layer_tables), p.sparsity_table)
