@@ -7,6 +7,7 @@ stood: everything is written to a temporary sibling and renamed into place.
 from __future__ import annotations
 
 import contextlib
+import csv
 import gzip
 import hashlib
 import json
@@ -63,6 +64,14 @@ def write_bytes(target: Path, data: bytes) -> None:
 def write_json(target: Path, payload: Any) -> None:
     """Write pretty, key-sorted JSON atomically (stable diffs in pull requests)."""
     write_bytes(target, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())
+
+
+def write_csv(target: Path, rows: list[dict[str, Any]]) -> None:
+    """Write dict rows (keys of the first row as header) as CSV, atomically."""
+    with atomic_path(target) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def gzip_bytes(data: bytes) -> bytes:

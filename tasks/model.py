@@ -8,7 +8,6 @@ MobileNet expects) is its first layer, so exported TFLite files take raw pixels 
 from __future__ import annotations
 
 import contextlib
-import csv
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import numpy as np
 
 from tasks.config import AugmentConfig, ModelConfig
 from tasks.errors import PipelineError
-from tasks.io import atomic_path
+from tasks.io import atomic_path, write_csv
 from tasks.tf_env import keras, tf
 
 _BASES = {
@@ -111,10 +110,7 @@ class EpochLog(keras.callbacks.Callback):
         self.rows.append(row)
 
     def write(self) -> None:
-        with atomic_path(self.path) as tmp, tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(self.rows[0]))
-            writer.writeheader()
-            writer.writerows(self.rows)
+        write_csv(self.path, self.rows)
 
 
 def compile_classifier(model: keras.Model, lr, weight_decay: float) -> None:

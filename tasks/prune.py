@@ -7,7 +7,6 @@ dense artifact on disk and never writes to it.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ import numpy as np
 from tasks.config import Config, PruneConfig
 from tasks.errors import PipelineError
 from tasks.ingest import load_split
-from tasks.io import atomic_dir, atomic_path
+from tasks.io import atomic_dir, write_csv
 from tasks.model import EpochLog, compile_classifier, load_model, save_model, steps_per_epoch, train_dataset
 from tasks.tf_env import keras, tfmot
 
@@ -128,10 +127,7 @@ class StepSparsityLog(keras.callbacks.Callback):
                               "loss": float((logs or {}).get("loss", np.nan))})
 
     def write(self, path: Path) -> None:
-        with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["step", "sparsity", "loss"])
-            writer.writeheader()
-            writer.writerows(self.rows)
+        write_csv(path, self.rows)
 
 
 def prune_model(

@@ -7,6 +7,7 @@ validating params never pays TensorFlow's import.
 
 from __future__ import annotations
 
+import ast
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,20 +31,27 @@ class Stage:
         importlib.import_module(f"tasks.{self.module}").run(cfg)
 
     def sources(self) -> tuple[Path, ...]:
-        """The code the stage runs: its module plus the shared modules it builds on."""
-        root = Path(__file__).parent
-        return tuple(root / f"{m}.py" for m in (self.module, *_SHARED[self.module]))
+        """The code the stage runs: its module and every `tasks` module it imports, transitively."""
+        seen, todo = {self.module}, [self.module]
+        while todo:
+            for imported in _package_imports(_ROOT / f"{todo.pop()}.py"):
+                if imported not in seen:
+                    seen.add(imported)
+                    todo.append(imported)
+        return tuple(_ROOT / f"{m}.py" for m in [self.module, *sorted(seen - {self.module})])
 
 
-# Modules each stage's code imports from this package (its "task source" beyond its own file).
-_SHARED = {
-    "ingest": ("config", "io"),
-    "train": ("config", "io", "model", "ingest"),
-    "prune": ("config", "io", "model", "ingest"),
-    "strip": ("config", "io", "model", "ingest", "prune"),
-    "export": ("config", "io", "model"),
-    "evaluate": ("config", "io", "model", "ingest", "export", "prune", "metrics"),
-}
+_ROOT = Path(__file__).parent
+
+
+def _package_imports(path: Path) -> set[str]:
+    """Modules of this package that `path` imports (`from tasks.x import …`)."""
+    tree = ast.parse(path.read_text())
+    return {
+        node.module.split(".")[1]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tasks.")
+    }
 
 STAGES: tuple[Stage, ...] = (
     Stage(

@@ -66,3 +66,12 @@ def test_metrics_file_is_kept_in_git_not_the_dvc_cache(dvc_stages) -> None:
 def test_stage_sources_exist() -> None:
     for stage in STAGES:
         assert all(isinstance(p, Path) and p.is_file() for p in stage.sources()), stage.name
+
+
+def test_stage_sources_follow_package_imports_transitively() -> None:
+    from tasks.stages import BY_NAME
+
+    names = {p.name for p in BY_NAME["strip"].sources()}
+    # strip imports prune, which imports model, which imports tf_env: all are strip's code
+    assert {"strip.py", "prune.py", "model.py", "tf_env.py", "errors.py"} <= names
+    assert "evaluate.py" not in names and "metrics.py" not in names
