@@ -1,7 +1,7 @@
 # The single door for humans and CI. `make help` lists the targets.
 # The first target that needs it creates .venv and installs the pinned dependencies (~4 min).
 VENV ?= .venv
-PYTHON ?= python3
+PYTHON ?= python3.11
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export PYTHONUNBUFFERED := 1
 # Offline machines: Prefect's temporary server would otherwise try to send telemetry and log
@@ -9,15 +9,17 @@ export PYTHONUNBUFFERED := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help run flow show test test-fast clean
+.PHONY: help run flow show test test-fast
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -c 'import sys; assert sys.version_info[:2] == (3, 11), "pruneflow pins Python 3.11: make PYTHON=/path/to/python3.11"' \
+		|| (rm -rf $(VENV); exit 1)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
+	$(VENV)/bin/python -m pip install --quiet -e ".[test]" || (rm -rf $(VENV); exit 1)
 	touch $@
 
 run: $(VENV)/.installed ## Set up, run the pipeline (dvc repro) on the embedded MNIST digits, print dense vs pruned
@@ -35,6 +37,3 @@ test: $(VENV)/.installed ## Set up and run the whole test suite (tiny configs; ~
 
 test-fast: $(VENV)/.installed ## Only the tests that train nothing (seconds)
 	python -m pytest -m "not slow"
-
-clean: ## Remove generated pipeline outputs (the DVC cache keeps them: `dvc checkout` restores)
-	rm -rf data/prepared models export reports/prune_summaries

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
 
 from tasks.config import Config
-from tasks.io import digest
+from tasks.io import digest, write_json
 from tasks.stages import Stage
 
 
@@ -43,9 +44,32 @@ def stage_key(stage: Stage, cfg: Config) -> str:
     return h.hexdigest()
 
 
-def outputs_missing(stage: Stage, cfg: Config) -> bool:
-    """True when a declared output is gone: a cached result would point at nothing, so refresh."""
-    return not all(path.exists() for path in stage.outs(cfg))
+def output_digests(stage: Stage, cfg: Config) -> dict[str, str] | None:
+    """Content digest of each declared output, or None if one is missing."""
+    outs = stage.outs(cfg)
+    if not all(path.exists() for path in outs):
+        return None
+    return {str(path): digest(path) for path in outs}
+
+
+def _stamp(stage: Stage, cfg: Config) -> Path:
+    return cfg.paths.flow_stamps / f"{stage.name}.json"
+
+
+def record_run(stage: Stage, cfg: Config, key: str, outputs: dict[str, str]) -> None:
+    """Remember which cache key produced the outputs now on disk."""
+    write_json(_stamp(stage, cfg), {"key": key, "outputs": outputs})
+
+
+def cache_hit_is_safe(stage: Stage, cfg: Config) -> bool:
+    """A cached result may be reused only if the files on disk are the ones this flow wrote for
+    exactly these inputs. Deleted or changed outputs (by hand, by `dvc repro`, or by a flow run with
+    other params) force the stage to run again instead of handing back paths to other content."""
+    try:
+        stamp = json.loads(_stamp(stage, cfg).read_text())
+    except (OSError, ValueError):
+        return False
+    return stamp.get("key") == stage_key(stage, cfg) and stamp.get("outputs") == output_digests(stage, cfg)
 
 
 @dataclass

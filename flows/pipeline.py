@@ -8,16 +8,16 @@ A second run with nothing changed reports every task Cached.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from prefect import flow, task
 from prefect.states import Failed, State
 
-from flows.caching import StageCachePolicy, outputs_missing
+from flows.caching import StageCachePolicy, cache_hit_is_safe, record_run, stage_key
 from tasks.config import Config, load_config
 from tasks.errors import PipelineError
 from tasks.io import digest
+from tasks.metrics import format_table, read_metrics
 from tasks.stages import STAGES, Stage
 
 
@@ -26,11 +26,14 @@ def stage_task(stage: Stage):
 
     @task(name=stage.name, cache_policy=StageCachePolicy(stage=stage), persist_result=True)
     def run_stage(cfg: Config) -> dict[str, str] | State:
+        key = stage_key(stage, cfg)  # of the inputs as this run reads them
         try:
             stage.run(cfg)
         except PipelineError as exc:  # bad input: a failed state with one line, not a traceback
             return Failed(message=str(exc))
-        return {str(path): digest(path) for path in stage.outs(cfg)}
+        outputs = {str(path): digest(path) for path in stage.outs(cfg)}
+        record_run(stage, cfg, key, outputs)
+        return outputs
 
     return run_stage
 
@@ -47,7 +50,7 @@ def pipeline(params_path: str = "params.yaml") -> dict[str, dict[str, str]]:
         return Failed(message=str(exc))
     outputs = {}
     for stage in STAGES:
-        run = STAGE_TASKS[stage.name].with_options(refresh_cache=outputs_missing(stage, cfg))
+        run = STAGE_TASKS[stage.name].with_options(refresh_cache=not cache_hit_is_safe(stage, cfg))
         state = run(cfg, return_state=True)
         if state.is_failed():
             return Failed(message=f"{stage.name}: {state.message}")
@@ -69,9 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if state.is_failed():
         print(f"pruneflow: error: {state.message}", file=sys.stderr)
         return 2
-    from tasks.metrics import format_table
-
-    print(format_table(json.loads(cfg.paths.metrics.read_text())))
+    print(format_table(read_metrics(cfg.paths.metrics)))
     return 0
 
 

@@ -7,7 +7,6 @@ with one line on stderr and exit status 2; outputs already on disk are left as t
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from tasks.config import load_config
@@ -24,11 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.params)
         if args.stage == "show":
-            from tasks.metrics import format_table
+            from tasks.metrics import format_table, read_metrics
 
-            if not cfg.paths.metrics.is_file():
-                raise PipelineError(f"{cfg.paths.metrics}: no metrics yet; run `dvc repro` first")
-            print(format_table(json.loads(cfg.paths.metrics.read_text())))
+            print(format_table(read_metrics(cfg.paths.metrics)))
         else:
             BY_NAME[args.stage].run(cfg)
     except PipelineError as exc:

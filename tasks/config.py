@@ -26,7 +26,6 @@ class _Section(BaseModel):
 class PathsConfig(_Section):
     """Every file the pipeline reads or writes; dvc.yaml templates the same keys (one home)."""
 
-    raw: Path = Path("data/raw")
     prepared: Path = Path("data/prepared")
     dense_model: Path = Path("models/dense.keras")
     pruned_model: Path = Path("models/pruned_wrapped.keras")
@@ -40,6 +39,18 @@ class PathsConfig(_Section):
     sparsity_table: Path = Path("reports/sparsity_per_layer.csv")
     per_class_table: Path = Path("reports/per_class.csv")
     metrics: Path = Path("metrics.json")
+    flow_stamps: Path = Path(".pruneflow")
+
+    @model_validator(mode="after")
+    def _folders_do_not_overlap(self) -> PathsConfig:
+        # Folder outputs are replaced as a whole: one that held another output would delete it.
+        others = {name: Path(value) for name, value in self}
+        for folder in ("prepared", "export", "prune_summaries", "flow_stamps"):
+            mine = others[folder]
+            for name, path in others.items():
+                if name != folder and (path == mine or mine in path.parents or path in mine.parents):
+                    raise ValueError(f"{folder}={mine} overlaps {name}={path}; folder outputs need a path of their own")
+        return self
 
 
 class DataConfig(_Section):
@@ -85,6 +96,12 @@ class TrainConfig(_Section):
     weight_decay: float = Field(1e-4, ge=0.0, le=1.0)
     augment: AugmentConfig = AugmentConfig()
 
+    @model_validator(mode="after")
+    def _warmup_shorter_than_training(self) -> TrainConfig:
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"warmup_epochs={self.warmup_epochs} must be < epochs={self.epochs}")
+        return self
+
 
 class PruneConfig(_Section):
     scope: Literal["all", "head"] = "all"
@@ -123,6 +140,19 @@ class Config(_Section):
     prune: PruneConfig = PruneConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
 
+    @model_validator(mode="after")
+    def _sections_agree(self) -> Config:
+        for name in ("prepared", "export", "prune_summaries"):
+            folder = getattr(self.paths, name)
+            if folder == self.data.folder or folder in self.data.folder.parents or self.data.folder in folder.parents:
+                raise ValueError(f"paths.{name}={folder} overlaps data.folder={self.data.folder}; raw data is never overwritten")
+        if self.model.freeze_base and self.prune.scope == "all":
+            raise ValueError(
+                "model.freeze_base=true with prune.scope=all would mask frozen weights that cannot retrain; "
+                "use prune.scope: head or model.freeze_base: false"
+            )
+        return self
+
 
 def _describe(error: dict[str, Any], source: str) -> str:
     """One line for one pydantic error: file, dotted key, value, and what is allowed."""
@@ -131,7 +161,7 @@ def _describe(error: dict[str, Any], source: str) -> str:
         return f"{source}: unknown key '{key}'{_allowed_keys(error['loc'])}"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "value_error":  # a cross-field check: the message names the values
-        return f"{source}: {key}: {message}"
+        return f"{source}: {key}: {message}" if error["loc"] else f"{source}: {message}"
     return f"{source}: {key}={error.get('input')!r}: {message}"
 
 
@@ -180,9 +210,11 @@ def load_config(path: str | Path = "params.yaml") -> Config:
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PipelineError(f"{path}: cannot read params file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise PipelineError(f"{path}: not UTF-8 text; params.yaml must be a UTF-8 YAML file") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -7,6 +7,7 @@ sub-folder per class of jpg/png/bmp files). Raw data is only read, never modifie
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from PIL import Image, UnidentifiedImageError
 
 from tasks.config import IMAGE_SUFFIXES, Config, DataConfig
 from tasks.errors import PipelineError
-from tasks.io import atomic_dir
+from tasks.io import atomic_dir, save_npz
 
 SPLITS = ("train", "val", "test")
 
@@ -128,14 +129,26 @@ def load_source(cfg: DataConfig) -> Dataset:
 
 
 def load_split(prepared: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Read one prepared split: images uint8 (N, H, W, 3) and labels int32."""
-    with np.load(prepared / f"{split}.npz") as f:
-        return f["x"], f["y"]
+    """Read one prepared split: images uint8 (N, H, W, 3) and labels int32.
+
+    Raises:
+        PipelineError: the split is missing or unreadable (ingest has not run, or was damaged).
+    """
+    path = prepared / f"{split}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return f["x"], f["y"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise PipelineError(f"{path}: missing or unreadable ({type(exc).__name__}); run `python -m tasks ingest`") from None
 
 
 def load_classes(prepared: Path) -> tuple[str, ...]:
     """Class names in label order."""
-    return tuple(json.loads((prepared / "classes.json").read_text())["classes"])
+    path = prepared / "classes.json"
+    try:
+        return tuple(json.loads(path.read_text())["classes"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise PipelineError(f"{path}: missing or unreadable ({type(exc).__name__}); run `python -m tasks ingest`") from None
 
 
 def run(cfg: Config) -> None:
@@ -144,7 +157,7 @@ def run(cfg: Config) -> None:
     splits = split_stratified(data.y, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed, data.classes)
     with atomic_dir(cfg.paths.prepared) as out:
         for name, idx in splits.items():
-            np.savez_compressed(out / f"{name}.npz", x=data.x[idx], y=data.y[idx])
+            save_npz(out / f"{name}.npz", x=data.x[idx], y=data.y[idx])
         summary = {
             "source": cfg.data.source,
             "image_size": cfg.data.image_size,

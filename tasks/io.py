@@ -10,13 +10,17 @@ import contextlib
 import csv
 import gzip
 import hashlib
+import io
 import json
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -64,6 +68,21 @@ def write_bytes(target: Path, data: bytes) -> None:
 def write_json(target: Path, payload: Any) -> None:
     """Write pretty, key-sorted JSON atomically (stable diffs in pull requests)."""
     write_bytes(target, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())
+
+
+def save_npz(target: Path, **arrays: np.ndarray) -> None:
+    """Like `np.savez_compressed`, but byte-identical for equal arrays (no zip timestamps).
+
+    DVC hashes outputs by content: a fresh timestamp would make unchanged data look new and
+    retrain everything downstream.
+    """
+    with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, buffer.getvalue())
 
 
 def write_csv(target: Path, rows: list[dict[str, Any]]) -> None:

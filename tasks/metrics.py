@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from tasks.errors import PipelineError
+
+
+def read_metrics(path: Path) -> dict[str, Any]:
+    """The metrics file written by the evaluate stage.
+
+    Raises:
+        PipelineError: missing, not JSON, or not the dense/pruned/comparison layout.
+    """
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise PipelineError(f"{path}: no readable metrics ({type(exc).__name__}); run `dvc repro` first") from None
+    if not isinstance(metrics, dict) or not {"dense", "pruned", "comparison"} <= set(metrics):
+        raise PipelineError(f"{path}: not a pruneflow metrics file (needs dense, pruned, comparison); rerun evaluate")
+    return metrics
 
 
 def compare(dense: dict[str, Any], pruned: dict[str, Any]) -> dict[str, float]:

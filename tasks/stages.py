@@ -61,7 +61,8 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "train_dense", "train", ("seed", "data.image_size", "model", "train"),
-        deps=lambda c: (c.paths.prepared,),
+        # A local weights file is read too (dvc.yaml cannot list an optional file; see README).
+        deps=lambda c: (c.paths.prepared, *_weights_file(c)),
         outs=lambda c: (c.paths.dense_model, c.paths.train_log),
     ),
     Stage(
@@ -86,5 +87,9 @@ STAGES: tuple[Stage, ...] = (
         outs=lambda c: (c.paths.metrics, c.paths.sparsity_table, c.paths.per_class_table),
     ),
 )
+
+def _weights_file(cfg: Config) -> tuple[Path, ...]:
+    return (Path(cfg.model.weights),) if cfg.model.weights not in (None, "imagenet") else ()
+
 
 BY_NAME = {stage.name: stage for stage in STAGES}

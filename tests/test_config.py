@@ -41,6 +41,11 @@ def test_config_is_frozen() -> None:
         ({"train": {"batch_size": "big"}}, "train.batch_size='big'"),
         ({"prune": {"sparsity": 0.5}}, "unknown key 'prune.sparsity'; allowed: scope, initial_sparsity"),
         ({"extra_section": {}}, "unknown key 'extra_section'; allowed: seed, paths"),
+        ({"train": {"epochs": 2, "warmup_epochs": 2}}, "warmup_epochs=2 must be < epochs=2"),
+        ({"paths": {"export": "models", "dense_model": "models/dense.keras"}}, "export=models overlaps dense_model=models/dense.keras"),
+        ({"paths": {"prepared": "data"}}, "paths.prepared=data overlaps data.folder=data/raw"),
+        ({"paths": {"prepared": "reports", "sparsity_table": "x.csv", "per_class_table": "y.csv"}},
+         "prepared=reports overlaps"),
     ],
 )
 def test_bad_params_raise_one_line_naming_the_key(raw: dict, expected: str) -> None:
@@ -55,6 +60,22 @@ def test_bad_params_raise_one_line_naming_the_key(raw: dict, expected: str) -> N
 def test_out_of_range_message_states_the_allowed_bound() -> None:
     with pytest.raises(PipelineError, match="less than 1"):
         parse_config({"prune": {"final_sparsity": 1.2}})
+
+
+def test_freeze_base_cannot_be_combined_with_pruning_the_frozen_base(tmp_path: Path) -> None:
+    weights = tmp_path / "base.h5"
+    weights.write_bytes(b"x")
+    with pytest.raises(PipelineError) as info:
+        parse_config({"model": {"weights": str(weights), "freeze_base": True}}, "params.yaml")
+    assert str(info.value).startswith("params.yaml: model.freeze_base=true with prune.scope=all would mask frozen")
+    parse_config({"model": {"weights": str(weights), "freeze_base": True}, "prune": {"scope": "head"}})
+
+
+def test_params_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_bytes(b"seed: \xff\xfe\n")
+    with pytest.raises(PipelineError, match="not UTF-8 text"):
+        load_config(path)
 
 
 def test_unreadable_yaml_is_reported_with_its_line(tmp_path: Path) -> None:

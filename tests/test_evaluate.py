@@ -27,7 +27,7 @@ def test_epoch_time_ratio_ignores_the_graph_building_first_epoch() -> None:
     prune = pd.DataFrame({"seconds": [40.0, 15.0, 15.0]})
     times = epoch_times(dense, prune)
     assert times["dense_epoch_median_s"] == 10.0
-    assert times["prune_vs_dense_epoch_time_x"] == pytest.approx(1.5)
+    assert times["prune_over_dense_epoch_time_x"] == pytest.approx(1.5)
 
 
 def test_interleaved_latency_times_every_model_after_warmup() -> None:

@@ -121,5 +121,39 @@ def test_run_writes_splits_and_a_failed_rerun_leaves_them_untouched(in_tmp: Path
     assert not any(p.name.startswith(".") for p in cfg.paths.prepared.parent.iterdir())
 
 
+def test_ingest_twice_writes_byte_identical_splits(in_tmp: Path) -> None:
+    cfg = load_config(write_params(in_tmp))
+    ingest.run(cfg)
+    first = {p.name: p.read_bytes() for p in cfg.paths.prepared.iterdir()}
+    ingest.run(cfg)
+    assert {p.name: p.read_bytes() for p in cfg.paths.prepared.iterdir()} == first
+
+
+def test_a_failure_while_writing_splits_keeps_the_previous_ones(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = load_config(write_params(in_tmp))
+    ingest.run(cfg)
+    before = {p.name: p.read_bytes() for p in cfg.paths.prepared.iterdir()}
+    calls = []
+
+    def fail_on_second(target, **arrays):
+        calls.append(target)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_save(target, **arrays)
+
+    real_save = ingest.save_npz
+    monkeypatch.setattr(ingest, "save_npz", fail_on_second)
+    with pytest.raises(OSError):
+        ingest.run(cfg)
+    assert len(calls) == 2  # failed half-way through writing the new splits
+    assert {p.name: p.read_bytes() for p in cfg.paths.prepared.iterdir()} == before
+    assert sorted(p.name for p in cfg.paths.prepared.parent.iterdir()) == ["prepared"]
+
+
+def test_missing_prepared_split_is_a_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match=r"train.npz: missing or unreadable .* run `python -m tasks ingest`"):
+        ingest.load_split(tmp_path, "train")
+
+
 def test_data_config_defaults_point_at_the_embedded_dataset() -> None:
     assert DataConfig().source == "mnist5k"

@@ -102,8 +102,17 @@ def test_zero_sparsity_is_a_no_op(tiny) -> None:
     stripped = strip.strip(wrapped)
     assert prune.mask_sparsity(wrapped) == 0.0
     np.testing.assert_allclose(stripped.predict(data["test"][0].astype(np.float32), verbose=0), expected, atol=1e-6)
-    tuned = strip.strip(_prune(_with_prune(cfg, final_sparsity=0.0), data))
+    tuned_wrapped = _prune(_with_prune(cfg, final_sparsity=0.0), data)
+    assert prune.mask_sparsity(tuned_wrapped) == 0.0
+    tuned = strip.strip(tuned_wrapped)
     assert all(np.count_nonzero(w) == w.size for w in tuned.get_weights() if w.ndim == 4)
+
+
+def test_mask_sparsity_reports_the_reached_target(pruned) -> None:
+    from tasks import prune
+
+    # the control for the no-op test above: the same measurement sees 80 % when pruning happened
+    assert prune.mask_sparsity(pruned) == pytest.approx(0.8, abs=0.01)
 
 
 def test_pruned_model_gzips_smaller_than_dense_and_unstripped_does_not(tiny, pruned, tmp_path: Path) -> None:
