@@ -16,7 +16,7 @@ import pandas as pd
 
 from tasks.config import Config
 from tasks.errors import require
-from tasks.export import VARIANTS, exported
+from tasks.export import exported, model_files
 from tasks.ingest import load_classes, load_split
 from tasks.io import atomic_path, gzip_size, write_json
 from tasks.model import load_model
@@ -69,7 +69,7 @@ def layer_sparsity_table(model: keras.Model) -> pd.DataFrame:
 
 def sparsity_summary(model: keras.Model, table: pd.DataFrame) -> dict[str, float | int]:
     """Sparsity over prunable weights and over every weight of the model (BatchNorm, biases too)."""
-    all_weights = [w for w in model.get_weights()]
+    all_weights = model.get_weights()
     total = int(sum(w.size for w in all_weights))
     zeros = int(sum(w.size - np.count_nonzero(w) for w in all_weights))
     return {
@@ -140,11 +140,10 @@ def run(cfg: Config) -> None:
     x, y = load_split(p.prepared, "test")
     x = x.astype(np.float32)
     classes = load_classes(p.prepared)
-    models = {"dense": p.dense_model, "pruned": p.stripped_model}
     results: dict[str, dict[str, Any]] = {}
     layer_tables, class_tables = [], []
     runners = {}
-    for name, model_path in models.items():
+    for name, model_path in model_files(cfg).items():
         model = load_model(model_path)
         loss, acc, pred = evaluate_keras(model, x, y)
         layers = layer_sparsity_table(model).assign(model=name)

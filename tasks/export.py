@@ -15,7 +15,10 @@ from tasks.io import atomic_dir, gzip_bytes
 from tasks.model import load_model
 from tasks.tf_env import keras, tf
 
-VARIANTS = ("dense", "pruned")
+
+def model_files(cfg: Config) -> dict[str, Path]:
+    """The Keras model behind each exported variant: the dense baseline and the stripped pruned model."""
+    return {"dense": cfg.paths.dense_model, "pruned": cfg.paths.stripped_model}
 
 
 def to_tflite(model: keras.Model) -> bytes:
@@ -23,25 +26,24 @@ def to_tflite(model: keras.Model) -> bytes:
     return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
-def export_files(name: str, keras_file: Path, model: keras.Model, out: Path) -> None:
-    """Write `<name>.keras`, `<name>.keras.gz`, `<name>.tflite`, `<name>.tflite.gz` into `out`."""
-    shutil.copyfile(keras_file, out / f"{name}.keras")
-    tflite = to_tflite(model)
-    (out / f"{name}.tflite").write_bytes(tflite)
-    (out / f"{name}.keras.gz").write_bytes(gzip_bytes(keras_file.read_bytes()))
-    (out / f"{name}.tflite.gz").write_bytes(gzip_bytes(tflite))
-
-
 def exported(export_dir: Path, name: str, kind: str) -> Path:
     """Path of an exported file; kind is one of keras, keras.gz, tflite, tflite.gz."""
     return export_dir / f"{name}.{kind}"
 
 
+def export_files(name: str, keras_file: Path, model: keras.Model, out: Path) -> None:
+    """Write `<name>.keras`, `<name>.keras.gz`, `<name>.tflite`, `<name>.tflite.gz` into `out`."""
+    shutil.copyfile(keras_file, exported(out, name, "keras"))
+    tflite = to_tflite(model)
+    exported(out, name, "tflite").write_bytes(tflite)
+    exported(out, name, "keras.gz").write_bytes(gzip_bytes(keras_file.read_bytes()))
+    exported(out, name, "tflite.gz").write_bytes(gzip_bytes(tflite))
+
+
 def run(cfg: Config) -> None:
     """Edge: export both models into `paths.export`, replacing the directory as a whole."""
-    sources = {"dense": cfg.paths.dense_model, "pruned": cfg.paths.stripped_model}
     with atomic_dir(cfg.paths.export) as out:
-        for name, path in sources.items():
+        for name, path in model_files(cfg).items():
             export_files(name, path, load_model(path), out)
     sizes = {p.name: p.stat().st_size for p in sorted(cfg.paths.export.iterdir())}
     print(f"export: {sizes}")

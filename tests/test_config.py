@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from tasks.config import Config, load_config, parse_config
 from tasks.errors import PipelineError
@@ -21,7 +22,7 @@ def test_shipped_params_yaml_spells_out_exactly_the_code_defaults() -> None:
 
 def test_config_is_frozen() -> None:
     cfg = parse_config({})
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.prune.final_sparsity = 0.5  # type: ignore[misc]
 
 

@@ -126,7 +126,7 @@ def test_pruned_model_gzips_smaller_than_dense_and_unstripped_does_not(tiny, pru
     assert (tmp_path / "wrapped.keras").stat().st_size >= cfg.paths.dense_model.stat().st_size
 
 
-def test_prune_stage_never_changes_the_dense_artifact(tiny, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_prune_stage_never_changes_the_dense_artifact(tiny, tmp_path: Path) -> None:
     from tasks import prune
 
     cfg, _ = tiny
