@@ -13,10 +13,9 @@ import sys
 from prefect import flow, task
 from prefect.states import Failed, State
 
-from flows.caching import StageCachePolicy, cache_hit_is_safe, record_run, stage_key
+from flows.caching import StageCachePolicy, cache_hit_is_safe, output_digests, record_run, stage_key
 from tasks.config import Config, load_config
 from tasks.errors import PipelineError
-from tasks.io import digest
 from tasks.metrics import format_table, read_metrics
 from tasks.stages import STAGES, Stage
 
@@ -31,7 +30,9 @@ def stage_task(stage: Stage):
             stage.run(cfg)
         except PipelineError as exc:  # bad input: a failed state with one line, not a traceback
             return Failed(message=str(exc))
-        outputs = {str(path): digest(path) for path in stage.outs(cfg)}
+        outputs = output_digests(stage, cfg)
+        if outputs is None:
+            return Failed(message=f"wrote only part of its outputs {[str(p) for p in stage.outs(cfg)]}")
         record_run(stage, cfg, key, outputs)
         return outputs
 
