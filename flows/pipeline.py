@@ -2,7 +2,8 @@
 
 The same stage code as `dvc repro`, wired as cached Prefect tasks in a single process, so the
 Prefect API (a temporary server when PREFECT_API_URL is unset) starts once per run, not per stage.
-A second run with nothing changed reports every task Cached.
+A second run with nothing changed reports every task Cached. Each run also publishes the
+dense-vs-pruned table and the report's explanation as Prefect artifacts (the UI's Artifacts tab).
 """
 
 from __future__ import annotations
@@ -10,14 +11,21 @@ from __future__ import annotations
 import argparse
 import sys
 
+import pandas as pd
 from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Failed, State
 
 from flows.caching import StageCachePolicy, cache_hit_is_safe, output_digests, record_run, stage_key
 from tasks.config import Config, load_config
 from tasks.errors import PipelineError
-from tasks.metrics import format_table, read_metrics
+from tasks.metrics import comparison_rows, format_table, read_metrics
+from tasks.report import explanation, explanation_markdown
 from tasks.stages import STAGES, Stage
+
+# Artifact keys: lowercase letters, digits and dashes (Prefect's rule); a new version per flow run.
+TABLE_ARTIFACT = "pruneflow-dense-vs-pruned"
+EXPLANATION_ARTIFACT = "pruneflow-explanation"
 
 
 def stage_task(stage: Stage):
@@ -42,9 +50,21 @@ def stage_task(stage: Stage):
 STAGE_TASKS = {stage.name: stage_task(stage) for stage in STAGES}
 
 
+@task(name="publish_artifacts")
+def publish_artifacts(cfg: Config) -> None:
+    """The run's dense-vs-pruned table and explanation as Prefect artifacts (every run, cached or not)."""
+    metrics = read_metrics(cfg.paths.metrics)
+    sentences = explanation(metrics, pd.read_csv(cfg.paths.sparsity_table))
+    create_table_artifact(comparison_rows(metrics).to_dict("records"), key=TABLE_ARTIFACT,
+                          description="Dense vs pruned: values, ratio (x, dense ÷ pruned) or change")
+    create_markdown_artifact(explanation_markdown(sentences, cfg.paths.report_html), key=EXPLANATION_ARTIFACT,
+                             description="Why the numbers are what they are")
+
+
 @flow(name="pruneflow")
 def pipeline(params_path: str = "params.yaml") -> dict[str, dict[str, str]]:
-    """ingest → train_dense → prune → strip → export → evaluate, each cached on its inputs."""
+    """ingest → train_dense → prune → strip → export → evaluate → report, each cached on its inputs;
+    then the table and explanation artifacts."""
     try:
         cfg = load_config(params_path)
     except PipelineError as exc:
@@ -56,6 +76,7 @@ def pipeline(params_path: str = "params.yaml") -> dict[str, dict[str, str]]:
         if state.is_failed():
             return Failed(message=f"{stage.name}: {state.message}")
         outputs[stage.name] = state.result()
+    publish_artifacts(cfg)
     return outputs
 
 

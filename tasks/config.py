@@ -38,6 +38,12 @@ class PathsConfig(_Section):
     strip_check: Path = Path("reports/strip_check.json")
     sparsity_table: Path = Path("reports/sparsity_per_layer.csv")
     per_class_table: Path = Path("reports/per_class.csv")
+    predictions: Path = Path("reports/predictions.csv")
+    weight_histogram: Path = Path("reports/weight_histogram.csv")
+    latency_samples: Path = Path("reports/latency_ms.csv")
+    report_md: Path = Path("reports/report.md")
+    report_html: Path = Path("reports/report.html")
+    figures: Path = Path("reports/figures")
     metrics: Path = Path("metrics.json")
     flow_stamps: Path = Path(".pruneflow")
 
@@ -45,7 +51,7 @@ class PathsConfig(_Section):
     def _folders_do_not_overlap(self) -> PathsConfig:
         # Folder outputs are replaced as a whole: one that held another output would delete it.
         others = {name: Path(value) for name, value in self}
-        for folder in ("prepared", "export", "prune_summaries", "flow_stamps"):
+        for folder in ("prepared", "export", "prune_summaries", "figures", "flow_stamps"):
             mine = others[folder]
             for name, path in others.items():
                 if name != folder and (path == mine or mine in path.parents or path in mine.parents):
@@ -142,7 +148,7 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _sections_agree(self) -> Config:
-        for name in ("prepared", "export", "prune_summaries"):
+        for name in ("prepared", "export", "prune_summaries", "figures"):
             folder = getattr(self.paths, name)
             if folder == self.data.folder or folder in self.data.folder.parents or self.data.folder in folder.parents:
                 raise ValueError(f"paths.{name}={folder} overlaps data.folder={self.data.folder}; raw data is never overwritten")

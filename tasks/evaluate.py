@@ -126,6 +126,26 @@ def epoch_times(dense_log: pd.DataFrame, prune_log: pd.DataFrame) -> dict[str, f
     return {"dense_epoch_median_s": dense, "prune_epoch_median_s": prune, "prune_over_dense_epoch_time_x": prune / dense}
 
 
+def weight_histogram(kernels: dict[str, list[np.ndarray]], bins: int = 60) -> pd.DataFrame:
+    """Counts of |w| per model on shared log-spaced bins; the first row counts exact zeros.
+
+    Args:
+        kernels: model name → its prunable weights (the ones magnitude pruning may zero).
+        bins: number of log-spaced bins between the smallest and largest nonzero magnitude.
+
+    Returns:
+        Columns magnitude_low, magnitude_high, then one count column per model.
+    """
+    magnitudes = {name: np.abs(np.concatenate([w.ravel() for w in ws])) for name, ws in kernels.items()}
+    nonzero = np.concatenate([m[m > 0] for m in magnitudes.values()])
+    edges = np.geomspace(max(float(nonzero.min()), 1e-12), float(nonzero.max()), bins + 1)
+    frame = pd.DataFrame({"magnitude_low": np.r_[0.0, edges[:-1]], "magnitude_high": np.r_[0.0, edges[1:]]})
+    for name, m in magnitudes.items():
+        counts, _ = np.histogram(m[m > 0], bins=edges)
+        frame[name] = np.r_[int(np.sum(m == 0)), counts].astype(int)
+    return frame
+
+
 def evaluate_keras(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[float, float, np.ndarray]:
     """Cross-entropy loss, accuracy percent and predicted labels on (x, y)."""
     probs = model.predict(x, batch_size=256, verbose=0)
@@ -142,7 +162,7 @@ def run(cfg: Config) -> None:
     classes = load_classes(p.prepared)
     results: dict[str, dict[str, Any]] = {}
     layer_tables, class_tables = [], []
-    runners = {}
+    runners, predictions, kernels = {}, {"actual": [classes[i] for i in y]}, {}
     for name, model_path in model_files(cfg).items():
         model = load_model(model_path)
         loss, acc, pred = evaluate_keras(model, x, y)
@@ -150,6 +170,8 @@ def run(cfg: Config) -> None:
         per_class = per_class_table(y, pred, classes).assign(model=name)
         layer_tables.append(layers)
         class_tables.append(per_class)
+        predictions[name] = [classes[i] for i in pred]
+        kernels[name] = [getattr(layer, w).numpy() for layer in model.layers for w in prunable_weight_names(layer)]
         runner = runners[name] = TFLiteRunner(require(exported(p.export, name, "tflite"), "export"), cfg.evaluate.threads)
         tflite_pred = np.array([runner(img).argmax() for img in x])
         results[name] = {
@@ -187,10 +209,14 @@ def run(cfg: Config) -> None:
     }
     _write_csv(pd.concat(layer_tables), p.sparsity_table)
     _write_csv(pd.concat(class_tables), p.per_class_table)
+    _write_csv(pd.DataFrame(predictions), p.predictions)
+    _write_csv(weight_histogram(kernels), p.weight_histogram, float_format="%.6g")
+    _write_csv(pd.DataFrame({"run": np.arange(1, cfg.evaluate.latency_runs + 1),
+                             **{f"{name}_ms": ms for name, ms in latency.items()}}), p.latency_samples)
     write_json(p.metrics, metrics)
     print(format_table(metrics))
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+def _write_csv(frame: pd.DataFrame, path: Path, float_format: str = "%.4f") -> None:
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.4f")
+        frame.to_csv(tmp, index=False, float_format=float_format)

@@ -65,8 +65,12 @@ def _cell(value: float | int | None) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,.3f}"
 
 
-def format_table(metrics: dict[str, Any]) -> str:
-    """The dense-vs-pruned table printed after a run: values, then ratio (x) or delta (pts)."""
+def comparison_rows(metrics: dict[str, Any]) -> pd.DataFrame:
+    """The dense-vs-pruned table as display strings: values, then ratio (x) or delta (pts).
+
+    Columns: metric, dense, pruned, pruned vs dense. Shared by the printed table, the report and
+    the Prefect table artifact, so all three always agree.
+    """
     rows = []
     for label, key, change in TABLE_ROWS:
         delta = metrics["comparison"].get(change) if change else None
@@ -77,4 +81,14 @@ def format_table(metrics: dict[str, Any]) -> str:
                        ("Keras gzip bytes, NOT stripped", "size_keras_unstripped_gzip_bytes")):
         if key in metrics["pruned"]:
             rows.append({"metric": label, "dense": "", "pruned": _cell(metrics["pruned"][key]), "pruned vs dense": ""})
-    return pd.DataFrame(rows).set_index("metric").to_string()
+    training = metrics.get("training")
+    if training:
+        rows.append({"metric": "epoch time s (median)", "dense": _cell(training["dense_epoch_median_s"]),
+                     "pruned": _cell(training["prune_epoch_median_s"]),
+                     "pruned vs dense": f"{training['prune_over_dense_epoch_time_x']:.2f}x the time"})
+    return pd.DataFrame(rows)
+
+
+def format_table(metrics: dict[str, Any]) -> str:
+    """The dense-vs-pruned table printed after a run."""
+    return comparison_rows(metrics).set_index("metric").to_string()

@@ -84,7 +84,15 @@ STAGES: tuple[Stage, ...] = (
         "evaluate", "evaluate", ("evaluate",),
         deps=lambda c: (c.paths.prepared, c.paths.dense_model, c.paths.stripped_model, c.paths.pruned_model,
                         c.paths.export, c.paths.train_log, c.paths.prune_log),
-        outs=lambda c: (c.paths.metrics, c.paths.sparsity_table, c.paths.per_class_table),
+        outs=lambda c: (c.paths.metrics, c.paths.sparsity_table, c.paths.per_class_table, c.paths.predictions,
+                        c.paths.weight_histogram, c.paths.latency_samples),
+    ),
+    Stage(
+        "report", "report", ("seed", "data", "model", "train", "prune"),
+        deps=lambda c: (c.paths.prepared, c.paths.metrics, c.paths.train_log, c.paths.prune_log, c.paths.prune_steps,
+                        c.paths.sparsity_table, c.paths.per_class_table, c.paths.predictions,
+                        c.paths.weight_histogram, c.paths.latency_samples),
+        outs=lambda c: (c.paths.report_md, c.paths.report_html, c.paths.figures),
     ),
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -32,20 +33,76 @@ def _task_states(flow_state) -> dict[str, str]:
     return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs}  # task run names: "<task>-<n>"
 
 
-def test_second_run_is_all_cached_and_a_deleted_output_is_rebuilt(prefect_api, in_tmp: Path) -> None:
+def _artifacts(flow_state) -> dict[str, object]:
+    """The flow run's artifacts by key, read back through the Prefect client."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    flow_run_id = flow_state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    return {artifact.key: artifact for artifact in found}
+
+
+@pytest.fixture(scope="module")
+def first_run(prefect_api, tmp_path_factory: pytest.TempPathFactory):
+    """One tiny flow run from scratch: (its directory, params path, final state)."""
     from flows.pipeline import pipeline
 
-    (in_tmp / "data" / "raw").mkdir(parents=True)
-    params = str(write_params(in_tmp))
+    root = tmp_path_factory.mktemp("flow")
+    (root / "data" / "raw").mkdir(parents=True)
+    params = str(write_params(root))
+    cwd = Path.cwd()
+    os.chdir(root)
+    try:
+        state = pipeline(params, return_state=True)
+    finally:
+        os.chdir(cwd)
+    assert state.is_completed(), state.message
+    return root, params, state
+
+
+STAGE_NAMES = ["ingest", "train_dense", "prune", "strip", "export", "evaluate", "report"]
+
+
+def test_flow_publishes_the_comparison_table_and_the_explanation_as_artifacts(first_run, monkeypatch) -> None:
+    import pandas as pd
+
+    from flows.pipeline import EXPLANATION_ARTIFACT, TABLE_ARTIFACT
+    from tasks.metrics import comparison_rows, read_metrics
+    from tasks.report import explanation
+
+    root, params, state = first_run
+    monkeypatch.chdir(root)
     cfg = load_config(params)
-    first = pipeline(params, return_state=True)
-    assert first.is_completed(), first.message
-    stages = ["ingest", "train_dense", "prune", "strip", "export", "evaluate"]
-    assert _task_states(first) == dict.fromkeys(stages, "Completed")
+    artifacts = _artifacts(state)
+    assert {artifacts[TABLE_ARTIFACT].type, artifacts[EXPLANATION_ARTIFACT].type} == {"table", "markdown"}
+
+    metrics = read_metrics(cfg.paths.metrics)
+    table = artifacts[TABLE_ARTIFACT].data
+    rows = json.loads(table) if isinstance(table, str) else table
+    assert rows == comparison_rows(metrics).to_dict("records")
+    gzip_row = next(r for r in rows if r["metric"] == "TFLite gzip bytes")
+    assert gzip_row["pruned"] == f"{metrics['pruned']['size_tflite_gzip_bytes']:,}"
+
+    note = artifacts[EXPLANATION_ARTIFACT].data
+    sentences = explanation(metrics, pd.read_csv(cfg.paths.sparsity_table))
+    assert len(sentences) >= 7 and all(f"- {s}" in note for s in sentences)
+    report = cfg.paths.report_md.read_text()
+    assert all(s in report for s in sentences)  # the report and the artifact say the same
+
+
+def test_second_run_is_all_cached_and_a_deleted_output_is_rebuilt(first_run, monkeypatch) -> None:
+    from flows.pipeline import pipeline
+
+    root, params, first = first_run
+    monkeypatch.chdir(root)
+    cfg = load_config(params)
+    assert _task_states(first) == {**dict.fromkeys(STAGE_NAMES, "Completed"), "publish_artifacts": "Completed"}
     metrics = cfg.paths.metrics.read_bytes()
 
     second = pipeline(params, return_state=True)
-    assert _task_states(second) == dict.fromkeys(stages, "Cached")
+    assert _task_states(second) == {**dict.fromkeys(STAGE_NAMES, "Cached"), "publish_artifacts": "Completed"}
     assert second.result()["evaluate"] == first.result()["evaluate"]
     assert cfg.paths.metrics.read_bytes() == metrics
 

@@ -1,0 +1,201 @@
+"""The report: sentences computed from the numbers, every section and figure, and an HTML page that a
+real browser renders with its plots, offline."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from tasks.metrics import compare
+from tasks.report import (
+    DENSE_COLOR,
+    PRUNED_COLOR,
+    binary_entropy,
+    explanation,
+    gzip_bound_x,
+    layer_summary,
+)
+from tests.conftest import write_params
+
+
+def _side(acc: float, sparsity: float, raw: int, gz: int, ms: float) -> dict:
+    return {
+        "test_accuracy_pct": acc, "tflite_test_accuracy_pct": acc, "test_loss": 0.1,
+        "sparsity_prunable_pct": sparsity, "sparsity_all_weights_pct": sparsity * 0.9,
+        "params": 1000, "nonzero_params": round(1000 * (1 - sparsity * 0.009)),
+        "size_keras_bytes": raw + 500, "size_keras_gzip_bytes": gz + 400, "size_tflite_bytes": raw,
+        "size_tflite_gzip_bytes": gz, "latency_p50_ms": ms, "latency_p95_ms": 1.2 * ms,
+    }
+
+
+def _metrics(pruned_acc: float = 97.0, pruned_ms: float = 1.0) -> dict:
+    dense, pruned = _side(98.0, 0.0, 4000, 3700, 1.0), _side(pruned_acc, 80.0, 4000, 1100, pruned_ms)
+    pruned.update(size_keras_unstripped_bytes=12_000, size_keras_unstripped_gzip_bytes=3_000)
+    return {"dense": dense, "pruned": pruned, "comparison": compare(dense, pruned),
+            "setup": {"test_samples": 500},
+            "training": {"dense_epoch_median_s": 10.0, "prune_epoch_median_s": 12.0, "prune_over_dense_epoch_time_x": 1.2}}
+
+
+LAYERS = pd.DataFrame([
+    {"layer": "conv_small", "type": "Conv2D", "weight": "kernel", "params": 100, "zeros": 80, "sparsity_pct": 80.0, "model": "pruned"},
+    {"layer": "conv_big", "type": "Conv2D", "weight": "kernel", "params": 600, "zeros": 480, "sparsity_pct": 80.0, "model": "pruned"},
+    {"layer": "head", "type": "Dense", "weight": "kernel", "params": 200, "zeros": 158, "sparsity_pct": 79.0, "model": "pruned"},
+    {"layer": "conv_big", "type": "Conv2D", "weight": "kernel", "params": 600, "zeros": 0, "sparsity_pct": 0.0, "model": "dense"},
+])
+
+
+def _sentence(sentences: list[str], start: str) -> str:
+    return next(s for s in sentences if s.startswith(start))
+
+
+def test_gzip_bound_is_one_without_zeros_and_matches_the_formula_at_80_percent() -> None:
+    assert binary_entropy(0.0) == 0.0 and binary_entropy(0.5) == pytest.approx(1.0)
+    assert gzip_bound_x(0.0) == pytest.approx(1.0)
+    assert gzip_bound_x(0.8) == pytest.approx(32 / (0.2 * 32 + 0.7219281), rel=1e-6)
+    assert gzip_bound_x(0.9) > gzip_bound_x(0.8) > gzip_bound_x(0.5) > 1.0
+
+
+def test_bound_sentence_uses_the_measured_sparsity_and_the_achieved_ratio() -> None:
+    metrics = _metrics()
+    metrics["pruned"]["size_tflite_gzip_bytes"] = 1400
+    bound = _sentence(explanation(metrics, LAYERS), "Bound:")
+    s = 0.72  # sparsity_all_weights_pct of the pruned side
+    assert f"s = {100 * s:.1f} %" in bound
+    assert f"32 / {(1 - s) * 32 + binary_entropy(s):.2f} = {gzip_bound_x(s):.2f}×" in bound
+    achieved = 4000 / 1400
+    assert f"gzip reaches {achieved:.2f}×" in bound and f"{100 * achieved / gzip_bound_x(s):.0f} % of the bound" in bound
+
+
+def test_bound_sentence_says_why_gzip_can_beat_the_bound() -> None:
+    bound = _sentence(explanation(_metrics(), LAYERS), "Bound:")  # 4000 / 1100 = 3.64× > 3.24×
+    assert "gzip reaches 3.64×" in bound and "above the bound" in bound and "shrinks the dense file 1.08×" in bound
+
+
+def test_accuracy_sentence_says_cost_or_gain_with_the_number_of_test_images() -> None:
+    cost = _sentence(explanation(_metrics(pruned_acc=97.0), LAYERS), "Accuracy:")
+    assert "cost 1.0 pts" in cost and "5 of 500 test images" in cost
+    gain = _sentence(explanation(_metrics(pruned_acc=98.4), LAYERS), "Accuracy:")
+    assert "gained 0.4 pts" in gain and "2 of 500 test images" in gain
+
+
+@pytest.mark.parametrize(("pruned_ms", "verdict"), [
+    (0.5, "the pruned model is faster (2.00× at p50)"),
+    (1.03, "no measurable difference (0.97×"),
+    (2.0, "the pruned model is slower (2.00× the dense p50)"),
+])
+def test_latency_verdict_follows_the_measured_speedup(pruned_ms: float, verdict: str) -> None:
+    assert verdict in _sentence(explanation(_metrics(pruned_ms=pruned_ms), LAYERS), "Latency:")
+
+
+def test_unstripped_and_raw_size_sentences_cite_the_file_sizes() -> None:
+    sentences = explanation(_metrics(), LAYERS)
+    raw = _sentence(sentences, "Uncompressed")
+    assert "no smaller" in raw and "TFLite 4,000 bytes vs 4,000 bytes (1.00×)" in raw
+    unstripped = _sentence(sentences, "Not stripped")
+    assert "12,000 bytes, 2.67× the dense file" in unstripped  # 12,000 / 4,500
+    # 12,000 − 4,500 stripped = 7,500 extra bytes against 900 pruned weights × 4 bytes
+    assert "7,500 extra bytes are 2.08× the 3,600 bytes of the pruned kernels" in unstripped
+
+
+def test_layer_sentence_names_the_layers_that_keep_the_most_weights() -> None:
+    table = layer_summary(LAYERS)
+    assert list(table["layer"]) == ["conv_big", "head", "conv_small"]  # pruned rows only, most nonzero first
+    assert table["share_of_remaining_pct"].sum() == pytest.approx(100.0)
+    where = _sentence(explanation(_metrics(), LAYERS), "Where the weights are:")
+    assert where.index("conv_big") < where.index("head") < where.index("conv_small")
+    assert "uniform (79.0–80.0 % per layer across 3 pruned Conv2D/Dense layers)" in where
+
+
+# ----------------------------------------------------------------------------- from a tiny run
+
+SECTIONS = ("What was done", "Dense vs pruned", "What the numbers say", "Where the remaining weights are",
+            "Accuracy per class", "Training and pruning curves")
+FIGURES = {"sizes.png", "accuracy_latency.png", "layer_sparsity.png", "weight_histogram.png", "confusion.png",
+           "training_curves.png", "pruning_schedule.png"}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory):
+    """Every stage, report included, on the tiny config in a fresh directory."""
+    from tasks.config import load_config
+    from tasks.stages import STAGES
+
+    root = tmp_path_factory.mktemp("report")
+    cwd = Path.cwd()
+    os.chdir(root)
+    try:
+        (root / "data" / "raw").mkdir(parents=True)
+        cfg = load_config(write_params(root))
+        for stage in STAGES:
+            stage.run(cfg)
+    finally:
+        os.chdir(cwd)
+    return cfg.model_copy(update={"paths": cfg.paths.model_copy(
+        update={k: root / v for k, v in cfg.paths.model_dump().items()})})
+
+
+@pytest.mark.slow
+def test_report_of_a_tiny_run_has_every_section_and_every_figure_is_a_valid_png(tiny_run) -> None:
+    p = tiny_run.paths
+    md = p.report_md.read_text()
+    for title in SECTIONS:
+        assert f"\n## {title}\n" in md
+    assert {f.name for f in p.figures.iterdir()} == FIGURES
+    for name in FIGURES:
+        assert f"](figures/{name})" in md
+        png = (p.figures / name).read_bytes()
+        image = Image.open(io.BytesIO(png))
+        assert image.format == "PNG" and min(image.size) >= 200
+        extrema = image.convert("L").getextrema()
+        assert extrema[1] - extrema[0] > 100, name  # drawn on, not a blank canvas
+    # the computed sentences are in the report, with the run's own numbers
+    import json
+
+    metrics = json.loads(p.metrics.read_text())
+    assert f"{metrics['pruned']['size_keras_unstripped_bytes']:,} bytes" in md
+    assert f"{metrics['dense']['size_tflite_bytes']:,} bytes" in md
+    html = p.report_html.read_text()
+    assert html.count('src="data:image/png;base64,') == len(FIGURES)
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing to fetch
+
+
+@pytest.mark.slow
+def test_report_figures_are_byte_identical_when_rebuilt_from_the_same_artifacts(tiny_run) -> None:
+    from tasks import report
+
+    before = {f.name: f.read_bytes() for f in tiny_run.paths.figures.iterdir()}
+    html = tiny_run.paths.report_html.read_bytes()
+    report.run(tiny_run)
+    assert {f.name: f.read_bytes() for f in tiny_run.paths.figures.iterdir()} == before
+    assert tiny_run.paths.report_html.read_bytes() == html
+
+
+def _colour_pixels(png: Path, colour: str, tolerance: int = 12) -> int:
+    rgb = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    target = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return int(np.sum(np.abs(rgb - target).max(axis=2) <= tolerance))
+
+
+@pytest.mark.slow
+def test_html_report_renders_its_plots_in_headless_chromium_offline(tiny_run, tmp_path: Path) -> None:
+    from tests.chromium import screenshot
+
+    width, height = 1280, 4000
+    shot = screenshot(tiny_run.paths.report_html, tmp_path / "report.png", width=width, height=height)
+    image = Image.open(shot)
+    assert image.size == (width, height)
+    dense, pruned = _colour_pixels(shot, DENSE_COLOR), _colour_pixels(shot, PRUNED_COLOR)
+    assert dense > 2000 and pruned > 2000, (dense, pruned)  # the plots' bars and lines are on screen
+
+    # The same page with its images cut off shows neither colour: the check above sees plots, not CSS.
+    broken = tmp_path / "broken.html"
+    broken.write_text(re.sub(r'src="data:image/png;base64,[^"]+"', 'src="missing.png"', tiny_run.paths.report_html.read_text()))
+    control = screenshot(broken, tmp_path / "broken.png", width=width, height=height)
+    assert _colour_pixels(control, DENSE_COLOR) < 50 and _colour_pixels(control, PRUNED_COLOR) < 50
