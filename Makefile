@@ -9,7 +9,7 @@ export PYTHONUNBUFFERED := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help run flow show test test-fast
+.PHONY: help run flow show plots plots-diff pr-comment test test-fast chromium
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,8 +32,29 @@ flow: $(VENV)/.installed ## The same pipeline as one cached Prefect flow (python
 show: $(VENV)/.installed ## Print the dense-vs-pruned table of the last run
 	python -m tasks show
 
-test: $(VENV)/.installed ## Set up and run the whole test suite (tiny configs; ~10 min on 2 cores)
+# .dvc/config points plots.html_template at vendor/vega/offline_plots.html (vega inlined), so the
+# pages render without cdn.jsdelivr.net.
+plots: $(VENV)/.installed ## dvc plots show -> dvc_plots/index.html (renders offline)
+	dvc plots show
+
+# The revision a branch is reviewed against (plots-diff, pr-comment): make pr-comment BASE=origin/main
+BASE ?= main
+plots-diff: $(VENV)/.installed ## dvc plots diff BASE (default main) -> dvc_plots/index.html, offline
+	dvc plots diff $(BASE)
+
+test: $(VENV)/.installed chromium ## Set up and run the whole test suite (tiny configs; ~15 min on 2 cores)
 	python -m pytest
+
+# The report's browser test opens report.html in Debian's chromium (headless, network off).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+chromium: ## Install Debian's chromium for the browser tests (apt-get, once)
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+	@chromium --version 2>/dev/null
 
 test-fast: $(VENV)/.installed ## Only the tests that train nothing (seconds)
 	python -m pytest -m "not slow"
+
+IMAGE_BASE_URL ?=
+pr-comment: $(VENV)/.installed ## PR comment vs BASE (params, metrics, changed plots) in reports/pr/
+	python -m tasks.pr_comment --base "$(BASE)" --image-base-url "$(IMAGE_BASE_URL)"

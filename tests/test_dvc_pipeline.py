@@ -50,7 +50,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _dvc(root, "init", "-q")
     _dvc(root, "config", "core.analytics", "false")
     first = _dvc(root, "repro")
-    assert _stages_run(first.stdout) == {"ingest", "train_dense", "prune", "strip", "export", "evaluate"}
+    assert _stages_run(first.stdout) == {"ingest", "train_dense", "prune", "strip", "export", "evaluate", "report"}
     _run(["git", "add", "-A"], root)
     _run(["git", "commit", "-qm", "baseline"], root)
     return root
@@ -67,7 +67,7 @@ def test_prune_param_change_reruns_only_prune_and_downstream_and_shows_in_metric
     params["prune"]["final_sparsity"] = 0.5
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = _dvc(repo, "repro")
-    assert _stages_run(out.stdout) == {"prune", "strip", "export", "evaluate"}
+    assert _stages_run(out.stdout) == {"prune", "strip", "export", "evaluate", "report"}
 
     diff = json.loads(_dvc(repo, "metrics", "diff", "--json").stdout)["metrics.json"]
     sparsity = diff["pruned.sparsity_prunable_pct"]
@@ -78,6 +78,48 @@ def test_prune_param_change_reruns_only_prune_and_downstream_and_shows_in_metric
     assert "pruned.sparsity_prunable_pct" in shown
     params_diff = json.loads(_dvc(repo, "params", "diff", "--json").stdout)["params.yaml"]
     assert (params_diff["prune.final_sparsity"]["old"], params_diff["prune.final_sparsity"]["new"]) == (0.8, 0.5)
+    _run(["git", "add", "-A"], repo)
+    _run(["git", "commit", "-qm", "final_sparsity 0.5"], repo)  # the second commit the PR test compares
+
+
+def test_pr_comment_shows_lower_target_sparsity_as_negative_sparsity_and_positive_gzip_change(repo: Path) -> None:
+    from tasks.pr_comment import asset_name
+    from tests.test_pr_comment import _row
+
+    assert _run(["git", "log", "-1", "--format=%s"], repo).stdout.strip() == "final_sparsity 0.5"  # runs after the test above
+    done = _run([sys.executable, "-m", "tasks.pr_comment", "--base", "HEAD~1", "--image-base-url",
+                 "https://img.example/pr-7/sha"], repo, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    out = repo / "reports" / "pr"
+    body = (out / "comment.md").read_text()
+    print(body)  # shown with `pytest -rP`: the comment a reviewer would read
+    params, rest = body.split("### Metrics")
+    metrics, plots = rest.split("### Changed plots")
+
+    assert _row(params, "prune.final_sparsity")[2:] == ["0.8", "0.5"]
+    sparsity = _row(metrics, "pruned.sparsity_prunable_pct")
+    assert float(sparsity[-1]) == pytest.approx(-30.0, abs=2.0)
+    assert float(sparsity[-1]) == pytest.approx(float(sparsity[3]) - float(sparsity[2]), abs=1e-3)
+    assert float(_row(metrics, "pruned.size_keras_gzip_bytes")[-1]) > 0  # fewer zeros compress worse
+    # The dense model is not retrained; only its latency is re-timed (noise).
+    dense = [line for line in metrics.splitlines() if "| dense." in line and "latency" not in line]
+    assert dense == []
+    assert "- `reports/prune_steps.csv` (changed)" in plots.splitlines()
+    assert "reports/train_dense.csv" not in plots  # the dense stage did not rerun
+
+    def differs_from_base(figure: Path) -> bool:
+        base = subprocess.run(["git", "show", f"HEAD~1:{figure.relative_to(repo).as_posix()}"], cwd=repo,
+                              capture_output=True)
+        return base.returncode != 0 or base.stdout != figure.read_bytes()
+
+    changed = [f for f in sorted((repo / "reports" / "figures").glob("*.png")) if differs_from_base(f)]
+    assert "sizes.png" in {f.name for f in changed}  # 50 % sparsity gzips to other sizes
+    for figure in changed:
+        name = figure.relative_to(repo).as_posix()
+        assert f"![{name}](https://img.example/pr-7/sha/{asset_name(name)})" in plots
+        assert (out / asset_name(name)).read_bytes() == figure.read_bytes()
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(asset_name(f.relative_to(repo).as_posix()) for f in changed)
 
 
 def test_bad_param_fails_with_one_line_and_keeps_previous_outputs(repo: Path) -> None:

@@ -1,0 +1,284 @@
+"""Pull-request comment: `dvc params diff`, `dvc metrics diff` and the changed plots against a base revision.
+
+`python -m tasks.pr_comment --base main [--out reports/pr] [--image-base-url URL]` writes
+`<out>/comment.md` and copies each changed image plot next to it, so CI can publish the images and
+post the comment. Bad input ends with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from tasks.errors import PipelineError
+from tasks.io import atomic_dir
+
+WORKSPACE = "workspace"  # DVC's name for the working tree in diff output
+PRECISION = 4  # DVC rounds to 5 digits by default; 4 decimals keep latency changes of 0.0001 ms visible
+COMMENT_FILE = "comment.md"
+
+
+@dataclass(frozen=True)
+class ChangedPlot:
+    """A declared DVC plot whose content differs between the base revision and the workspace."""
+
+    name: str  # file path, or the plot id of a top-level `plots:` definition
+    kind: Literal["image", "data"]
+    status: Literal["changed", "new", "removed"]
+
+
+def _status(in_base: bool, in_workspace: bool) -> Literal["changed", "new", "removed"]:
+    return "changed" if in_base and in_workspace else ("new" if in_workspace else "removed")
+
+
+def changed_plots(plots: dict[str, list[dict[str, Any]]], image_bytes: Callable[[str], bytes]) -> list[ChangedPlot]:
+    """The plots of `dvc plots diff <base> --json`'s `data` whose base and workspace versions differ.
+
+    Args:
+        plots: plot name → DVC's entries: images (one per revision, with a `url`) or vega specs
+            (data points tagged with their `rev`).
+        image_bytes: reads an image entry's `url`.
+
+    Returns:
+        The changed plots, sorted by name.
+    """
+    changed = []
+    for name, entries in sorted(plots.items()):
+        images = {e["revisions"][0]: e["url"] for e in entries if e.get("type") == "image"}
+        if images:
+            by_rev = {rev: image_bytes(url) for rev, url in images.items()}
+            kind: Literal["image", "data"] = "image"
+        else:
+            # Compare the parsed rows, not the spec: DVC tags every row with its revision.
+            by_rev = {}
+            for entry in entries:
+                for row in entry.get("content", {}).get("data", {}).get("values", []):
+                    rest = {k: v for k, v in row.items() if k != "rev"}
+                    by_rev.setdefault(row.get("rev"), []).append(json.dumps(rest, sort_keys=True))
+            kind = "data"
+        base = [rev for rev in by_rev if rev != WORKSPACE]
+        old, new = (by_rev[base[0]] if base else None), by_rev.get(WORKSPACE)
+        if old != new:
+            changed.append(ChangedPlot(name, kind, _status(old is not None, new is not None)))
+    return changed
+
+
+# DVC exits 0 when it cannot read a revision's params/metrics and only warns: these lines must not
+# turn into "No metrics changed".
+_LOAD_WARNING = re.compile(r"^WARNING: failed to load (\w+) in revision '(.+?)', (.*)$")
+
+
+def load_failures(stderr: str) -> list[tuple[str, str]]:
+    """(revision, message) for each `WARNING: failed to load <what> in revision '<rev>', <why>` DVC printed."""
+    found = []
+    for line in stderr.splitlines():
+        if match := _LOAD_WARNING.match(line.strip()):
+            what, rev, why = match.groups()
+            found.append((rev, f"{what}: {why}"))
+    return found
+
+
+def plot_failures(errors: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(revision, message) for each entry of `dvc plots diff --json`'s `errors`."""
+    found = []
+    for error in errors:
+        name = error.get("name") or error.get("source")
+        why = (str(error.get("msg") or error.get("type")).splitlines() or ["?"])[0]
+        found.append((error.get("rev", "?"), f"plots{f' ({name})' if name else ''}: {why}"))
+    return found
+
+
+def asset_name(plot_name: str) -> str:
+    """The flat file name an image plot gets in the out folder: `reports/figures/a.png` → `reports-figures-a.png`."""
+    return plot_name.strip("/").replace("/", "-")
+
+
+def has_rows(md_table: str) -> bool:
+    """Whether DVC's `--md` diff table has any row below its header (an empty diff prints only the header)."""
+    return sum(line.startswith("|") for line in md_table.splitlines()) > 2
+
+
+def _plots_section(plots: Sequence[ChangedPlot], base: str, image_base_url: str | None) -> list[str]:
+    if not plots:
+        return [f"No plots changed against {base}."]
+    lines = []
+    for plot in (p for p in plots if p.kind == "image"):
+        lines += [f"**{plot.name}** ({plot.status})", ""]
+        if plot.status != "removed":
+            target = asset_name(plot.name)
+            url = f"{image_base_url.rstrip('/')}/{target}" if image_base_url else target
+            lines += [f"![{plot.name}]({url})", ""]
+    data = [p for p in plots if p.kind == "data"]
+    if data:
+        lines.append(f"Data plots whose rows changed (`dvc plots diff {base}` overlays both versions):")
+        lines += [f"- `{p.name}` ({p.status})" for p in data]
+    return lines[:-1] if lines[-1] == "" else lines
+
+
+def build_body(
+    params_diff_md: str,
+    metrics_diff_md: str,
+    plots: Sequence[ChangedPlot],
+    base: str,
+    image_base_url: str | None,
+    notes: Sequence[str] = (),
+) -> str:
+    """The Markdown comment: title, params diff, metrics diff, changed plots.
+
+    Args:
+        params_diff_md: `dvc params diff <base> --md` output.
+        metrics_diff_md: `dvc metrics diff <base> --md` output.
+        plots: the changed plots (see `changed_plots`).
+        base: the revision compared against, as the user named it.
+        image_base_url: where the copied images are published; None links them relative to the comment.
+        notes: what DVC could not read at the base revision, shown under the title.
+
+    Returns:
+        The comment body, ending with a newline.
+    """
+    params = params_diff_md.strip() if has_rows(params_diff_md) else f"No params changed against {base}."
+    metrics = metrics_diff_md.strip() if has_rows(metrics_diff_md) else f"No metrics changed against {base}."
+    lines = [
+        f"## pruneflow: this branch vs `{base}`",
+        "",
+        *([f"> [!WARNING]\n> DVC could not read all of `{base}`:", *[f"> - {n}" for n in notes], ""] if notes else []),
+        "### Params",
+        "",
+        params,
+        "",
+        "### Metrics",
+        "",
+        metrics,
+        "",
+        # Latency is timed on whichever machine ran the pipeline: a base measured elsewhere differs by noise.
+        f"<sub>`{base}`: the values committed there; workspace: this run. "
+        "Latency changes include machine-to-machine noise.</sub>",
+        "",
+        "### Changed plots",
+        "",
+        *_plots_section(plots, base, image_base_url),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# ---- edge: git, dvc and files ----
+
+
+def _run(cmd: list[str], what: str) -> subprocess.CompletedProcess:
+    """`cmd`'s result; a failure becomes one line naming `what` and the tool's last stderr line."""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as exc:
+        raise PipelineError(f"{what}: cannot run {cmd[0]} ({exc.strerror})") from None
+    if proc.returncode:
+        last = next((line for line in reversed(proc.stderr.splitlines()) if line.strip()), f"exit {proc.returncode}")
+        raise PipelineError(f"{what}: {last.strip()}")
+    return proc
+
+
+def _split_failures(what: str, failures: list[tuple[str, str]]) -> list[str]:
+    """Notes for the base revision's failures; a workspace failure ends the run (its outputs are missing)."""
+    for rev, message in failures:
+        if rev == WORKSPACE:
+            raise PipelineError(f"{what}: workspace: {message}; allowed: a workspace where `dvc repro` ran through")
+    return [message for _, message in failures]
+
+
+def _dvc_diff(kind: str, base: str, *options: str) -> tuple[str, list[str]]:
+    """`dvc <kind> diff <base> --md` output and the notes on what DVC could not read at `base`."""
+    what = f"dvc {kind} diff {base}"
+    # The interpreter running this module has DVC installed (same venv): no PATH lookup needed.
+    proc = _run([sys.executable, "-m", "dvc", kind, "diff", base, "--md", *options], what)
+    return proc.stdout, _split_failures(what, load_failures(proc.stderr))
+
+
+def check_repo(base: str) -> None:
+    """Fail with one line unless the working directory is a git+DVC repo root and `base` a commit in it."""
+    here = Path.cwd()
+    inside = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], capture_output=True, text=True)
+    if inside.returncode or inside.stdout.strip() != "true":
+        raise PipelineError(f"{here}: not a git repository; allowed: the root of a pruneflow checkout (git + DVC)")
+    if not (here / ".dvc").is_dir():
+        raise PipelineError(f"{here}: not a DVC repository root (no .dvc/); allowed: the folder holding .dvc/")
+    # A leading dash would be read as an option by git and dvc.
+    known = not base.startswith("-") and not subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"], capture_output=True
+    ).returncode
+    if not known:
+        raise PipelineError(
+            f"--base={base}: not a git revision in this repo; allowed: a branch, tag or commit (e.g. main, HEAD~1)"
+        )
+
+
+def collect_changed_plots(base: str) -> tuple[list[ChangedPlot], dict[str, bytes], list[str]]:
+    """The changed plots against `base`, the workspace bytes of each changed image, notes on `base`."""
+    what = f"dvc plots diff {base}"
+    with tempfile.TemporaryDirectory(prefix="pruneflow-plots-") as tmp:
+        # `-o`: DVC copies each revision's images there (and leaves the workspace alone).
+        raw = _run([sys.executable, "-m", "dvc", "plots", "diff", base, "--json", "-o", tmp], what).stdout
+        try:
+            found = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            raise PipelineError(f"{what} --json: output is not JSON") from None
+        try:
+            notes = _split_failures(what, plot_failures(found.get("errors", [])))
+            plots = found.get("data", {})
+            changed = changed_plots(plots, lambda url: Path(url).read_bytes())
+            images = {
+                p.name: Path(next(e["url"] for e in plots[p.name] if e["revisions"][0] == WORKSPACE)).read_bytes()
+                for p in changed
+                if p.kind == "image" and p.status != "removed"
+            }
+        except (AttributeError, KeyError, IndexError, TypeError, StopIteration, OSError) as exc:
+            # Written against DVC 3.67's layout: a future change should read as one line, not a traceback.
+            raise PipelineError(f"{what} --json: unexpected layout ({type(exc).__name__}: {exc}); allowed: dvc 3.x") from None
+    return changed, images, notes
+
+
+def write_comment(base: str, out: Path, image_base_url: str | None) -> Path:
+    """Diff against `base`, write `<out>/comment.md` and the changed images beside it; return the comment path."""
+    check_repo(base)
+    # The folder is replaced as a whole (stale images must not be published): never one holding other files.
+    ours = lambda f: f.is_file() and f.suffix in {".png", ".md"}  # noqa: E731
+    if out.exists() and (not out.is_dir() or not all(ours(f) for f in out.iterdir())):
+        raise PipelineError(f"--out={out}: holds other files; allowed: a folder of its own (default reports/pr)")
+    params_md, params_notes = _dvc_diff("params", base)
+    metrics_md, metrics_notes = _dvc_diff("metrics", base, "--precision", str(PRECISION))
+    plots, images, plots_notes = collect_changed_plots(base)
+    body = build_body(params_md, metrics_md, plots, base, image_base_url, params_notes + metrics_notes + plots_notes)
+    try:
+        with atomic_dir(out) as tmp:
+            (tmp / COMMENT_FILE).write_text(body)
+            for name, data in images.items():
+                (tmp / asset_name(name)).write_bytes(data)
+    except OSError as exc:
+        raise PipelineError(f"--out={out}: cannot write ({exc.strerror or exc}); allowed: a writable folder") from None
+    return out / COMMENT_FILE
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the PR comment; return the process exit status."""
+    parser = argparse.ArgumentParser(prog="python -m tasks.pr_comment", description=__doc__.splitlines()[0])
+    parser.add_argument("--base", required=True, help="git revision to compare against (e.g. main, origin/main)")
+    parser.add_argument("--out", type=Path, default=Path("reports/pr"), help="output folder (default: reports/pr)")
+    parser.add_argument("--image-base-url", default=None, help="URL the out folder's images are published under")
+    args = parser.parse_args(argv)
+    try:
+        path = write_comment(args.base, args.out, args.image_base_url or None)
+    except PipelineError as exc:
+        print(f"pruneflow: error: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
