@@ -66,9 +66,9 @@ def load_artifacts(cfg: Config) -> RunArtifacts:
     """
     p = cfg.paths
 
-    def csv(path: Path, stage: str) -> pd.DataFrame:
-        return pd.read_csv(require(path, stage), dtype={"class": str, "actual": str, "dense": str, "pruned": str}
-                           if path == p.predictions or path == p.per_class_table else None)
+    def csv(path: Path, stage: str, labels: tuple[str, ...] = ()) -> pd.DataFrame:
+        # Class names stay text ("0".."9" would otherwise be read as numbers and miss the class list).
+        return pd.read_csv(require(path, stage), dtype=dict.fromkeys(labels, str) or None)
 
     return RunArtifacts(
         metrics=read_metrics(require(p.metrics, "evaluate")),
@@ -76,8 +76,8 @@ def load_artifacts(cfg: Config) -> RunArtifacts:
         prune_log=csv(p.prune_log, "prune"),
         prune_steps=csv(p.prune_steps, "prune"),
         layers=csv(p.sparsity_table, "evaluate"),
-        per_class=csv(p.per_class_table, "evaluate"),
-        predictions=csv(p.predictions, "evaluate"),
+        per_class=csv(p.per_class_table, "evaluate", ("class",)),
+        predictions=csv(p.predictions, "evaluate", ("actual", "dense", "pruned")),
         histogram=csv(p.weight_histogram, "evaluate"),
         latency=csv(p.latency_samples, "evaluate"),
         classes=load_classes(p.prepared),
