@@ -23,9 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.params)
         if args.stage == "show":
-            from tasks.metrics import format_table, read_metrics
+            from tasks.metrics import format_table, format_variants, read_metrics
 
-            print(format_table(read_metrics(cfg.paths.metrics)))
+            metrics = read_metrics(cfg.paths.metrics)
+            print(format_table(metrics))
+            print(format_variants(metrics))
         else:
             BY_NAME[args.stage].run(cfg)
     except PipelineError as exc:

@@ -31,6 +31,7 @@ class PathsConfig(_Section):
     pruned_model: Path = Path("models/pruned_wrapped.keras")
     stripped_model: Path = Path("models/pruned_stripped.keras")
     export: Path = Path("export")
+    pqat: Path = Path("export_pqat")
     train_log: Path = Path("reports/train_dense.csv")
     prune_log: Path = Path("reports/prune_epochs.csv")
     prune_steps: Path = Path("reports/prune_steps.csv")
@@ -41,6 +42,7 @@ class PathsConfig(_Section):
     predictions: Path = Path("reports/predictions.csv")
     weight_histogram: Path = Path("reports/weight_histogram.csv")
     latency_samples: Path = Path("reports/latency_ms.csv")
+    bench: Path = Path("reports/bench.json")
     report_md: Path = Path("reports/report.md")
     report_html: Path = Path("reports/report.html")
     figures: Path = Path("reports/figures")
@@ -51,7 +53,7 @@ class PathsConfig(_Section):
     def _folders_do_not_overlap(self) -> PathsConfig:
         # Folder outputs are replaced as a whole: one that held another output would delete it.
         others = {name: Path(value) for name, value in self}
-        for folder in ("prepared", "export", "prune_summaries", "figures", "flow_stamps"):
+        for folder in ("prepared", "export", "pqat", "prune_summaries", "figures", "flow_stamps"):
             mine = others[folder]
             for name, path in others.items():
                 if name != folder and (path == mine or mine in path.parents or path in mine.parents):
@@ -70,6 +72,10 @@ class DataConfig(_Section):
 
 class ModelConfig(_Section):
     architecture: Literal["mobilenet_v2", "mobilenet"] = "mobilenet_v2"
+    # keras: the stock Keras graph. xnnpack: the same layers and weights with every 3x3 padding made
+    # explicit and symmetric (ZeroPadding2D(1) + 'valid') and keepdims global pooling, the form that
+    # XNNPACK's sparse inference and tfmot's PruneForLatencyOnXNNPack accept (tfmot #735, #837).
+    form: Literal["keras", "xnnpack"] = "keras"
     alpha: float = Field(1.0, gt=0.0, le=1.4)
     weights: str | None = None
     freeze_base: bool = False
@@ -83,6 +89,8 @@ class ModelConfig(_Section):
             raise ValueError(
                 f"weights={self.weights!r}: allowed are null, 'imagenet' or an existing weights file"
             )
+        if self.form == "xnnpack" and self.architecture != "mobilenet_v2":
+            raise ValueError(f"form=xnnpack is built for architecture mobilenet_v2, not {self.architecture}")
         if self.freeze_base and self.weights is None:
             raise ValueError("freeze_base=true needs pretrained weights (weights: imagenet or a file)")
         return self
@@ -119,9 +127,20 @@ class PruneConfig(_Section):
     frequency: int = Field(20, ge=1)
     epochs: int = Field(8, ge=1, le=1000)
     learning_rate: float = Field(2e-3, gt=0.0, le=1.0)
+    # Structured options. m_by_n [2, 4]: 2 zeros in every 4 consecutive input-channel weights of each
+    # Conv2D/Dense kernel (the schedule then only times the switch; sparsity is m/n). policy xnnpack:
+    # tfmot's PruneForLatencyOnXNNPack, which prunes only the 1x1 convolutions (needs model.form xnnpack).
+    sparsity_m_by_n: tuple[int, int] | None = None
+    policy: Literal["none", "xnnpack"] = "none"
 
     @model_validator(mode="after")
     def _schedule_ordered(self) -> PruneConfig:
+        if self.sparsity_m_by_n is not None:
+            m, n = self.sparsity_m_by_n
+            if not 0 < m < n <= 64:
+                raise ValueError(f"sparsity_m_by_n={list(self.sparsity_m_by_n)}: allowed is [m, n] with 0 < m < n <= 64, e.g. [2, 4]")
+            if self.policy != "none":
+                raise ValueError("sparsity_m_by_n and policy xnnpack cannot be combined; choose one")
         if self.initial_sparsity > self.final_sparsity:
             raise ValueError(
                 f"initial_sparsity={self.initial_sparsity} must be <= final_sparsity={self.final_sparsity}"
@@ -131,10 +150,46 @@ class PruneConfig(_Section):
         return self
 
 
-class EvaluateConfig(_Section):
-    latency_warmup: int = Field(20, ge=0, le=100_000)
-    latency_runs: int = Field(200, ge=5, le=1_000_000)
-    threads: int = Field(1, ge=1, le=64)
+TFLITE_FORMATS = ("float", "dynamic_range", "int8", "sparse", "sparse_int8")
+
+
+class QuantizeConfig(_Section):
+    """Post-training quantization inputs and pruning-preserving quantization-aware training (PQAT)."""
+
+    representative_samples: int = Field(200, ge=1, le=100_000)  # train images that calibrate int8
+    pqat: bool = True
+    pqat_epochs: int = Field(2, ge=1, le=1000)
+    pqat_learning_rate: float = Field(1e-4, gt=0.0, le=1.0)
+
+
+class ExportConfig(_Section):
+    # TFLite variants written for the dense and the pruned model ("float" is always written).
+    formats: tuple[Literal["float", "dynamic_range", "int8", "sparse", "sparse_int8"], ...] = TFLITE_FORMATS
+
+    @model_validator(mode="after")
+    def _float_first(self) -> ExportConfig:
+        if len(set(self.formats)) != len(self.formats):
+            raise ValueError(f"formats={list(self.formats)}: each format at most once")
+        if "float" not in self.formats:
+            raise ValueError(f"formats={list(self.formats)}: must include float (the baseline every ratio uses)")
+        return self
+
+
+class BenchConfig(_Section):
+    """The latency benchmark: every TFLite variant, interleaved in one process."""
+
+    warmup: int = Field(50, ge=0, le=100_000)
+    runs: int = Field(400, ge=5, le=1_000_000)          # timed batch-1 invokes per variant and thread count
+    batch: int = Field(32, ge=2, le=4096)               # throughput batch size
+    batch_warmup: int = Field(3, ge=0, le=10_000)
+    batch_runs: int = Field(30, ge=3, le=100_000)
+    threads: tuple[int, ...] = (1, 2)
+
+    @model_validator(mode="after")
+    def _threads_valid(self) -> BenchConfig:
+        if not self.threads or any(not 1 <= t <= 64 for t in self.threads) or len(set(self.threads)) != len(self.threads):
+            raise ValueError(f"threads={list(self.threads)}: allowed is a list of distinct thread counts in 1..64")
+        return self
 
 
 class Config(_Section):
@@ -144,14 +199,20 @@ class Config(_Section):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     prune: PruneConfig = PruneConfig()
-    evaluate: EvaluateConfig = EvaluateConfig()
+    quantize: QuantizeConfig = QuantizeConfig()
+    export: ExportConfig = ExportConfig()
+    bench: BenchConfig = BenchConfig()
 
     @model_validator(mode="after")
     def _sections_agree(self) -> Config:
-        for name in ("prepared", "export", "prune_summaries", "figures"):
+        for name in ("prepared", "export", "pqat", "prune_summaries", "figures"):
             folder = getattr(self.paths, name)
             if folder == self.data.folder or folder in self.data.folder.parents or self.data.folder in folder.parents:
                 raise ValueError(f"paths.{name}={folder} overlaps data.folder={self.data.folder}; raw data is never overwritten")
+        if self.prune.policy == "xnnpack" and self.model.form != "xnnpack":
+            raise ValueError("prune.policy=xnnpack needs model.form: xnnpack (explicit symmetric padding, keepdims pooling)")
+        if self.prune.policy == "xnnpack" and self.prune.scope != "all":
+            raise ValueError("prune.policy=xnnpack chooses the layers itself (1x1 convolutions); use prune.scope: all")
         if self.model.freeze_base and self.prune.scope == "all":
             raise ValueError(
                 "model.freeze_base=true with prune.scope=all would mask frozen weights that cannot retrain; "

@@ -1,13 +1,14 @@
-"""Stage 6 — evaluate: dense vs pruned on the held-out test split, side by side.
+"""Stage 8 — evaluate: dense vs pruned on the held-out test split, side by side, and every deployable variant.
 
 Accuracy and loss (Keras), per-class precision/recall, measured sparsity (whole model and per
-layer), file sizes raw and gzip (Keras and TFLite), and TFLite batch-1 latency measured with
-ai-edge-litert, dense and pruned interleaved in one process so machine noise hits both alike.
+layer), file sizes raw and gzip (Keras and TFLite); then, per TFLite variant (float, dynamic-range,
+int8, sparse-encoded, PQAT…): test accuracy with ai-edge-litert, sizes, the zeros counted in the
+file itself, and the latency/throughput the bench stage measured (its JSON is merged in).
 """
 
 from __future__ import annotations
 
-import time
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,12 @@ import pandas as pd
 
 from tasks.config import Config
 from tasks.errors import require
-from tasks.export import exported, model_files
+from tasks.export import deployables, exported, model_files
 from tasks.ingest import load_classes, load_split
 from tasks.io import atomic_path, gzip_size, write_json
+from tasks.litert import TFLiteRunner, weight_stats
 from tasks.model import load_model
-from tasks.metrics import compare, format_table
+from tasks.metrics import compare, format_table, format_variants
 from tasks.prune import prunable_weight_names
 from tasks.tf_env import keras
 
@@ -80,40 +82,6 @@ def sparsity_summary(model: keras.Model, table: pd.DataFrame) -> dict[str, float
     }
 
 
-class TFLiteRunner:
-    """A batch-1 ai-edge-litert interpreter for one model file."""
-
-    def __init__(self, path: Path, threads: int) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-        self.interpreter.allocate_tensors()
-        self.input = self.interpreter.get_input_details()[0]["index"]
-        self.output = self.interpreter.get_output_details()[0]["index"]
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        self.interpreter.set_tensor(self.input, image[None].astype(np.float32))
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.output)[0]
-
-
-def interleaved_latency_ms(
-    runners: dict[str, TFLiteRunner], images: np.ndarray, warmup: int, runs: int
-) -> dict[str, np.ndarray]:
-    """Batch-1 invoke times in ms; models alternate (and swap order each round), warm-up dropped."""
-    names = list(runners)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for i in range(warmup + runs):
-        image = images[i % len(images)]
-        for name in names if i % 2 == 0 else reversed(names):
-            start = time.perf_counter()
-            runners[name](image)
-            elapsed = (time.perf_counter() - start) * 1e3
-            if i >= warmup:
-                times[name].append(elapsed)
-    return {name: np.asarray(t) for name, t in times.items()}
-
-
 def epoch_times(dense_log: pd.DataFrame, prune_log: pd.DataFrame) -> dict[str, float]:
     """Median epoch wall time of dense training and of pruning fine-tune (first epoch, which
     builds the graph, excluded when there are others) and their ratio."""
@@ -146,6 +114,45 @@ def weight_histogram(kernels: dict[str, list[np.ndarray]], bins: int = 60) -> pd
     return frame
 
 
+def variant_metrics(
+    files: dict[str, Path], x: np.ndarray, y: np.ndarray, bench: dict[str, Any], reference_gzip_bytes: int,
+    threads: int, batch: int,
+) -> dict[str, dict[str, Any]]:
+    """Accuracy, size, measured sparsity and benchmarked speed of every TFLite variant.
+
+    Args:
+        files: variant name → TFLite file.
+        x, y: test images (raw pixels) and labels.
+        bench: the bench stage's JSON (`variants` and `speedup` per thread count).
+        reference_gzip_bytes: the gzipped dense float Keras file, the baseline of `gzip_ratio_x`.
+        threads, batch: interpreter settings for the accuracy pass (no timing here).
+
+    Returns:
+        Per variant: flat, unit-named metrics for metrics.json.
+    """
+    out = {}
+    for name, path in files.items():
+        runner = TFLiteRunner(path, threads, batch)
+        stats = weight_stats(path.read_bytes())
+        gz = Path(f"{path}.gz")
+        entry: dict[str, Any] = {
+            "test_accuracy_pct": 100.0 * float(np.mean(runner.predict(x).argmax(1) == y)),
+            "size_bytes": path.stat().st_size,
+            "size_gzip_bytes": gz.stat().st_size if gz.exists() else gzip_size(path),
+            "weights_sparsity_pct": stats.sparsity_pct,
+            "weights_sparse_encoded_tensors": stats.sparse_tensors,
+            "delegate": runner.delegate,
+        }
+        entry["gzip_ratio_vs_dense_keras_x"] = reference_gzip_bytes / entry["size_gzip_bytes"]
+        measured = bench["variants"].get(name, {})
+        for key, values in measured.items():
+            if key.startswith("threads_"):
+                entry[key] = dict(values)
+                entry[key].update(bench["speedup"].get(key, {}).get(name, {}))
+        out[name] = entry
+    return out
+
+
 def evaluate_keras(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[float, float, np.ndarray]:
     """Cross-entropy loss, accuracy percent and predicted labels on (x, y)."""
     probs = model.predict(x, batch_size=256, verbose=0)
@@ -162,7 +169,9 @@ def run(cfg: Config) -> None:
     classes = load_classes(p.prepared)
     results: dict[str, dict[str, Any]] = {}
     layer_tables, class_tables = [], []
-    runners, predictions, kernels = {}, {"actual": [classes[i] for i in y]}, {}
+    predictions, kernels = {"actual": [classes[i] for i in y]}, {}
+    bench = json.loads(require(p.bench, "bench").read_text())
+    first_threads = f"threads_{cfg.bench.threads[0]}"
     for name, model_path in model_files(cfg).items():
         model = load_model(model_path)
         loss, acc, pred = evaluate_keras(model, x, y)
@@ -172,8 +181,9 @@ def run(cfg: Config) -> None:
         class_tables.append(per_class)
         predictions[name] = [classes[i] for i in pred]
         kernels[name] = [getattr(layer, w).numpy() for layer in model.layers for w in prunable_weight_names(layer)]
-        runner = runners[name] = TFLiteRunner(require(exported(p.export, name, "tflite"), "export"), cfg.evaluate.threads)
-        tflite_pred = np.array([runner(img).argmax() for img in x])
+        runner = TFLiteRunner(require(exported(p.export, name, "tflite"), "export"), max(cfg.bench.threads), cfg.bench.batch)
+        tflite_pred = runner.predict(x).argmax(1)
+        float_bench = bench["variants"][f"{name}.float"][first_threads]
         results[name] = {
             "test_loss": loss,
             "test_accuracy_pct": acc,
@@ -186,24 +196,28 @@ def run(cfg: Config) -> None:
             },
             **sparsity_summary(model, layers),
             **{key: exported(p.export, name, kind).stat().st_size for kind, key in SIZE_KEYS.items()},
+            # float TFLite at batch 1 on the first bench thread count (the bench stage's numbers)
+            "latency_p50_ms": float_bench["batch1_p50_ms"],
+            "latency_p95_ms": float_bench["batch1_p95_ms"],
         }
     # The unstripped (wrapped) model: why stripping matters. Masks and thresholds make it bigger.
     results["pruned"]["size_keras_unstripped_bytes"] = require(p.pruned_model, "prune").stat().st_size
     results["pruned"]["size_keras_unstripped_gzip_bytes"] = gzip_size(p.pruned_model)
-    latency = interleaved_latency_ms(runners, x, cfg.evaluate.latency_warmup, cfg.evaluate.latency_runs)
-    for name, ms in latency.items():
-        results[name]["latency_p50_ms"] = float(np.percentile(ms, 50))
-        results[name]["latency_p95_ms"] = float(np.percentile(ms, 95))
+    files = {name: require(path, "pqat" if "pqat" in name else "export") for name, path in deployables(cfg).items()}
+    variants = variant_metrics(files, x, y, bench, results["dense"]["size_keras_gzip_bytes"],
+                               max(cfg.bench.threads), cfg.bench.batch)
     metrics = {
         **results,
         "training": epoch_times(pd.read_csv(require(p.train_log, "train_dense")), pd.read_csv(require(p.prune_log, "prune"))),
         "comparison": compare(results["dense"], results["pruned"]),
+        "variants": variants,
         "setup": {
             "test_samples": int(len(y)),
-            "latency_runs": cfg.evaluate.latency_runs,
-            "latency_warmup_runs": cfg.evaluate.latency_warmup,
-            "latency_threads": cfg.evaluate.threads,
-            "timing_note": "latency_* and training.*_s are wall-clock timings and vary run to run; "
+            "latency_runs": cfg.bench.runs,
+            "latency_warmup_runs": cfg.bench.warmup,
+            "latency_threads": cfg.bench.threads[0],
+            "bench": bench["setup"],
+            "timing_note": "latency_*, *_ms, throughput_* and training.*_s are wall-clock timings and vary run to run; "
                            "training is not yet bit-reproducible, so accuracy can move by a few test images between reruns",
         },
     }
@@ -211,10 +225,9 @@ def run(cfg: Config) -> None:
     _write_csv(pd.concat(class_tables), p.per_class_table)
     _write_csv(pd.DataFrame(predictions), p.predictions)
     _write_csv(weight_histogram(kernels), p.weight_histogram, float_format="%.6g")
-    _write_csv(pd.DataFrame({"run": np.arange(1, cfg.evaluate.latency_runs + 1),
-                             **{f"{name}_ms": ms for name, ms in latency.items()}}), p.latency_samples)
     write_json(p.metrics, metrics)
     print(format_table(metrics))
+    print(format_variants(metrics))
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, float_format: str = "%.4f") -> None:

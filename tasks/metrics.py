@@ -92,3 +92,44 @@ def comparison_rows(metrics: dict[str, Any]) -> pd.DataFrame:
 def format_table(metrics: dict[str, Any]) -> str:
     """The dense-vs-pruned table printed after a run."""
     return comparison_rows(metrics).set_index("metric").to_string()
+
+
+def _threads(entry: dict[str, Any]) -> list[str]:
+    return sorted((key for key in entry if key.startswith("threads_")), key=lambda k: int(k.split("_")[1]))
+
+
+def variant_rows(metrics: dict[str, Any]) -> pd.DataFrame:
+    """One display row per TFLite variant: accuracy, sizes, zeros in the file, latency and speed-ups.
+
+    Speed-ups are from the same interleaved bench rounds: vs the dense float TFLite file, and (for
+    pruned variants) vs the dense model in the same format, which isolates what pruning changed.
+    """
+    variants = metrics.get("variants") or {}
+    base = variants.get("dense.float", {}).get("test_accuracy_pct")
+    rows = []
+    for name, v in variants.items():
+        row = {"variant": name, "accuracy %": f"{v['test_accuracy_pct']:.1f}",
+               "vs dense float pts": "" if base is None else f"{v['test_accuracy_pct'] - base:+.1f}",
+               "zeros in file %": f"{v['weights_sparsity_pct']:.1f}", "bytes": f"{v['size_bytes']:,}",
+               "gzip bytes": f"{v['size_gzip_bytes']:,}", "gzip vs dense Keras": f"{v['gzip_ratio_vs_dense_keras_x']:.2f}x"}
+        for key in _threads(v):
+            t = key.split("_")[1]
+            stats = v[key]
+            batch = next((k for k in stats if k.startswith("throughput_batch")), None)
+            row[f"p50 ms t{t}"] = f"{stats['batch1_p50_ms']:.3f}"
+            row[f"p95 ms t{t}"] = f"{stats['batch1_p95_ms']:.3f}"
+            if batch:
+                row[f"img/s b{batch.split('batch')[1].split('_')[0]} t{t}"] = f"{stats[batch]:,.0f}"
+            speed = stats.get("batch1_vs_dense_float_x")
+            row[f"speed-up t{t}"] = "1.00x" if name == "dense.float" else "" if speed is None else f"{speed:.2f}x"
+            twin = stats.get("batch1_vs_dense_same_format_x")
+            row[f"vs dense same format t{t}"] = "" if twin is None else f"{twin:.2f}x"
+        row["runtime"] = "XNNPACK" if v.get("delegate") == "xnnpack" else "built-in kernels"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_variants(metrics: dict[str, Any]) -> str:
+    """The per-variant table printed after a run ('' when the metrics have no variants)."""
+    rows = variant_rows(metrics)
+    return "" if rows.empty else rows.set_index("variant").to_string()

@@ -60,7 +60,51 @@ def build_classifier(cfg: ModelConfig, num_classes: int, image_size: int) -> ker
     x = keras.layers.Dense(cfg.dense_units, activation="relu", name="head_dense")(base.output)
     x = keras.layers.Dropout(cfg.dropout, name="head_dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="head_logits")(x)
-    return keras.Model(inputs, outputs, name=f"{cfg.architecture}_classifier")
+    model = keras.Model(inputs, outputs, name=f"{cfg.architecture}_classifier")
+    return xnnpack_form(model) if cfg.form == "xnnpack" else model
+
+
+def xnnpack_form(model: keras.Model) -> keras.Model:
+    """The same network rebuilt in the form XNNPACK's sparse (NCHW) inference accepts.
+
+    XNNPACK runs a subgraph sparse only if it starts with a 3x3 stride-2 conv padded 1 on *each*
+    side, has 3x3 depthwise convs padded 1 on each side (TensorFlow 'same' padding is refused, and
+    Keras' stride-2 `correct_pad` pads only bottom/right) and ends in a spatial mean. So every 3x3
+    conv becomes ZeroPadding2D(1) + 'valid', 1x1 convs become 'valid', and global pooling keeps its
+    dims (then Flatten). Output shapes are unchanged, so the weights carry over layer by layer.
+
+    Args:
+        model: a functional classifier (single input, layers in topological order).
+
+    Returns:
+        A new model with the same layer names and weights.
+    """
+    layers = keras.layers
+    built: dict[str, tf.Tensor] = {}
+    for layer in model.layers:
+        if isinstance(layer, layers.InputLayer):
+            built[layer.name] = keras.Input(layer.get_config()["batch_input_shape"][1:], name=layer.name)
+            continue
+        inbound = layer._inbound_nodes[0].inbound_layers
+        inputs = [built[item.name] for item in (inbound if isinstance(inbound, list) else [inbound])]
+        x = inputs[0] if len(inputs) == 1 else inputs
+        config = layer.get_config()
+        if isinstance(layer, layers.ZeroPadding2D):
+            config["padding"] = ((1, 1), (1, 1))
+        elif isinstance(layer, layers.Conv2D) and tuple(config["kernel_size"]) == (1, 1):
+            config["padding"] = "valid"
+        elif isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D)) and config["padding"] == "same":  # 3x3
+            x = layers.ZeroPadding2D(((1, 1), (1, 1)), name=f"{layer.name}_pad")(x)
+            config["padding"] = "valid"
+        elif isinstance(layer, layers.GlobalAveragePooling2D):
+            config["keepdims"] = True
+        clone = type(layer).from_config(config)
+        y = clone(x)
+        clone.set_weights(layer.get_weights())
+        if isinstance(layer, layers.GlobalAveragePooling2D):
+            y = layers.Flatten(name=f"{layer.name}_flatten")(y)
+        built[layer.name] = y
+    return keras.Model(built[model.input_names[0]], built[model.layers[-1].name], name=model.name)
 
 
 def augmenter(cfg: AugmentConfig, seed: int) -> keras.Sequential:

@@ -22,6 +22,9 @@ from tasks.tf_env import keras, tfmot
 from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import (  # noqa: E402
     PruneRegistry,
 )
+from tensorflow_model_optimization.python.core.sparsity.keras.pruning_policy import (  # noqa: E402
+    PruneForLatencyOnXNNPack,
+)
 from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import (  # noqa: E402
     PruneLowMagnitude,
 )
@@ -69,16 +72,27 @@ def resolve_end_step(cfg: PruneConfig, total_steps: int) -> int:
     return end
 
 
+def m_by_n_prunable(layer: keras.layers.Layer) -> bool:
+    """Whether N:M sparsity applies: a Conv2D (not depthwise) or Dense kernel, the GEMM-like weights it is made for."""
+    return isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) and not isinstance(
+        layer, keras.layers.DepthwiseConv2D
+    )
+
+
 def wrap_for_pruning(dense: keras.Model, cfg: PruneConfig, end_step: int) -> keras.Model:
     """Clone `dense` with a PruneLowMagnitude wrapper on every prunable layer in scope.
 
     Args:
         dense: a freshly loaded dense model (its layer objects become part of the result).
-        cfg: schedule and scope ("all" prunable layers, or only the "head" Dense layers).
+        cfg: schedule, scope ("all" prunable layers, or only the "head" Dense layers) and structure
+            (`sparsity_m_by_n`, or `policy` xnnpack: tfmot picks the 1x1 convolutions itself).
         end_step: resolved end of the polynomial schedule.
 
     Returns:
         The wrapped, uncompiled model.
+
+    Raises:
+        PipelineError: policy xnnpack on a model XNNPACK's sparse inference cannot run.
     """
     schedule = sparsity_api.PolynomialDecay(
         initial_sparsity=cfg.initial_sparsity,
@@ -87,11 +101,24 @@ def wrap_for_pruning(dense: keras.Model, cfg: PruneConfig, end_step: int) -> ker
         end_step=end_step,
         frequency=cfg.frequency,
     )
+    if cfg.policy == "xnnpack":
+        try:
+            return sparsity_api.prune_low_magnitude(
+                dense, pruning_schedule=schedule, pruning_policy=PruneForLatencyOnXNNPack()
+            )
+        except ValueError as exc:
+            raise PipelineError(f"prune.policy=xnnpack: {str(exc).splitlines()[0]}; set model.form: xnnpack") from None
 
     def wrap(layer: keras.layers.Layer) -> keras.layers.Layer:
         in_scope = cfg.scope == "all" or isinstance(layer, keras.layers.Dense)
-        if in_scope and prunable_weight_names(layer):
+        if not (in_scope and prunable_weight_names(layer)):
+            return layer
+        if cfg.sparsity_m_by_n is None:
             return sparsity_api.prune_low_magnitude(layer, pruning_schedule=schedule)
+        if m_by_n_prunable(layer):
+            return sparsity_api.prune_low_magnitude(
+                layer, pruning_schedule=schedule, sparsity_m_by_n=tuple(cfg.sparsity_m_by_n)
+            )
         return layer
 
     return keras.models.clone_model(dense, clone_function=wrap)
