@@ -179,10 +179,10 @@ class BenchConfig(_Section):
     """The latency benchmark: every TFLite variant, interleaved in one process."""
 
     warmup: int = Field(50, ge=0, le=100_000)
-    runs: int = Field(400, ge=5, le=1_000_000)          # timed batch-1 invokes per variant and thread count
+    runs: int = Field(1000, ge=5, le=1_000_000)          # timed batch-1 invokes per variant and thread count
     batch: int = Field(32, ge=2, le=4096)               # throughput batch size
     batch_warmup: int = Field(3, ge=0, le=10_000)
-    batch_runs: int = Field(30, ge=3, le=100_000)
+    batch_runs: int = Field(50, ge=3, le=100_000)
     threads: tuple[int, ...] = (1, 2)
 
     @model_validator(mode="after")

@@ -33,7 +33,11 @@ TINY: dict[str, Any] = {
     "model": {"alpha": 0.35},
     "train": {"epochs": 1, "batch_size": 16, "warmup_epochs": 0},
     "prune": {"epochs": 2, "frequency": 1, "final_sparsity": 0.8, "learning_rate": 0.0001},
-    "evaluate": {"latency_warmup": 2, "latency_runs": 5},
+    # Float TFLite only and no PQAT: each extra format costs a conversion in every end-to-end test;
+    # tests/test_deploy.py runs every format once.
+    "quantize": {"representative_samples": 4, "pqat": False, "pqat_epochs": 1},
+    "export": {"formats": ["float"]},
+    "bench": {"warmup": 1, "runs": 5, "batch": 4, "batch_warmup": 0, "batch_runs": 3, "threads": [1]},
 }
 
 
