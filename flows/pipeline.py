@@ -19,13 +19,14 @@ from prefect.states import Failed, State
 from flows.caching import StageCachePolicy, cache_hit_is_safe, output_digests, record_run, stage_key
 from tasks.config import Config, load_config
 from tasks.errors import PipelineError
-from tasks.metrics import comparison_rows, format_table, read_metrics
+from tasks.metrics import comparison_rows, format_table, format_variants, read_metrics, variant_rows
 from tasks.report import explanation, explanation_markdown
 from tasks.stages import STAGES, Stage
 
 # Artifact keys: lowercase letters, digits and dashes (Prefect's rule); a new version per flow run.
 TABLE_ARTIFACT = "pruneflow-dense-vs-pruned"
 EXPLANATION_ARTIFACT = "pruneflow-explanation"
+VARIANTS_ARTIFACT = "pruneflow-deployment-variants"
 
 
 def stage_task(stage: Stage):
@@ -59,12 +60,16 @@ def publish_artifacts(cfg: Config) -> None:
                           description="Dense vs pruned: values, ratio (x, dense ÷ pruned) or change")
     create_markdown_artifact(explanation_markdown(sentences, cfg.paths.report_html), key=EXPLANATION_ARTIFACT,
                              description="Why the numbers are what they are")
+    variants = variant_rows(metrics)
+    if not variants.empty:
+        create_table_artifact(variants.to_dict("records"), key=VARIANTS_ARTIFACT,
+                              description="Every TFLite variant: accuracy, size, zeros in the file, latency, speed-ups")
 
 
 @flow(name="pruneflow")
 def pipeline(params_path: str = "params.yaml") -> dict[str, dict[str, str]]:
-    """ingest → train_dense → prune → strip → export → evaluate → report, each cached on its inputs;
-    then the table and explanation artifacts."""
+    """ingest → train_dense → prune → strip → pqat → export → bench → evaluate → report, each cached on
+    its inputs; then the table, explanation and deployment-variants artifacts."""
     try:
         cfg = load_config(params_path)
     except PipelineError as exc:
@@ -94,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     if state.is_failed():
         print(f"pruneflow: error: {state.message}", file=sys.stderr)
         return 2
-    print(format_table(read_metrics(cfg.paths.metrics)))
+    metrics = read_metrics(cfg.paths.metrics)
+    print(format_table(metrics))
+    print(format_variants(metrics))
     return 0
 
 

@@ -120,7 +120,7 @@ class TrainConfig(_Section):
 class PruneConfig(_Section):
     scope: Literal["all", "head"] = "all"
     initial_sparsity: float = Field(0.0, ge=0.0, lt=1.0)
-    final_sparsity: float = Field(0.8, ge=0.0, lt=1.0)
+    final_sparsity: float = Field(0.9, ge=0.0, lt=1.0)
     begin_step: int = Field(0, ge=0)
     # null: the schedule ends at half the pruning fine-tune, leaving the second half to recover.
     end_step: int | None = Field(None, ge=1)

@@ -21,11 +21,10 @@ from tasks.export import deployables, exported, model_files
 from tasks.ingest import load_classes, load_split
 from tasks.io import atomic_path, gzip_size, write_json
 from tasks.litert import TFLiteRunner, weight_stats
-from tasks.model import load_model
 from tasks.metrics import compare, format_table, format_variants
+from tasks.model import load_model
 from tasks.prune import prunable_weight_names
 from tasks.tf_env import keras
-
 
 # Exported file kind → metric name (the unit is in the name).
 SIZE_KEYS = {

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from tasks.config import TFLITE_FORMATS
 from tasks.errors import PipelineError
 
 
@@ -98,6 +99,14 @@ def _threads(entry: dict[str, Any]) -> list[str]:
     return sorted((key for key in entry if key.startswith("threads_")), key=lambda k: int(k.split("_")[1]))
 
 
+def _variant_order(name: str) -> tuple[int, int, str]:
+    """dense, pruned, pruned_pqat; within each, the formats in params order (metrics.json sorts keys)."""
+    model, _, fmt = name.partition(".")
+    models = ("dense", "pruned", "pruned_pqat")
+    return (models.index(model) if model in models else len(models),
+            TFLITE_FORMATS.index(fmt) if fmt in TFLITE_FORMATS else len(TFLITE_FORMATS), name)
+
+
 def variant_rows(metrics: dict[str, Any]) -> pd.DataFrame:
     """One display row per TFLite variant: accuracy, sizes, zeros in the file, latency and speed-ups.
 
@@ -107,7 +116,7 @@ def variant_rows(metrics: dict[str, Any]) -> pd.DataFrame:
     variants = metrics.get("variants") or {}
     base = variants.get("dense.float", {}).get("test_accuracy_pct")
     rows = []
-    for name, v in variants.items():
+    for name, v in sorted(variants.items(), key=lambda item: _variant_order(item[0])):
         row = {"variant": name, "accuracy %": f"{v['test_accuracy_pct']:.1f}",
                "vs dense float pts": "" if base is None else f"{v['test_accuracy_pct'] - base:+.1f}",
                "zeros in file %": f"{v['weights_sparsity_pct']:.1f}", "bytes": f"{v['size_bytes']:,}",

@@ -11,13 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.config import Config, PruneConfig
-from tasks.errors import PipelineError
-from tasks.ingest import load_split
-from tasks.io import atomic_dir, write_csv
-from tasks.model import EpochLog, compile_classifier, load_model, save_model, steps_per_epoch, train_dataset
-from tasks.tf_env import keras, tfmot
-
 # Not exported by tfmot's public API; safe to import once tasks.tf_env has loaded TensorFlow.
 from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import (  # noqa: E402
     PruneRegistry,
@@ -28,6 +21,20 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_policy imp
 from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import (  # noqa: E402
     PruneLowMagnitude,
 )
+
+from tasks.config import Config, PruneConfig
+from tasks.errors import PipelineError
+from tasks.ingest import load_split
+from tasks.io import atomic_dir, write_csv
+from tasks.model import (
+    EpochLog,
+    compile_classifier,
+    load_model,
+    save_model,
+    steps_per_epoch,
+    train_dataset,
+)
+from tasks.tf_env import keras, tfmot
 
 sparsity_api = tfmot.sparsity.keras
 

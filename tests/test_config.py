@@ -17,7 +17,7 @@ from tests.conftest import REPO
 def test_shipped_params_yaml_spells_out_exactly_the_code_defaults() -> None:
     cfg = load_config(REPO / "params.yaml")
     assert cfg == Config()
-    assert (cfg.data.source, cfg.prune.final_sparsity, cfg.model.weights) == ("mnist5k", 0.8, None)
+    assert (cfg.data.source, cfg.prune.final_sparsity, cfg.model.weights) == ("mnist5k", 0.9, None)
 
 
 def test_config_is_frozen() -> None:
@@ -97,3 +97,20 @@ def test_cli_bad_params_exit_2_with_one_line_and_no_traceback(tmp_path: Path) ->
     lines = proc.stderr.strip().splitlines()
     assert lines == [f"pruneflow: error: {params}: prune.final_sparsity=1.5: Input should be less than 1"]
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"prune": {"sparsity_m_by_n": [4, 4]}}, r"prune: sparsity_m_by_n=\[4, 4\]: allowed is \[m, n\] with 0 < m < n"),
+    ({"prune": {"sparsity_m_by_n": [2, 4], "policy": "xnnpack"}}, "cannot be combined"),
+    ({"prune": {"policy": "xnnpack"}}, "prune.policy=xnnpack needs model.form: xnnpack"),
+    ({"model": {"form": "xnnpack", "architecture": "mobilenet"}}, "form=xnnpack is built for architecture mobilenet_v2"),
+    ({"export": {"formats": ["int8"]}}, r"must include float"),
+    ({"export": {"formats": ["float", "float"]}}, "each format at most once"),
+    ({"export": {"formats": ["float", "int4"]}}, r"export.formats.1='int4'"),
+    ({"bench": {"threads": [0]}}, r"threads=\[0\]: allowed is a list of distinct thread counts in 1..64"),
+])
+def test_deployment_options_are_validated_with_one_line(changes, message) -> None:
+    from tasks.config import parse_config
+
+    with pytest.raises(PipelineError, match=message):
+        parse_config(changes)

@@ -50,7 +50,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _dvc(root, "init", "-q")
     _dvc(root, "config", "core.analytics", "false")
     first = _dvc(root, "repro")
-    assert _stages_run(first.stdout) == {"ingest", "train_dense", "prune", "strip", "export", "evaluate", "report"}
+    assert _stages_run(first.stdout) == {"ingest", "train_dense", "prune", "strip", "pqat", "export", "bench",
+                                         "evaluate", "report"}
     _run(["git", "add", "-A"], root)
     _run(["git", "commit", "-qm", "baseline"], root)
     return root
@@ -67,7 +68,7 @@ def test_prune_param_change_reruns_only_prune_and_downstream_and_shows_in_metric
     params["prune"]["final_sparsity"] = 0.5
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = _dvc(repo, "repro")
-    assert _stages_run(out.stdout) == {"prune", "strip", "export", "evaluate", "report"}
+    assert _stages_run(out.stdout) == {"prune", "strip", "pqat", "export", "bench", "evaluate", "report"}
 
     diff = json.loads(_dvc(repo, "metrics", "diff", "--json").stdout)["metrics.json"]
     sparsity = diff["pruned.sparsity_prunable_pct"]

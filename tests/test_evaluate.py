@@ -1,4 +1,4 @@
-"""Evaluation cores: per-class scores, epoch times, interleaved latency, per-layer sparsity."""
+"""Evaluation cores: per-class scores, epoch times, per-layer sparsity."""
 
 from __future__ import annotations
 
@@ -28,20 +28,6 @@ def test_epoch_time_ratio_ignores_the_graph_building_first_epoch() -> None:
     times = epoch_times(dense, prune)
     assert times["dense_epoch_median_s"] == 10.0
     assert times["prune_over_dense_epoch_time_x"] == pytest.approx(1.5)
-
-
-def test_interleaved_latency_times_every_model_after_warmup() -> None:
-    from tasks.evaluate import interleaved_latency_ms
-
-    calls: list[str] = []
-
-    def fake(name):
-        return lambda image: calls.append(name)
-
-    times = interleaved_latency_ms({"dense": fake("dense"), "pruned": fake("pruned")}, np.zeros((3, 2, 2, 3)), 2, 5)
-    assert {k: len(v) for k, v in times.items()} == {"dense": 5, "pruned": 5}
-    assert calls[:4] == ["dense", "pruned", "pruned", "dense"]  # order alternates each round
-    assert len(calls) == 14
 
 
 def test_layer_sparsity_counts_zeros_of_prunable_kernels_only() -> None:

@@ -62,14 +62,14 @@ def first_run(prefect_api, tmp_path_factory: pytest.TempPathFactory):
     return root, params, state
 
 
-STAGE_NAMES = ["ingest", "train_dense", "prune", "strip", "export", "evaluate", "report"]
+STAGE_NAMES = ["ingest", "train_dense", "prune", "strip", "pqat", "export", "bench", "evaluate", "report"]
 
 
 def test_flow_publishes_the_comparison_table_and_the_explanation_as_artifacts(first_run, monkeypatch) -> None:
     import pandas as pd
 
-    from flows.pipeline import EXPLANATION_ARTIFACT, TABLE_ARTIFACT
-    from tasks.metrics import comparison_rows, read_metrics
+    from flows.pipeline import EXPLANATION_ARTIFACT, TABLE_ARTIFACT, VARIANTS_ARTIFACT
+    from tasks.metrics import comparison_rows, read_metrics, variant_rows
     from tasks.report import explanation
 
     root, params, state = first_run
@@ -90,6 +90,11 @@ def test_flow_publishes_the_comparison_table_and_the_explanation_as_artifacts(fi
     assert len(sentences) >= 7 and all(f"- {s}" in note for s in sentences)
     report = cfg.paths.report_md.read_text()
     assert all(s in report for s in sentences)  # the report and the artifact say the same
+
+    variants = artifacts[VARIANTS_ARTIFACT].data
+    variants = json.loads(variants) if isinstance(variants, str) else variants
+    assert variants == variant_rows(metrics).to_dict("records")
+    assert [row["variant"] for row in variants] == ["dense.float", "pruned.float"]  # the tiny config's one format
 
 
 def test_second_run_is_all_cached_and_a_deleted_output_is_rebuilt(first_run, monkeypatch) -> None:

@@ -168,3 +168,54 @@ def test_schedule_that_cannot_finish_is_rejected(changes: dict, message: str) ->
 
     with pytest.raises(PipelineError, match=re.escape(message)):
         resolve_end_step(PruneConfig(**changes), 30)
+
+
+def test_m_by_n_pruning_leaves_at_most_two_nonzeros_in_every_four_input_weights(tiny) -> None:
+    from tensorflow_model_optimization.python.core.sparsity.keras.pruning_utils import (
+        is_pruned_m_by_n,
+    )
+
+    from tasks import strip
+    from tasks.tf_env import keras, tf
+
+    cfg, data = tiny
+    model = strip.strip(_prune(_with_prune(cfg, sparsity_m_by_n=(2, 4)), data))
+    convs = [layer for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))
+             and not isinstance(layer, keras.layers.DepthwiseConv2D)]
+    assert convs
+    for layer in convs:
+        kernel = layer.kernel.numpy()
+        assert is_pruned_m_by_n(tf.constant(kernel), (2, 4)), layer.name
+        # 2 zeros per full group of 4 input channels; a short last group (Conv1 has 3) keeps 2
+        n_in = kernel.shape[-2]
+        expected = (n_in // 4 * 2 + max(0, n_in % 4 - 2)) / n_in
+        assert np.mean(kernel == 0) >= expected - 1e-6, (layer.name, kernel.shape)
+    depthwise = [layer for layer in model.layers if isinstance(layer, keras.layers.DepthwiseConv2D)]
+    assert all(np.mean(layer.depthwise_kernel.numpy() == 0) < 0.1 for layer in depthwise)  # not N:M-prunable
+
+
+def test_xnnpack_policy_prunes_only_the_1x1_convolutions_of_the_xnnpack_form() -> None:
+    from tasks import prune
+    from tasks.config import ModelConfig
+    from tasks.model import build_classifier
+    from tasks.tf_env import keras
+
+    policy = PruneConfig(policy="xnnpack")
+    wrapped = prune.wrap_for_pruning(build_classifier(ModelConfig(form="xnnpack", alpha=0.35), 3, 32), policy, 10)
+    inner = [layer.layer for layer in prune.wrapped_layers(wrapped)]
+    assert inner and all(isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (1, 1) for layer in inner)
+    with pytest.raises(PipelineError, match=r"^prune.policy=xnnpack: Could not find `Conv2D 3x3`.*model.form: xnnpack$"):
+        prune.wrap_for_pruning(build_classifier(ModelConfig(alpha=0.35), 3, 32), policy, 10)
+
+
+def test_xnnpack_form_keeps_the_weights_and_the_outputs_shape() -> None:
+    from tasks.config import ModelConfig
+    from tasks.model import build_classifier
+    from tasks.tf_env import keras
+
+    stock = build_classifier(ModelConfig(alpha=0.35), 3, 32)
+    form = build_classifier(ModelConfig(alpha=0.35, form="xnnpack"), 3, 32)
+    assert form.count_params() == stock.count_params() and form.output_shape == stock.output_shape
+    pads = [layer.padding for layer in form.layers if isinstance(layer, keras.layers.ZeroPadding2D)]
+    assert pads and all(p == ((1, 1), (1, 1)) for p in pads)
+    assert not any(getattr(layer, "padding", "valid") == "same" for layer in form.layers)
