@@ -9,7 +9,7 @@ export PYTHONUNBUFFERED := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help run flow show plots plots-diff pr-comment test test-fast chromium
+.PHONY: help run flow show bench plots plots-diff pr-comment test test-fast chromium
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,8 +29,15 @@ run: $(VENV)/.installed ## Set up, run the pipeline (dvc repro) on the embedded 
 flow: $(VENV)/.installed ## The same pipeline as one cached Prefect flow (python -m flows.pipeline)
 	python -m flows.pipeline
 
-show: $(VENV)/.installed ## Print the dense-vs-pruned table of the last run
+show: $(VENV)/.installed ## Print the dense-vs-pruned table and the TFLite variants of the last run
 	python -m tasks show
+
+# The latency benchmark is the pipeline's `bench` stage (every TFLite variant interleaved in one
+# process); this re-measures it on demand (machine noise changes timings, not inputs), then updates
+# metrics.json and the report. Keep the machine otherwise idle while it runs.
+bench: $(VENV)/.installed ## Re-run the latency benchmark (reports/bench.json), then evaluate + report
+	dvc repro --force --single-item bench
+	dvc repro
 
 # .dvc/config points plots.html_template at vendor/vega/offline_plots.html (vega inlined), so the
 # pages render without cdn.jsdelivr.net.
