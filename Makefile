@@ -49,7 +49,7 @@ BASE ?= main
 plots-diff: $(VENV)/.installed ## dvc plots diff BASE (default main) -> dvc_plots/index.html, offline
 	dvc plots diff $(BASE)
 
-test: $(VENV)/.installed chromium ## Set up and run the whole test suite (tiny configs; ~15 min on 2 cores)
+test: $(VENV)/.installed chromium ## Set up and run the whole test suite (tiny configs; ~19 min on 2 cores)
 	python -m pytest
 
 # The report's browser test opens report.html in Debian's chromium (headless, network off).

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.config import Config
-from tasks.errors import require
+from tasks.errors import PipelineError, require
 from tasks.export import deployables, exported, model_files
 from tasks.ingest import load_classes, load_split
 from tasks.io import atomic_path, gzip_size, write_json
@@ -113,6 +113,23 @@ def weight_histogram(kernels: dict[str, list[np.ndarray]], bins: int = 60) -> pd
     return frame
 
 
+def read_bench(path: Path, variants: set[str], threads: str) -> dict[str, Any]:
+    """The bench stage's JSON, checked to cover this run's variants at the first thread count.
+
+    Raises:
+        PipelineError: missing, unreadable, or measured for other params (stale).
+    """
+    try:
+        bench = json.loads(require(path, "bench").read_text())
+        measured = {name for name, entry in bench["variants"].items() if threads in entry}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise PipelineError(f"{path}: not a bench result; run `python -m tasks bench` (or dvc repro) first") from None
+    if not variants <= measured:
+        raise PipelineError(f"{path}: has no {threads} timings for {', '.join(sorted(variants - measured))} "
+                            "(measured for other params); run `python -m tasks bench` (or dvc repro) first")
+    return bench
+
+
 def variant_metrics(
     files: dict[str, Path], x: np.ndarray, y: np.ndarray, bench: dict[str, Any], reference_gzip_bytes: int,
     threads: int, batch: int,
@@ -169,7 +186,7 @@ def run(cfg: Config) -> None:
     results: dict[str, dict[str, Any]] = {}
     layer_tables, class_tables = [], []
     predictions, kernels = {"actual": [classes[i] for i in y]}, {}
-    bench = json.loads(require(p.bench, "bench").read_text())
+    bench = read_bench(p.bench, set(deployables(cfg)), f"threads_{cfg.bench.threads[0]}")
     first_threads = f"threads_{cfg.bench.threads[0]}"
     for name, model_path in model_files(cfg).items():
         model = load_model(model_path)

@@ -44,3 +44,23 @@ def test_layer_sparsity_counts_zeros_of_prunable_kernels_only() -> None:
     summary = sparsity_summary(model, table)
     assert summary["sparsity_prunable_pct"] == pytest.approx(30.0)
     assert summary["params"] == 40 + 10 + 4 * 10  # kernel, bias, BN gamma/beta/mean/var
+
+
+def test_a_stale_or_broken_bench_file_is_a_one_line_error(tmp_path) -> None:
+    import json
+
+    from tasks.errors import PipelineError
+    from tasks.evaluate import read_bench
+
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps({"variants": {"dense.float": {"threads_1": {}}}}))
+    assert read_bench(path, {"dense.float"}, "threads_1")["variants"]
+    with pytest.raises(PipelineError, match=r"bench.json: has no threads_1 timings for pruned.int8 \(measured for other params\)"):
+        read_bench(path, {"dense.float", "pruned.int8"}, "threads_1")
+    with pytest.raises(PipelineError, match="has no threads_2 timings for dense.float"):
+        read_bench(path, {"dense.float"}, "threads_2")
+    path.write_text("{not json")
+    with pytest.raises(PipelineError, match="not a bench result"):
+        read_bench(path, {"dense.float"}, "threads_1")
+    with pytest.raises(PipelineError, match="missing; run `python -m tasks bench`"):
+        read_bench(tmp_path / "absent.json", {"dense.float"}, "threads_1")
