@@ -38,12 +38,17 @@ def write_stripes(root: Path, per_class: int, size: int = 32) -> None:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    """A tiny run that learns (stripes: 92–98 % test accuracy in 40 quick epochs), pruned to 80 % in 15,
-    exported in every format, plus a one-epoch PQAT model; stages called in-process."""
+    """A tiny run that learns (stripes: 99 % dense test accuracy in 40 quick epochs), pruned to 80 % in 15
+    (89–94 %), exported in every format, plus a one-epoch PQAT model; stages called in-process.
+
+    200 images per class, so 100 test images: with 100 per class (50 test images, 2 points each) the
+    models were marginal (90 % dense) and a clean CI machine saw int8 flip 4 borderline images of the
+    pruned model, 8 points; at 200 per class int8 agreed with float on 99–100 % of test images (seeds 7, 1).
+    """
     from tasks import export, ingest, pqat, prune, strip, train
 
     root = tmp_path_factory.mktemp("deploy")
-    write_stripes(root / "data" / "raw", per_class=100)
+    write_stripes(root / "data" / "raw", per_class=200)
     cwd = Path.cwd()
     os.chdir(root)
     try:
