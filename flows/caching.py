@@ -74,11 +74,9 @@ def cache_hit_is_safe(stage: Stage, cfg: Config) -> bool:
 
 @dataclass
 class StageCachePolicy(CachePolicy):
-    """Cache policy for a stage task whose argument `cfg` is the run's `Config`."""
-
-    stage: Stage | None = None
+    """Cache policy for a stage task called with the run's `Config` (`cfg`) and the `Stage` (`stage`)."""
 
     def compute_key(
         self, task_ctx: TaskRunContext, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any
     ) -> str:
-        return stage_key(self.stage, inputs["cfg"])
+        return stage_key(inputs["stage"], inputs["cfg"])

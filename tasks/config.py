@@ -6,6 +6,7 @@ values are rejected with one line naming the key and what is allowed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,6 +44,10 @@ class PathsConfig(_Section):
     weight_histogram: Path = Path("reports/weight_histogram.csv")
     latency_samples: Path = Path("reports/latency_ms.csv")
     bench: Path = Path("reports/bench.json")
+    sweep: Path = Path("sweep")                          # one folder per sweep point (pruned, stripped, TFLite)
+    sweep_table: Path = Path("reports/sweep.csv")        # the sweep: a row per point, with its latency
+    sensitivity: Path = Path("reports/sensitivity.csv")  # accuracy drop per unit pruned alone
+    derived: Path = Path("sweep_derived")                # pruned with the sensitivity-derived per-layer targets
     report_md: Path = Path("reports/report.md")
     report_html: Path = Path("reports/report.html")
     figures: Path = Path("reports/figures")
@@ -53,7 +58,7 @@ class PathsConfig(_Section):
     def _folders_do_not_overlap(self) -> PathsConfig:
         # Folder outputs are replaced as a whole: one that held another output would delete it.
         others = {name: Path(value) for name, value in self}
-        for folder in ("prepared", "export", "pqat", "prune_summaries", "figures", "flow_stamps"):
+        for folder in ("prepared", "export", "pqat", "prune_summaries", "figures", "flow_stamps", "sweep", "derived"):
             mine = others[folder]
             for name, path in others.items():
                 if name != folder and (path == mine or mine in path.parents or path in mine.parents):
@@ -103,6 +108,9 @@ class AugmentConfig(_Section):
 
 
 class TrainConfig(_Section):
+    # tf.distribute: none (default strategy) | mirrored (MirroredStrategy over every local GPU, else
+    # the CPU); the model is built and compiled in its scope, and only the chief writes artifacts.
+    strategy: Literal["none", "mirrored"] = "none"
     epochs: int = Field(15, ge=1, le=1000)
     batch_size: int = Field(64, ge=1, le=4096)
     learning_rate: float = Field(0.003, gt=0.0, le=1.0)
@@ -127,6 +135,9 @@ class PruneConfig(_Section):
     frequency: int = Field(20, ge=1)
     epochs: int = Field(8, ge=1, le=1000)
     learning_rate: float = Field(2e-3, gt=0.0, le=1.0)
+    # polynomial: tfmot PolynomialDecay (cubic: prunes fast early, gently near the target);
+    # constant: ConstantSparsity (the target from begin_step on, re-masked every `frequency` steps).
+    schedule: Literal["polynomial", "constant"] = "polynomial"
     # Structured options. m_by_n [2, 4]: 2 zeros in every 4 consecutive input-channel weights of each
     # Conv2D/Dense kernel (the schedule then only times the switch; sparsity is m/n). policy xnnpack:
     # tfmot's PruneForLatencyOnXNNPack, which prunes only the 1x1 convolutions (needs model.form xnnpack).
@@ -192,6 +203,64 @@ class BenchConfig(_Section):
         return self
 
 
+SPARSITY_RANGE = "0 < sparsity < 1"
+
+
+def _sparsities(values: tuple[float, ...], key: str) -> None:
+    if not values or any(not 0.0 < v < 1.0 for v in values) or len(set(values)) != len(values):
+        raise ValueError(f"{key}={list(values)}: allowed is a non-empty list of distinct sparsities, each {SPARSITY_RANGE}")
+
+
+class SweepConfig(_Section):
+    """Target sparsities (× schedules) pruned from the same dense model, and the accuracy budget."""
+
+    sparsities: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95)
+    schedules: tuple[Literal["polynomial", "constant"], ...] = ("polynomial",)
+    # The report recommends the highest sparsity whose test accuracy is at most this many points
+    # below the dense model's.
+    accuracy_budget_pts: float = Field(1.0, ge=0.0, le=100.0)
+
+    @model_validator(mode="after")
+    def _points_valid(self) -> SweepConfig:
+        _sparsities(self.sparsities, "sparsities")
+        if not self.schedules or len(set(self.schedules)) != len(self.schedules):
+            raise ValueError(f"schedules={list(self.schedules)}: allowed is a non-empty list of distinct names from polynomial, constant")
+        return self
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One sweep run: a target sparsity and a schedule."""
+
+    sparsity: float
+    schedule: str
+
+    @property
+    def name(self) -> str:
+        """`<sparsity>-<schedule>`: the suffix DVC's matrix gives the stage (`sweep_point@0.9-polynomial`)
+        and the point's folder name."""
+        return f"{self.sparsity}-{self.schedule}"
+
+
+class SensitivityConfig(_Section):
+    """Prune one unit at a time (one-shot, no fine-tune) and measure the validation accuracy drop."""
+
+    unit: Literal["block", "layer"] = "block"
+    sparsities: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
+    # Per-layer targets derived from the drops, at this overall sparsity of the prunable weights,
+    # are fine-tuned like a sweep point and compared with the uniform sweep point at the same sparsity.
+    derive: bool = True
+    target_sparsity: float = Field(0.9, gt=0.0, lt=1.0)
+    max_layer_sparsity: float = Field(0.98, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _levels_valid(self) -> SensitivityConfig:
+        _sparsities(self.sparsities, "sparsities")
+        if self.target_sparsity > self.max_layer_sparsity:
+            raise ValueError(f"target_sparsity={self.target_sparsity} must be <= max_layer_sparsity={self.max_layer_sparsity}")
+        return self
+
+
 class Config(_Section):
     seed: int = Field(42, ge=0, le=2**31 - 1)
     paths: PathsConfig = PathsConfig()
@@ -202,10 +271,16 @@ class Config(_Section):
     quantize: QuantizeConfig = QuantizeConfig()
     export: ExportConfig = ExportConfig()
     bench: BenchConfig = BenchConfig()
+    sweep: SweepConfig = SweepConfig()
+    sensitivity: SensitivityConfig = SensitivityConfig()
+
+    def sweep_points(self) -> tuple[SweepPoint, ...]:
+        """Every sparsity × schedule of the sweep, in DVC's matrix order."""
+        return tuple(SweepPoint(s, schedule) for s in self.sweep.sparsities for schedule in self.sweep.schedules)
 
     @model_validator(mode="after")
     def _sections_agree(self) -> Config:
-        for name in ("prepared", "export", "pqat", "prune_summaries", "figures"):
+        for name in ("prepared", "export", "pqat", "prune_summaries", "figures", "sweep", "derived"):
             folder = getattr(self.paths, name)
             if folder == self.data.folder or folder in self.data.folder.parents or self.data.folder in folder.parents:
                 raise ValueError(f"paths.{name}={folder} overlaps data.folder={self.data.folder}; raw data is never overwritten")
@@ -213,6 +288,16 @@ class Config(_Section):
             raise ValueError("prune.policy=xnnpack needs model.form: xnnpack (explicit symmetric padding, keepdims pooling)")
         if self.prune.policy == "xnnpack" and self.prune.scope != "all":
             raise ValueError("prune.policy=xnnpack chooses the layers itself (1x1 convolutions); use prune.scope: all")
+        if self.prune.initial_sparsity > min(self.sweep.sparsities):
+            raise ValueError(f"prune.initial_sparsity={self.prune.initial_sparsity} is above the lowest "
+                             f"sweep.sparsities target {min(self.sweep.sparsities)}")
+        if self.sensitivity.derive and self.sensitivity.target_sparsity not in self.sweep.sparsities:
+            raise ValueError(
+                f"sensitivity.target_sparsity={self.sensitivity.target_sparsity} must be one of sweep.sparsities="
+                f"{list(self.sweep.sparsities)}: the derived targets are compared with that uniform point"
+            )
+        if self.sensitivity.derive and "polynomial" not in self.sweep.schedules:
+            raise ValueError("sensitivity.derive needs 'polynomial' in sweep.schedules (its uniform point is the comparison)")
         if self.model.freeze_base and self.prune.scope == "all":
             raise ValueError(
                 "model.freeze_base=true with prune.scope=all would mask frozen weights that cannot retrain; "

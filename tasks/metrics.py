@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ def read_metrics(path: Path) -> dict[str, Any]:
 
 def compare(dense: dict[str, Any], pruned: dict[str, Any]) -> dict[str, float]:
     """Ratios (dense / pruned, `_x`: >1 means pruning helped) and deltas (pruned − dense, with unit)."""
-    ratio = lambda key: dense[key] / pruned[key]  # noqa: E731
+    ratio = lambda key: dense[key] / pruned[key]
     return {
         "test_accuracy_delta_pts": pruned["test_accuracy_pct"] - dense["test_accuracy_pct"],
         "tflite_test_accuracy_delta_pts": pruned["tflite_test_accuracy_pct"] - dense["tflite_test_accuracy_pct"],
@@ -60,7 +61,7 @@ TABLE_ROWS = (
 )
 
 
-def _cell(value: float | int | None) -> str:
+def _cell(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:,}" if isinstance(value, int) else f"{value:,.3f}"
@@ -142,3 +143,16 @@ def format_variants(metrics: dict[str, Any]) -> str:
     """The per-variant table printed after a run ('' when the metrics have no variants)."""
     rows = variant_rows(metrics)
     return "" if rows.empty else rows.set_index("variant").to_string()
+
+
+def binary_entropy(s: float) -> float:
+    """H(s) in bits: the information in one weight's zero/nonzero flag at sparsity s."""
+    if s <= 0.0 or s >= 1.0:
+        return 0.0
+    return -(s * math.log2(s) + (1 - s) * math.log2(1 - s))
+
+
+def gzip_bound_x(s: float, bits: int = 32) -> float:
+    """Best compression ratio of `bits`-bit weights at sparsity s when nonzeros are incompressible:
+    bits / ((1 − s)·bits + H(s)). Sparsity 0 gives 1.0; 80 % gives 4.49."""
+    return bits / ((1 - s) * bits + binary_entropy(s))

@@ -157,6 +157,42 @@ class EpochLog(keras.callbacks.Callback):
         write_csv(self.path, self.rows)
 
 
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow, and make TensorFlow's ops and tf.data deterministic, so a
+    run repeats bit for bit on the same machine and thread count (a sweep point trained on a Dask
+    worker equals the one trained in-process)."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def distribution(name: str) -> tf.distribute.Strategy:
+    """The `train.strategy`: none → TensorFlow's default (one device); mirrored → MirroredStrategy
+    over every local GPU, or over the logical CPUs when there is no GPU (one, unless split)."""
+    return tf.distribute.MirroredStrategy() if name == "mirrored" else tf.distribute.get_strategy()
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes artifacts: always for single-process strategies; under a
+    multi-worker cluster (TF_CONFIG) only the `chief` task, or worker 0 when there is no chief."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    if resolver is None or task_type is None or task_type == "chief":
+        return True
+    if task_type == "worker":
+        return "chief" not in resolver.cluster_spec().jobs and (resolver.task_id or 0) == 0
+    return False
+
+
+def sync_batchnorm(model: keras.Model) -> None:
+    """Make every replica's BatchNorm moving statistics their mean (a no-op on one device).
+
+    They are sync-on-read variables that each replica updates from its own share of the batch; a
+    save reads the mean, but a distributed predict would use each replica's own copy."""
+    for variable in model.variables:
+        if isinstance(variable, tf.distribute.DistributedValues) and type(variable).__name__ == "SyncOnReadVariable":
+            variable.assign(variable.read_value())
+
+
 def compile_classifier(model: keras.Model, lr, weight_decay: float) -> None:
     """AdamW (decoupled weight decay) on integer labels."""
     model.compile(

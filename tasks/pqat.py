@@ -14,7 +14,13 @@ from tasks.config import Config
 from tasks.export import PQAT_FORMATS, to_tflite, write_tflite
 from tasks.ingest import load_split
 from tasks.io import atomic_dir
-from tasks.model import EpochLog, compile_classifier, load_model, train_dataset
+from tasks.model import (
+    EpochLog,
+    compile_classifier,
+    load_model,
+    seed_everything,
+    train_dataset,
+)
 from tasks.tf_env import keras, tfmot
 
 quantize_api = tfmot.quantization.keras
@@ -71,7 +77,7 @@ def pqat_model(pruned: keras.Model, cfg: Config, train: tuple[np.ndarray, np.nda
     Returns:
         The quantization-aware model (fake-quant layers; convert it with `to_tflite`).
     """
-    keras.utils.set_random_seed(cfg.seed)
+    seed_everything(cfg.seed)
     with quantize_api.quantize_scope({"OutputQuantizeConfig": OutputQuantizeConfig}):
         qat = quantize_api.quantize_apply(
             annotate_for_qat(pruned), tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()

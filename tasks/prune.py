@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 
 # Not exported by tfmot's public API; safe to import once tasks.tf_env has loaded TensorFlow.
-from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import (  # noqa: E402
+from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import (
     PruneRegistry,
 )
-from tensorflow_model_optimization.python.core.sparsity.keras.pruning_policy import (  # noqa: E402
+from tensorflow_model_optimization.python.core.sparsity.keras.pruning_policy import (
     PruneForLatencyOnXNNPack,
 )
-from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import (  # noqa: E402
+from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import (
     PruneLowMagnitude,
 )
 
@@ -29,12 +29,16 @@ from tasks.io import atomic_dir, write_csv
 from tasks.model import (
     EpochLog,
     compile_classifier,
+    distribution,
+    is_chief,
     load_model,
     save_model,
+    seed_everything,
     steps_per_epoch,
+    sync_batchnorm,
     train_dataset,
 )
-from tasks.tf_env import keras, tfmot
+from tasks.tf_env import keras, tf, tfmot
 
 sparsity_api = tfmot.sparsity.keras
 
@@ -86,14 +90,37 @@ def m_by_n_prunable(layer: keras.layers.Layer) -> bool:
     )
 
 
-def wrap_for_pruning(dense: keras.Model, cfg: PruneConfig, end_step: int) -> keras.Model:
+def make_schedule(cfg: PruneConfig, end_step: int, final_sparsity: float | None = None):
+    """The tfmot schedule named by `prune.schedule`, ending at `final_sparsity` (default: `prune.final_sparsity`)."""
+    final = cfg.final_sparsity if final_sparsity is None else final_sparsity
+    if cfg.schedule == "constant":
+        return sparsity_api.ConstantSparsity(final, begin_step=cfg.begin_step, end_step=end_step, frequency=cfg.frequency)
+    return sparsity_api.PolynomialDecay(
+        initial_sparsity=min(cfg.initial_sparsity, final),
+        final_sparsity=final,
+        begin_step=cfg.begin_step,
+        end_step=end_step,
+        frequency=cfg.frequency,
+    )
+
+
+def in_scope(layer: keras.layers.Layer, cfg: PruneConfig) -> bool:
+    """Whether `prune.scope` lets tfmot prune this layer (and it has weights tfmot can prune)."""
+    return (cfg.scope == "all" or isinstance(layer, keras.layers.Dense)) and bool(prunable_weight_names(layer))
+
+
+def wrap_for_pruning(
+    dense: keras.Model, cfg: PruneConfig, end_step: int, targets: dict[str, float] | None = None
+) -> keras.Model:
     """Clone `dense` with a PruneLowMagnitude wrapper on every prunable layer in scope.
 
     Args:
         dense: a freshly loaded dense model (its layer objects become part of the result).
         cfg: schedule, scope ("all" prunable layers, or only the "head" Dense layers) and structure
             (`sparsity_m_by_n`, or `policy` xnnpack: tfmot picks the 1x1 convolutions itself).
-        end_step: resolved end of the polynomial schedule.
+        end_step: resolved end of the schedule.
+        targets: per-layer final sparsities (layer name → sparsity) instead of one uniform target;
+            a layer it omits or gives 0 stays dense.
 
     Returns:
         The wrapped, uncompiled model.
@@ -101,14 +128,8 @@ def wrap_for_pruning(dense: keras.Model, cfg: PruneConfig, end_step: int) -> ker
     Raises:
         PipelineError: policy xnnpack on a model XNNPACK's sparse inference cannot run.
     """
-    schedule = sparsity_api.PolynomialDecay(
-        initial_sparsity=cfg.initial_sparsity,
-        final_sparsity=cfg.final_sparsity,
-        begin_step=cfg.begin_step,
-        end_step=end_step,
-        frequency=cfg.frequency,
-    )
-    if cfg.policy == "xnnpack":
+    schedule = make_schedule(cfg, end_step)
+    if cfg.policy == "xnnpack" and targets is None:
         try:
             return sparsity_api.prune_low_magnitude(
                 dense, pruning_schedule=schedule, pruning_policy=PruneForLatencyOnXNNPack()
@@ -117,9 +138,13 @@ def wrap_for_pruning(dense: keras.Model, cfg: PruneConfig, end_step: int) -> ker
             raise PipelineError(f"prune.policy=xnnpack: {str(exc).splitlines()[0]}; set model.form: xnnpack") from None
 
     def wrap(layer: keras.layers.Layer) -> keras.layers.Layer:
-        in_scope = cfg.scope == "all" or isinstance(layer, keras.layers.Dense)
-        if not (in_scope and prunable_weight_names(layer)):
+        if not in_scope(layer, cfg):
             return layer
+        if targets is not None:
+            target = targets.get(layer.name, 0.0)
+            if target <= 0.0:
+                return layer
+            return sparsity_api.prune_low_magnitude(layer, pruning_schedule=make_schedule(cfg, end_step, target))
         if cfg.sparsity_m_by_n is None:
             return sparsity_api.prune_low_magnitude(layer, pruning_schedule=schedule)
         if m_by_n_prunable(layer):
@@ -165,31 +190,38 @@ class StepSparsityLog(keras.callbacks.Callback):
 
 
 def prune_model(
-    dense: keras.Model,
+    dense: keras.Model | Path,
     cfg: Config,
     train: tuple[np.ndarray, np.ndarray],
     val: tuple[np.ndarray, np.ndarray],
     callbacks: list[keras.callbacks.Callback] = (),
+    targets: dict[str, float] | None = None,
 ) -> keras.Model:
-    """Fine-tune `dense` under the polynomial-decay pruning schedule.
+    """Fine-tune `dense` under the pruning schedule (`prune.schedule`, polynomial decay by default).
 
     Args:
-        dense: freshly loaded dense model; it is consumed (its layers are reused).
+        dense: the dense model file (loaded in the `train.strategy` scope, as tfmot's distributed
+            support needs), or a freshly loaded model on the default strategy; it is consumed (its
+            layers are reused).
         cfg: prune schedule/epochs/lr, train batch size and augmentation, seed.
         train: images and labels to fine-tune on.
         val: images and labels for the per-epoch validation score.
         callbacks: extra loggers.
+        targets: per-layer final sparsities instead of the uniform `prune.final_sparsity`.
 
     Returns:
         The wrapped model, masks applied (strip it before export).
     """
-    keras.utils.set_random_seed(cfg.seed)
+    seed_everything(cfg.seed)
     steps = steps_per_epoch(len(train[0]), cfg.train.batch_size)
     total = steps * cfg.prune.epochs
     end_step = resolve_end_step(cfg.prune, total)
-    pruned = wrap_for_pruning(dense, cfg.prune, end_step)
-    lr = keras.optimizers.schedules.CosineDecay(cfg.prune.learning_rate, decay_steps=total)
-    compile_classifier(pruned, lr, cfg.train.weight_decay)
+    strategy = distribution(cfg.train.strategy) if isinstance(dense, Path) else tf.distribute.get_strategy()
+    with strategy.scope():
+        model = load_model(dense) if isinstance(dense, Path) else dense
+        pruned = wrap_for_pruning(model, cfg.prune, end_step, targets)
+        lr = keras.optimizers.schedules.CosineDecay(cfg.prune.learning_rate, decay_steps=total)
+        compile_classifier(pruned, lr, cfg.train.weight_decay)
     pruned.fit(
         train_dataset(*train, cfg.train.batch_size, cfg.train.augment, cfg.seed),
         validation_data=(val[0].astype(np.float32), val[1]),
@@ -197,18 +229,21 @@ def prune_model(
         callbacks=[sparsity_api.UpdatePruningStep(), *callbacks],
         verbose=2,
     )
+    sync_batchnorm(pruned)
     return pruned
 
 
 def run(cfg: Config) -> None:
     """Edge: load the dense artifact, prune-fine-tune, write the wrapped model and the pruning logs."""
-    dense = load_model(cfg.paths.dense_model)
     prepared = cfg.paths.prepared
     steps = StepSparsityLog(every=cfg.prune.frequency)
     epochs = EpochLog(cfg.paths.prune_log, extra=lambda m: {"sparsity": round(mask_sparsity(m), 6)})
     with atomic_dir(cfg.paths.prune_summaries) as summaries:
         callbacks = [steps, epochs, sparsity_api.PruningSummaries(log_dir=str(summaries))]
-        pruned = prune_model(dense, cfg, load_split(prepared, "train"), load_split(prepared, "val"), callbacks)
+        pruned = prune_model(cfg.paths.dense_model, cfg, load_split(prepared, "train"), load_split(prepared, "val"),
+                             callbacks)
+        if not is_chief(distribution(cfg.train.strategy)):
+            return
         save_model(pruned, cfg.paths.pruned_model)
         steps.write(cfg.paths.prune_steps)
         epochs.write()

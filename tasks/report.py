@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,13 @@ from tasks.config import Config
 from tasks.errors import PipelineError, require
 from tasks.ingest import SPLITS, load_classes, load_split
 from tasks.io import atomic_dir, write_bytes
-from tasks.metrics import comparison_rows, read_metrics, variant_rows
+from tasks.metrics import (
+    binary_entropy,
+    comparison_rows,
+    gzip_bound_x,
+    read_metrics,
+    variant_rows,
+)
 
 # One colour per model in every figure. The browser test finds the plots in a screenshot by these
 # colours, so the page's own CSS never uses them.
@@ -56,6 +61,8 @@ class RunArtifacts:
     latency: pd.DataFrame
     classes: tuple[str, ...]
     split_sizes: dict[str, int] = field(default_factory=dict)
+    sweep: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def load_artifacts(cfg: Config) -> RunArtifacts:
@@ -81,24 +88,13 @@ def load_artifacts(cfg: Config) -> RunArtifacts:
         histogram=csv(p.weight_histogram, "evaluate"),
         latency=csv(p.latency_samples, "bench"),
         classes=load_classes(p.prepared),
-        split_sizes={split: int(len(load_split(p.prepared, split)[1])) for split in SPLITS},
+        split_sizes={split: len(load_split(p.prepared, split)[1]) for split in SPLITS},
+        sweep=csv(p.sweep_table, "sweep"),
+        sensitivity=csv(p.sensitivity, "sensitivity"),
     )
 
 
 # ----------------------------------------------------------------------------- numbers → sentences
-
-
-def binary_entropy(s: float) -> float:
-    """H(s) in bits: the information in one weight's zero/nonzero flag at sparsity s."""
-    if s <= 0.0 or s >= 1.0:
-        return 0.0
-    return -(s * math.log2(s) + (1 - s) * math.log2(1 - s))
-
-
-def gzip_bound_x(s: float, bits: int = 32) -> float:
-    """Best compression ratio of `bits`-bit weights at sparsity s when nonzeros are incompressible:
-    bits / ((1 − s)·bits + H(s)). Sparsity 0 gives 1.0; 80 % gives 4.49."""
-    return bits / ((1 - s) * bits + binary_entropy(s))
 
 
 def _pct(x: float) -> str:
@@ -338,6 +334,119 @@ def deployment_figure(metrics: dict[str, Any]) -> Figure:
     return fig
 
 
+def sweep_recommendation(sweep: pd.DataFrame, budget_pts: float) -> pd.Series | None:
+    """The uniform point with the highest target sparsity whose test accuracy is at most `budget_pts`
+    below the dense model's (ties: the more accurate); None when none is."""
+    dense = float(sweep.loc[sweep["kind"] == "dense", "test_accuracy_pct"].iloc[0])
+    ok = sweep[(sweep["kind"] == "uniform") & (sweep["test_accuracy_pct"] >= dense - budget_pts - 1e-9)]
+    return None if ok.empty else ok.sort_values(["target_sparsity", "test_accuracy_pct"]).iloc[-1]
+
+
+def sweep_sentences(sweep: pd.DataFrame, budget_pts: float, test_samples: int) -> list[str]:
+    """The recommendation within the accuracy budget, and uniform vs sensitivity-derived targets."""
+    dense = sweep[sweep["kind"] == "dense"].iloc[0]
+    pick = sweep_recommendation(sweep, budget_pts)
+    out = []
+    if pick is None:
+        best = sweep[sweep["kind"] == "uniform"].sort_values("test_accuracy_pct").iloc[-1]
+        out.append(f"No sweep point stays within the {budget_pts:g}-point accuracy budget (sweep.accuracy_budget_pts): "
+                   f"the best, {best['point']}, scores {best['test_accuracy_pct']:.1f} % vs {dense['test_accuracy_pct']:.1f} % "
+                   "dense. Lower the sparsities, prune longer, or widen the budget.")
+    else:
+        higher = sweep[(sweep["kind"] == "uniform") & (sweep["target_sparsity"] > pick["target_sparsity"])]
+        beyond = "" if higher.empty else (
+            f"; the next step up, {higher.sort_values('target_sparsity').iloc[0]['point']}, scores "
+            f"{higher.sort_values('target_sparsity').iloc[0]['test_accuracy_pct']:.1f} %")
+        out.append(f"Recommended: {pick['point']} — the highest sparsity within the {budget_pts:g}-point budget "
+                   f"(sweep.accuracy_budget_pts): {pick['test_accuracy_pct']:.1f} % test accuracy vs "
+                   f"{dense['test_accuracy_pct']:.1f} % dense ({pick['accuracy_change_pts']:+.1f} pts), "
+                   f"{_bytes(int(pick['tflite_gzip_bytes']))} gzipped float TFLite ({pick['gzip_ratio_x']:.2f}x smaller than "
+                   f"dense; the bound at its sparsity is {_bytes(int(pick['gzip_bound_bytes']))}), "
+                   f"{_bytes(int(pick['int8_tflite_gzip_bytes']))} as gzipped int8{beyond}.")
+    out.append(f"One test image is {100 / test_samples:.2f} points here, so differences of a point or two between "
+               "neighbouring sparsities are within run-to-run noise.")
+    derived = sweep[sweep["kind"] == "derived"]
+    if not derived.empty:
+        d = derived.iloc[0]
+        uniform = sweep[(sweep["kind"] == "uniform") & (sweep["target_sparsity"] == d["target_sparsity"])
+                        & (sweep["schedule"] == d["schedule"])]
+        if not uniform.empty:
+            u = uniform.iloc[0]
+            diff = d["test_accuracy_pct"] - u["test_accuracy_pct"]
+            verdict = ("better than" if diff > 0 else "worse than" if diff < 0 else "the same as")
+            out.append(f"Sensitivity-derived per-layer targets at {d['target_sparsity']:g} overall "
+                       f"({d['sparsity_prunable_pct']:.1f} % of the prunable weights zero, uniform "
+                       f"{u['sparsity_prunable_pct']:.1f} %): {d['test_accuracy_pct']:.1f} % test accuracy vs "
+                       f"{u['test_accuracy_pct']:.1f} % uniform, {diff:+.1f} pts ({abs(diff) * test_samples / 100:.0f} test "
+                       f"images) — {verdict} uniform; gzipped float TFLite {_bytes(int(d['tflite_gzip_bytes']))} vs "
+                       f"{_bytes(int(u['tflite_gzip_bytes']))}.")
+    return out
+
+
+def sweep_rows(sweep: pd.DataFrame) -> pd.DataFrame:
+    """The sweep table as the report shows it."""
+    shown = sweep.assign(
+        gzip_kb=(sweep["tflite_gzip_bytes"] / 1e3).round(0), bound_kb=(sweep["gzip_bound_bytes"] / 1e3).round(0),
+        int8_gzip_kb=(sweep["int8_tflite_gzip_bytes"] / 1e3).round(0))
+    columns = {"point": "point", "sparsity_prunable_pct": "zeros % (prunable)", "test_accuracy_pct": "accuracy %",
+               "accuracy_change_pts": "vs dense, pts", "int8_test_accuracy_pct": "int8 accuracy %",
+               "gzip_kb": "float gzip kB", "bound_kb": "gzip bound kB", "gzip_ratio_x": "x smaller",
+               "int8_gzip_kb": "int8 gzip kB", "float_p50_ms": "float p50 ms", "int8_p50_ms": "int8 p50 ms"}
+    return shown[list(columns)].rename(columns=columns).round(2)
+
+
+def sweep_figure(sweep: pd.DataFrame) -> Figure:
+    """Pareto plots: accuracy vs gzipped size (with each point's gzip bound) and vs int8 latency."""
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    size_ax, time_ax = fig.subplots(1, 2)
+    dense = sweep[sweep["kind"] == "dense"].iloc[0]
+    uniform = sweep[sweep["kind"] != "dense"]
+    for ax, column, label in ((size_ax, "tflite_gzip_bytes", "gzipped float TFLite, MB (log)"),
+                              (time_ax, "int8_p50_ms", "int8 TFLite batch-1 p50 latency, ms")):
+        scale = 1e6 if column.endswith("bytes") else 1.0
+        front_col = "pareto_size" if column.endswith("bytes") else "pareto_latency"
+        for _, row in uniform.iterrows():
+            color = "#2ca02c" if row["kind"] == "derived" else PRUNED_COLOR
+            ax.scatter(row[column] / scale, row["test_accuracy_pct"], color=color, s=45,
+                       edgecolor="black" if row[front_col] else "none", zorder=3)
+            ax.annotate(f"{row['point']}", (row[column] / scale, row["test_accuracy_pct"]), fontsize=7,
+                        xytext=(4, -10 if row["kind"] == "derived" else 4), textcoords="offset points", color=color)
+            if column.endswith("bytes"):  # the gzip bound: no lossless coder gets the file below it
+                ax.plot([row["gzip_bound_bytes"] / scale, row[column] / scale], [row["test_accuracy_pct"]] * 2,
+                        color=color, alpha=0.4, lw=1)
+                ax.scatter(row["gzip_bound_bytes"] / scale, row["test_accuracy_pct"], marker="|", color=color, s=80)
+        ax.scatter(dense[column] / scale, dense["test_accuracy_pct"], color=DENSE_COLOR, marker="s", s=55, zorder=3,
+                   edgecolor="black" if dense[front_col] else "none")
+        ax.axhline(dense["test_accuracy_pct"], color=DENSE_COLOR, ls="--", lw=1, alpha=0.6)
+        ax.annotate("dense", (dense[column] / scale, dense["test_accuracy_pct"]), fontsize=7, xytext=(4, 4),
+                    textcoords="offset points", color=DENSE_COLOR)
+        ax.set_xlabel(label)
+        ax.set_ylabel("test accuracy, %")
+        ax.grid(alpha=0.3)
+    size_ax.set_xscale("log")
+    size_ax.set_title("accuracy vs size (| : gzip bound at that sparsity)")
+    time_ax.set_title("accuracy vs latency")
+    fig.suptitle("Sparsity sweep (black edge: Pareto-optimal; green: sensitivity-derived targets)", fontsize=10)
+    return fig
+
+
+def sensitivity_figure(table: pd.DataFrame) -> Figure:
+    """Validation accuracy drop with each unit pruned alone, one line per sparsity level."""
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    units = list(dict.fromkeys(table["unit"]))
+    for level, rows in table.groupby("sparsity"):
+        drops = rows.set_index("unit").reindex(units)["drop_pts"]
+        ax.plot(range(len(units)), drops, marker="o", ms=3, label=f"{level:g}")
+    ax.set_xticks(range(len(units)), units, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("validation accuracy drop, points")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.legend(title="unit sparsity", fontsize=7, ncols=2)
+    ax.set_title("Sensitivity: each unit magnitude-pruned alone, one-shot, the rest of the model dense")
+    ax.grid(alpha=0.3)
+    return fig
+
+
 def explanation_markdown(sentences: list[str], report: Path) -> str:
     """The explanation as a Markdown note pointing at the full report (the Prefect artifact)."""
     return "\n".join(["## What the numbers say", "", *(f"- {s}" for s in sentences), "", f"Full report: `{report}`"])
@@ -552,6 +661,10 @@ def build_sections(cfg: Config, art: RunArtifacts) -> list[Section]:
                          png_bytes(pruning_schedule_figure(art.prune_steps, cfg.prune.final_sparsity))),
         "deployment": Plot("deployment.png", "Each TFLite variant's gzipped size and batch-1 latency, with its test accuracy.",
                            png_bytes(deployment_figure(m))),
+        "sweep": Plot("sweep_pareto.png", "Sweep: test accuracy against gzipped size (bar: the gzip bound at that "
+                      "sparsity) and against int8 latency; dense dashed.", png_bytes(sweep_figure(art.sweep))),
+        "sensitivity": Plot("sensitivity.png", "Accuracy drop per unit pruned alone (validation split).",
+                            png_bytes(sensitivity_figure(art.sensitivity))),
     }
     bench = m.get("setup", {}).get("bench", {})
     method = (f"Latency and throughput: {bench.get('method', '')}; {bench.get('warmup_rounds')} warm-up and "
@@ -564,6 +677,12 @@ def build_sections(cfg: Config, art: RunArtifacts) -> list[Section]:
         Section("Dense vs pruned", (comparison_rows(m), plots["sizes"], plots["accuracy_latency"])),
         Section("What the numbers say", (explanation(m, art.layers),)),
         Section("Deployment formats", (variant_rows(m), deployment_sentences(m), method, plots["deployment"])),
+        Section("Sparsity sweep", (
+            sweep_sentences(art.sweep, cfg.sweep.accuracy_budget_pts, m["setup"]["test_samples"]),
+            sweep_rows(art.sweep), plots["sweep"], plots["sensitivity"],
+            "Sensitivity: each unit (sensitivity.unit) is pruned alone, one-shot with no fine-tune, and scored on the "
+            "validation split; the derived targets give less sensitive units more sparsity at the same overall "
+            "sparsity (reports/sensitivity.csv, sweep_derived/targets.csv).")),
         Section("Where the remaining weights are", (
             layer_summary(art.layers).round(2), plots["layers"], plots["histogram"])),
         Section("Accuracy per class", (plots["confusion"], per_class.round(1))),

@@ -13,22 +13,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.config import Config
+from tasks.config import Config, SweepPoint
 
 
 @dataclass(frozen=True)
 class Stage:
-    """A pipeline step: module `tasks.<module>` exposes `run(cfg)`."""
+    """A pipeline step: module `tasks.<module>` exposes `<function>(cfg, *args)` (default `run(cfg)`)."""
 
     name: str
     module: str
     params: tuple[str, ...]
     deps: Callable[[Config], tuple[Path, ...]]
     outs: Callable[[Config], tuple[Path, ...]]
+    function: str = "run"
+    args: tuple = ()
 
     def run(self, cfg: Config) -> None:
         """Run the stage's edge function."""
-        importlib.import_module(f"tasks.{self.module}").run(cfg)
+        getattr(importlib.import_module(f"tasks.{self.module}"), self.function)(cfg, *self.args)
 
     def sources(self) -> tuple[Path, ...]:
         """The code the stage runs: its module and every `tasks` module it imports, transitively."""
@@ -52,6 +54,14 @@ def _package_imports(path: Path) -> set[str]:
         for node in ast.walk(tree)
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tasks.")
     }
+
+# What a sweep point's pruning reads besides its own sparsity and schedule (given on its command
+# line): every prune key except those two, so editing one sparsity reruns only that point.
+SWEEP_PRUNE_PARAMS = (
+    "prune.scope", "prune.initial_sparsity", "prune.begin_step", "prune.end_step", "prune.frequency",
+    "prune.epochs", "prune.learning_rate", "prune.policy", "train.strategy", "train.batch_size",
+    "train.augment", "train.weight_decay", "quantize.representative_samples",
+)
 
 STAGES: tuple[Stage, ...] = (
     Stage(
@@ -99,16 +109,55 @@ STAGES: tuple[Stage, ...] = (
                         c.paths.weight_histogram),
     ),
     Stage(
-        "report", "report", ("seed", "data", "model", "train", "prune", "quantize", "export", "bench"),
+        "sensitivity", "sensitivity", ("prune.scope", "sensitivity.unit", "sensitivity.sparsities"),
+        deps=lambda c: (c.paths.prepared, c.paths.dense_model),
+        outs=lambda c: (c.paths.sensitivity,),
+    ),
+    # sweep_point@<sparsity>-<schedule> (one per point, see sweep_stage) runs here.
+    Stage(
+        "sweep_derived", "derived",
+        ("seed", *SWEEP_PRUNE_PARAMS, "sensitivity"),
+        deps=lambda c: (c.paths.prepared, c.paths.dense_model, c.paths.sensitivity),
+        outs=lambda c: (c.paths.derived,),
+    ),
+    Stage(
+        "sweep", "sweep", ("seed", "bench.warmup", "bench.runs", "bench.threads", "quantize.representative_samples",
+                           "sweep.sparsities", "sweep.schedules", "sensitivity.derive"),
+        deps=lambda c: (c.paths.prepared, c.paths.dense_model, c.paths.sweep, c.paths.derived),
+        outs=lambda c: (c.paths.sweep_table,),
+    ),
+    Stage(
+        "report", "report", ("seed", "data", "model", "train", "prune", "quantize", "export", "bench", "sweep",
+                             "sensitivity"),
         deps=lambda c: (c.paths.prepared, c.paths.metrics, c.paths.train_log, c.paths.prune_log, c.paths.prune_steps,
                         c.paths.sparsity_table, c.paths.per_class_table, c.paths.predictions,
-                        c.paths.weight_histogram, c.paths.latency_samples, c.paths.bench),
+                        c.paths.weight_histogram, c.paths.latency_samples, c.paths.bench, c.paths.sweep_table,
+                        c.paths.sensitivity),
         outs=lambda c: (c.paths.report_md, c.paths.report_html, c.paths.figures),
     ),
 )
 
 def _weights_file(cfg: Config) -> tuple[Path, ...]:
     return (Path(cfg.model.weights),) if cfg.model.weights not in (None, "imagenet") else ()
+
+
+def sweep_stage(point: SweepPoint) -> Stage:
+    """The `sweep_point` stage of one point: DVC's matrix generates the same one, named the same."""
+    return Stage(
+        f"{SWEEP_POINT}@{point.name}", "sweep", ("seed", *SWEEP_PRUNE_PARAMS),
+        deps=lambda c: (c.paths.prepared, c.paths.dense_model),
+        outs=lambda c: (c.paths.sweep / point.name,),
+        function="run_point", args=(point,),
+    )
+
+
+SWEEP_POINT = "sweep_point"
+
+
+def pipeline_stages(cfg: Config) -> tuple[Stage, ...]:
+    """Every stage of this config in dvc.yaml's order, the sweep points expanded after `sensitivity`."""
+    at = next(i for i, stage in enumerate(STAGES) if stage.name == "sensitivity") + 1
+    return (*STAGES[:at], *(sweep_stage(p) for p in cfg.sweep_points()), *STAGES[at:])
 
 
 BY_NAME = {stage.name: stage for stage in STAGES}

@@ -15,11 +15,15 @@ from tasks.model import (
     EpochLog,
     build_classifier,
     compile_classifier,
+    distribution,
+    is_chief,
     save_model,
+    seed_everything,
     steps_per_epoch,
+    sync_batchnorm,
     train_dataset,
 )
-from tasks.tf_env import keras
+from tasks.tf_env import keras, tf
 
 
 class KeepBest(keras.callbacks.Callback):
@@ -47,7 +51,8 @@ def learning_rate(cfg: Config, steps: int) -> keras.optimizers.schedules.Learnin
 
 
 def train_dense(
-    cfg: Config, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], num_classes: int
+    cfg: Config, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], num_classes: int,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> tuple[keras.Model, EpochLog, int]:
     """Train the dense classifier.
 
@@ -56,14 +61,18 @@ def train_dense(
         train: images and labels to fit.
         val: images and labels to select the best epoch.
         num_classes: softmax size.
+        strategy: tf.distribute strategy (default: `train.strategy`); the model, its optimizer and
+            learning-rate schedule are created in its scope, and `train.batch_size` is the global batch.
 
     Returns:
         The model with its best-validation weights, the epoch log, and the chosen epoch.
     """
-    keras.utils.set_random_seed(cfg.seed)
-    model = build_classifier(cfg.model, num_classes, cfg.data.image_size)
+    seed_everything(cfg.seed)
+    strategy = strategy or distribution(cfg.train.strategy)
     steps = steps_per_epoch(len(train[0]), cfg.train.batch_size)
-    compile_classifier(model, learning_rate(cfg, steps), cfg.train.weight_decay)
+    with strategy.scope():
+        model = build_classifier(cfg.model, num_classes, cfg.data.image_size)
+        compile_classifier(model, learning_rate(cfg, steps), cfg.train.weight_decay)
     log, best = EpochLog(cfg.paths.train_log), KeepBest()
     model.fit(
         train_dataset(*train, cfg.train.batch_size, cfg.train.augment, cfg.seed),
@@ -73,6 +82,7 @@ def train_dense(
         verbose=2,
     )
     model.set_weights(best.weights)
+    sync_batchnorm(model)
     return model, log, best.epoch
 
 
@@ -80,7 +90,10 @@ def run(cfg: Config) -> None:
     """Edge: read the prepared splits, train, write the dense model and its training curve."""
     prepared = cfg.paths.prepared
     classes = load_classes(prepared)
-    model, log, epoch = train_dense(cfg, load_split(prepared, "train"), load_split(prepared, "val"), len(classes))
+    strategy = distribution(cfg.train.strategy)
+    model, log, epoch = train_dense(cfg, load_split(prepared, "train"), load_split(prepared, "val"), len(classes), strategy)
+    if not is_chief(strategy):  # a multi-worker cluster: workers train, the chief alone writes
+        return
     save_model(model, cfg.paths.dense_model)
     log.write()
     print(f"train_dense: best val_accuracy {max(r['val_accuracy'] for r in log.rows):.4f} at epoch {epoch} → {cfg.paths.dense_model}")
