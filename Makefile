@@ -9,7 +9,7 @@ export PYTHONUNBUFFERED := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help run flow show bench plots plots-diff pr-comment test test-fast chromium
+.PHONY: help run flow prefect-server deploy show bench plots plots-diff pr-comment test test-fast chromium
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,17 +26,29 @@ run: $(VENV)/.installed ## Set up, run the pipeline (dvc repro) on the embedded 
 	dvc repro
 	python -m tasks show
 
-flow: $(VENV)/.installed ## The same pipeline as one cached Prefect flow (python -m flows.pipeline)
-	python -m flows.pipeline
+DASK_WORKERS ?= 0
+flow: $(VENV)/.installed ## The same pipeline as one cached Prefect flow (DASK_WORKERS=2: the sweep on local Dask)
+	python -m flows.pipeline --dask-workers $(DASK_WORKERS)
+
+# A local Prefect server for the nightly deployment (README, "Nightly runs"); UI at http://127.0.0.1:4200
+prefect-server: $(VENV)/.installed ## Start a Prefect server on 127.0.0.1:4200 (foreground)
+	prefect server start --host 127.0.0.1 --port 4200
+
+deploy: $(VENV)/.installed ## Register prefect.yaml's nightly deployment (needs PREFECT_API_URL), then start a worker
+	prefect work-pool inspect pruneflow-process >/dev/null 2>&1 || prefect work-pool create pruneflow-process --type process
+	prefect --no-prompt deploy --all
+	prefect worker start --pool pruneflow-process
 
 show: $(VENV)/.installed ## Print the dense-vs-pruned table and the TFLite variants of the last run
 	python -m tasks show
 
-# The latency benchmark is the pipeline's `bench` stage (every TFLite variant interleaved in one
-# process); this re-measures it on demand (machine noise changes timings, not inputs), then updates
-# metrics.json and the report. Keep the machine otherwise idle while it runs.
-bench: $(VENV)/.installed ## Re-run the latency benchmark (reports/bench.json), then evaluate + report
+# The latency benchmarks are the pipeline's `bench` stage (every TFLite variant interleaved in one
+# process) and the `sweep` stage (every sweep point's files, likewise); this re-measures both on demand
+# (machine noise changes timings, not inputs), then updates metrics.json, the sweep table and the
+# report. Keep the machine otherwise idle while it runs.
+bench: $(VENV)/.installed ## Re-run the latency benchmarks (reports/bench.json, reports/sweep.csv), then evaluate + report
 	dvc repro --force --single-item bench
+	dvc repro --force --single-item sweep
 	dvc repro
 
 # .dvc/config points plots.html_template at vendor/vega/offline_plots.html (vega inlined), so the

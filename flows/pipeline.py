@@ -2,8 +2,11 @@
 
 The same stage code as `dvc repro`, wired as cached Prefect tasks in a single process, so the
 Prefect API (a temporary server when PREFECT_API_URL is unset) starts once per run, not per stage.
-A second run with nothing changed reports every task Cached. Each run also publishes the
-dense-vs-pruned table and the report's explanation as Prefect artifacts (the UI's Artifacts tab).
+A second run with nothing changed reports every task Cached. The sweep's independent stages
+(sensitivity → sweep_derived, and every sweep_point) run in a subflow on a task runner: one at a
+time in-process by default, or on Dask (`--dask-workers N` for a local cluster of N processes,
+`--dask-address` for a running scheduler). Each run also publishes the dense-vs-pruned table, the
+report's explanation, the deployment variants and the sweep table as Prefect artifacts.
 """
 
 from __future__ import annotations

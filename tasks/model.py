@@ -168,7 +168,14 @@ def seed_everything(seed: int) -> None:
 def distribution(name: str) -> tf.distribute.Strategy:
     """The `train.strategy`: none → TensorFlow's default (one device); mirrored → MirroredStrategy
     over every local GPU, or over the logical CPUs when there is no GPU (one, unless split)."""
-    return tf.distribute.MirroredStrategy() if name == "mirrored" else tf.distribute.get_strategy()
+    if name != "mirrored":
+        return tf.distribute.get_strategy()
+    if tf.config.list_physical_devices("GPU"):
+        return tf.distribute.MirroredStrategy()
+    # On CPUs MirroredStrategy all-reduces with collective ops; tfmot's conditional mask updates
+    # then launched them in a different order on each replica ("Shape mismatch in the collective
+    # instance", measured). Reducing through one device has no such ordering constraint.
+    return tf.distribute.MirroredStrategy(cross_device_ops=tf.distribute.ReductionToOneDevice())
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

@@ -51,7 +51,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _dvc(root, "config", "core.analytics", "false")
     first = _dvc(root, "repro")
     assert _stages_run(first.stdout) == {"ingest", "train_dense", "prune", "strip", "pqat", "export", "bench",
-                                         "evaluate", "report"}
+                                         "evaluate", "sensitivity", "sweep_point@0.5-polynomial",
+                                         "sweep_point@0.8-polynomial", "sweep_derived", "sweep", "report"}
     _run(["git", "add", "-A"], root)
     _run(["git", "commit", "-qm", "baseline"], root)
     return root
@@ -140,3 +141,19 @@ def test_bad_param_fails_with_one_line_and_keeps_previous_outputs(repo: Path) ->
     assert "Traceback" not in failed.stderr + failed.stdout
     assert (repo / "metrics.json").read_bytes() == metrics_before
     assert (repo / "models" / "pruned_wrapped.keras").read_bytes() == model_before
+
+
+def test_editing_one_sweep_sparsity_reruns_only_that_point_then_the_table_and_report(repo: Path) -> None:
+    import pandas as pd
+
+    kept = (repo / "sweep" / "0.8-polynomial" / "point.json").read_bytes()
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    assert params["sweep"]["sparsities"] == [0.5, 0.8]
+    params["sweep"]["sparsities"] = [0.6, 0.8]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = _dvc(repo, "repro")
+    assert _stages_run(out.stdout) == {"sweep_point@0.6-polynomial", "sweep", "report"}
+    assert (repo / "sweep" / "0.8-polynomial" / "point.json").read_bytes() == kept
+    table = pd.read_csv(repo / "reports" / "sweep.csv")
+    assert table["point"].tolist() == ["dense", "0.6-polynomial", "0.8-polynomial", "derived-0.8"]
+    assert table.loc[1, "sparsity_prunable_pct"] == pytest.approx(60.0, abs=0.5)

@@ -24,13 +24,19 @@ def prefect_api():
 
 
 def _task_states(flow_state) -> dict[str, str]:
+    """Task run name → state name, over the flow run and its sweep subflow run."""
     from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterParentFlowRunId
 
     flow_run_id = flow_state.state_details.flow_run_id
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-    return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs}  # task run names: "<task>-<n>"
+        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])))
+        ids = [flow_run_id, *(child.id for child in children)]
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+    # stage task runs are named for their stage; others "<task>-<n>"; the subflow's own is "pruneflow-sweep-<n>"
+    return {(run.name if run.name in STAGE_NAMES else run.name.rsplit("-", 1)[0]): run.state.name
+            for run in runs if not run.name.startswith("pruneflow-")}
 
 
 def _artifacts(flow_state) -> dict[str, object]:
@@ -62,7 +68,8 @@ def first_run(prefect_api, tmp_path_factory: pytest.TempPathFactory):
     return root, params, state
 
 
-STAGE_NAMES = ["ingest", "train_dense", "prune", "strip", "pqat", "export", "bench", "evaluate", "report"]
+STAGE_NAMES = ["ingest", "train_dense", "prune", "strip", "pqat", "export", "bench", "evaluate", "sensitivity",
+               "sweep_point@0.5-polynomial", "sweep_point@0.8-polynomial", "sweep_derived", "sweep", "report"]
 
 
 def test_flow_publishes_the_comparison_table_and_the_explanation_as_artifacts(first_run, monkeypatch) -> None:
@@ -95,6 +102,12 @@ def test_flow_publishes_the_comparison_table_and_the_explanation_as_artifacts(fi
     variants = json.loads(variants) if isinstance(variants, str) else variants
     assert variants == variant_rows(metrics).to_dict("records")
     assert [row["variant"] for row in variants] == ["dense.float", "pruned.float"]  # the tiny config's one format
+
+    from flows.pipeline import SWEEP_ARTIFACT
+
+    sweep = json.loads(artifacts[SWEEP_ARTIFACT].data)
+    assert [row["point"] for row in sweep] == ["dense", "0.5-polynomial", "0.8-polynomial", "derived-0.8"]
+    assert [row["test_accuracy_pct"] for row in sweep] == pd.read_csv(cfg.paths.sweep_table)["test_accuracy_pct"].round(4).tolist()
 
 
 def test_second_run_is_all_cached_and_a_deleted_output_is_rebuilt(first_run, monkeypatch) -> None:
