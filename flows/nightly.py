@@ -36,7 +36,7 @@ RECORD_ARTIFACT = "pruneflow-dvc-record"
 
 
 def _dvc(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True, check=False)
 
 
 @task

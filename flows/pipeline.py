@@ -119,8 +119,9 @@ def publish_artifacts(cfg: Config) -> None:
     if not variants.empty:
         create_table_artifact(variants.to_dict("records"), key=VARIANTS_ARTIFACT,
                               description="Every TFLite variant: accuracy, size, zeros in the file, latency, speed-ups")
-    sweep = pd.read_csv(cfg.paths.sweep_table)
-    create_table_artifact(sweep.round(4).to_dict("records"), key=SWEEP_ARTIFACT,
+    sweep = pd.read_csv(cfg.paths.sweep_table).round(4)
+    sweep = sweep.astype(object).where(sweep.notna(), None)  # JSON has no NaN (the dense row's prune time)
+    create_table_artifact(sweep.to_dict("records"), key=SWEEP_ARTIFACT,
                           description="The sparsity sweep: accuracy, size, gzip bound and latency per target sparsity")
 
 

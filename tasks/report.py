@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from tasks.config import Config
 from tasks.errors import PipelineError, require
@@ -363,8 +364,9 @@ def sweep_sentences(sweep: pd.DataFrame, budget_pts: float, test_samples: int) -
                    f"{_bytes(int(pick['tflite_gzip_bytes']))} gzipped float TFLite ({pick['gzip_ratio_x']:.2f}x smaller than "
                    f"dense; the bound at its sparsity is {_bytes(int(pick['gzip_bound_bytes']))}), "
                    f"{_bytes(int(pick['int8_tflite_gzip_bytes']))} as gzipped int8{beyond}.")
-    out.append(f"One test image is {100 / test_samples:.2f} points here, so differences of a point or two between "
-               "neighbouring sparsities are within run-to-run noise.")
+    out.append(f"One test image is {100 / test_samples:.2f} points here. A rerun repeats these numbers exactly "
+               "(deterministic training), but another seed moves them: differences of a point or two between "
+               "neighbouring sparsities are within that spread.")
     derived = sweep[sweep["kind"] == "derived"]
     if not derived.empty:
         d = derived.iloc[0]
@@ -392,7 +394,8 @@ def sweep_rows(sweep: pd.DataFrame) -> pd.DataFrame:
                "accuracy_change_pts": "vs dense, pts", "int8_test_accuracy_pct": "int8 accuracy %",
                "gzip_kb": "float gzip kB", "bound_kb": "gzip bound kB", "gzip_ratio_x": "x smaller",
                "int8_gzip_kb": "int8 gzip kB", "float_p50_ms": "float p50 ms", "int8_p50_ms": "int8 p50 ms"}
-    return shown[list(columns)].rename(columns=columns).round(2)
+    digits = {c: 3 if c.endswith("_ms") else 2 for c in columns if c != "point"}
+    return shown[list(columns)].round(digits).rename(columns=columns)
 
 
 def sweep_figure(sweep: pd.DataFrame) -> Figure:
@@ -424,7 +427,10 @@ def sweep_figure(sweep: pd.DataFrame) -> Figure:
         ax.set_ylabel("test accuracy, %")
         ax.grid(alpha=0.3)
     size_ax.set_xscale("log")
+    size_ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    size_ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else ""))
     size_ax.set_title("accuracy vs size (| : gzip bound at that sparsity)")
+    time_ax.set_xlim(left=0)  # from zero: the points' latencies differ by noise, not by sparsity
     time_ax.set_title("accuracy vs latency")
     fig.suptitle("Sparsity sweep (black edge: Pareto-optimal; green: sensitivity-derived targets)", fontsize=10)
     return fig

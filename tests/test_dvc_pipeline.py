@@ -155,5 +155,5 @@ def test_editing_one_sweep_sparsity_reruns_only_that_point_then_the_table_and_re
     assert _stages_run(out.stdout) == {"sweep_point@0.6-polynomial", "sweep", "report"}
     assert (repo / "sweep" / "0.8-polynomial" / "point.json").read_bytes() == kept
     table = pd.read_csv(repo / "reports" / "sweep.csv")
-    assert table["point"].tolist() == ["dense", "0.6-polynomial", "0.8-polynomial", "derived-0.8"]
+    assert table["point"].tolist() == ["dense", "0.6-polynomial", "0.8-polynomial"]
     assert table.loc[1, "sparsity_prunable_pct"] == pytest.approx(60.0, abs=0.5)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tasks.config import load_config
-from tasks.stages import STAGES, pipeline_stages
+from tasks.stages import pipeline_stages
 from tests.conftest import REPO
 
 

@@ -14,6 +14,10 @@ from tests.conftest import write_image_folder, write_params
 pytestmark = pytest.mark.slow
 
 
+# One sweep point keeps each full flow run short; tests/test_sweep.py maps over two (and on Dask).
+ONE_POINT = {"sweep": {"sparsities": [0.8]}}
+
+
 @pytest.fixture(scope="module")
 def prefect_api():
     """One temporary Prefect server for this module (PREFECT_HOME is per test session, see conftest)."""
@@ -26,7 +30,11 @@ def prefect_api():
 def _task_states(flow_state) -> dict[str, str]:
     """Task run name → state name, over the flow run and its sweep subflow run."""
     from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterParentFlowRunId
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterParentFlowRunId,
+    )
 
     flow_run_id = flow_state.state_details.flow_run_id
     with get_client(sync_client=True) as client:
@@ -57,7 +65,7 @@ def first_run(prefect_api, tmp_path_factory: pytest.TempPathFactory):
 
     root = tmp_path_factory.mktemp("flow")
     (root / "data" / "raw").mkdir(parents=True)
-    params = str(write_params(root))
+    params = str(write_params(root, ONE_POINT))
     cwd = Path.cwd()
     os.chdir(root)
     try:
@@ -69,7 +77,7 @@ def first_run(prefect_api, tmp_path_factory: pytest.TempPathFactory):
 
 
 STAGE_NAMES = ["ingest", "train_dense", "prune", "strip", "pqat", "export", "bench", "evaluate", "sensitivity",
-               "sweep_point@0.5-polynomial", "sweep_point@0.8-polynomial", "sweep_derived", "sweep", "report"]
+               "sweep_point@0.8-polynomial", "sweep_derived", "sweep", "report"]
 
 
 def test_flow_publishes_the_comparison_table_and_the_explanation_as_artifacts(first_run, monkeypatch) -> None:
@@ -106,7 +114,7 @@ def test_flow_publishes_the_comparison_table_and_the_explanation_as_artifacts(fi
     from flows.pipeline import SWEEP_ARTIFACT
 
     sweep = json.loads(artifacts[SWEEP_ARTIFACT].data)
-    assert [row["point"] for row in sweep] == ["dense", "0.5-polynomial", "0.8-polynomial", "derived-0.8"]
+    assert [row["point"] for row in sweep] == ["dense", "0.8-polynomial"]
     assert [row["test_accuracy_pct"] for row in sweep] == pd.read_csv(cfg.paths.sweep_table)["test_accuracy_pct"].round(4).tolist()
 
 
@@ -138,9 +146,9 @@ def test_returning_to_earlier_params_reruns_a_stage_whose_outputs_were_overwritt
     from flows.pipeline import pipeline
 
     (in_tmp / "data" / "raw").mkdir(parents=True)
-    a = str(write_params(in_tmp))
+    a = str(write_params(in_tmp, ONE_POINT))
     assert pipeline(a, return_state=True).is_completed()
-    b = write_params(in_tmp / "data", {"prune": {"final_sparsity": 0.5}})  # same paths, other target
+    b = write_params(in_tmp / "data", {**ONE_POINT, "prune": {"final_sparsity": 0.5}})  # same paths, other target
     assert _task_states(pipeline(str(b), return_state=True))["prune"] == "Completed"
     back = pipeline(a, return_state=True)
     states = _task_states(back)

@@ -115,25 +115,25 @@ def test_layer_sentence_names_the_layers_that_keep_the_most_weights() -> None:
 
 # ----------------------------------------------------------------------------- from a tiny run
 
-SECTIONS = ("What was done", "Dense vs pruned", "What the numbers say", "Deployment formats",
+SECTIONS = ("What was done", "Dense vs pruned", "What the numbers say", "Deployment formats", "Sparsity sweep",
             "Where the remaining weights are", "Accuracy per class", "Training and pruning curves")
 FIGURES = {"sizes.png", "accuracy_latency.png", "layer_sparsity.png", "weight_histogram.png", "confusion.png",
-           "training_curves.png", "pruning_schedule.png", "deployment.png"}
+           "training_curves.png", "pruning_schedule.png", "deployment.png", "sweep_pareto.png", "sensitivity.png"}
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory):
     """Every stage, report included, on the tiny config in a fresh directory."""
     from tasks.config import load_config
-    from tasks.stages import STAGES
+    from tasks.stages import pipeline_stages
 
     root = tmp_path_factory.mktemp("report")
     cwd = Path.cwd()
     os.chdir(root)
     try:
         (root / "data" / "raw").mkdir(parents=True)
-        cfg = load_config(write_params(root))
-        for stage in STAGES:
+        cfg = load_config(write_params(root, {"sweep": {"sparsities": [0.8]}}))  # one point is enough here
+        for stage in pipeline_stages(cfg):
             stage.run(cfg)
     finally:
         os.chdir(cwd)

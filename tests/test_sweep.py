@@ -112,7 +112,7 @@ def test_pareto_front_keeps_only_undominated_points() -> None:
     ({"sweep": {"sparsities": [0.5, 1.0]}}, "sweep: sparsities=[0.5, 1.0]: allowed is a non-empty list"),
     ({"sweep": {"sparsities": []}}, "sweep: sparsities=[]: allowed is a non-empty list"),
     ({"sweep": {"schedules": ["cubic"]}}, "sweep.schedules.0='cubic': Input should be 'polynomial' or 'constant'"),
-    ({"sensitivity": {"target_sparsity": 0.7}}, "sensitivity.target_sparsity=0.7 must be one of sweep.sparsities=[0.5, 0.8]"),
+    ({"sensitivity": {"target_sparsity": 0.7, "derive": True}}, "sensitivity.target_sparsity=0.7 must be one of sweep.sparsities=[0.5, 0.8]"),
     ({"sensitivity": {"unit": "channel"}}, "sensitivity.unit='channel': Input should be 'block' or 'layer'"),
     ({"train": {"strategy": "tpu"}}, "train.strategy='tpu': Input should be 'none' or 'mirrored'"),
 ])
@@ -134,7 +134,7 @@ def dense_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("sweep")
     (root / "data" / "raw").mkdir(parents=True)
-    write_params(root, {"sensitivity": {"derive": False}})
+    write_params(root)
     cwd = Path.cwd()
     os.chdir(root)
     try:
@@ -200,3 +200,31 @@ def test_sweep_on_a_local_dask_cluster_equals_the_sequential_run(dense_run: Path
         assert seq == dask, point.name
         for file in (FLOAT_FILE, INT8_FILE):
             assert (runs["sequential"] / point.name / file).read_bytes() == (runs["dask"] / point.name / file).read_bytes()
+
+
+@pytest.mark.slow
+def test_derived_targets_are_pruned_to_the_same_overall_sparsity_as_uniform(dense_run: Path, tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    import yaml
+
+    from tasks import derived, sensitivity
+    from tasks.model import load_model
+    from tasks.sweep import MODEL_FILE, POINT_FILE, TARGETS_FILE, prunable_sparsity_pct
+
+    root = _copy_run(dense_run, tmp_path / "derived")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["sensitivity"]["derive"] = True
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(root)
+    cfg = load_config("params.yaml")
+    sensitivity.run(cfg)
+    derived.run(cfg)
+    targets = pd.read_csv(cfg.paths.derived / TARGETS_FILE).set_index("layer")["target_sparsity"]
+    model = load_model(cfg.paths.derived / MODEL_FILE)
+    sizes = {layer.name: sum(int(np.prod(getattr(layer, w).shape)) for w in ("kernel", "depthwise_kernel") if hasattr(layer, w))
+             for layer in model.layers if layer.name in targets.index}
+    weighted = sum(sizes[n] * targets[n] for n in sizes) / sum(sizes.values())
+    assert weighted == pytest.approx(cfg.sensitivity.target_sparsity, abs=1e-6)
+    assert prunable_sparsity_pct(model)[0] == pytest.approx(100 * cfg.sensitivity.target_sparsity, abs=0.5)
+    point = json.loads((cfg.paths.derived / POINT_FILE).read_text())
+    assert (point["kind"], point["point"]) == ("derived", "derived-0.8")
