@@ -12,6 +12,7 @@ report's explanation, the deployment variants and the sweep table as Prefect art
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 import pandas as pd
@@ -49,7 +50,32 @@ VARIANTS_ARTIFACT = "pruneflow-deployment-variants"
 SWEEP_ARTIFACT = "pruneflow-sweep"
 
 
-@task(cache_policy=StageCachePolicy(), persist_result=True, task_run_name="{stage.name}")
+# errno values of I/O that can succeed when tried again: a flaky network filesystem or remote,
+# a busy resource. Disk full and permission errors are not among them: tasks/io.py reports those
+# as PipelineError (bad input), and nothing deterministic is ever retried.
+TRANSIENT_ERRNOS = frozenset({errno.EIO, errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT, errno.ESTALE,
+                              errno.ECONNRESET, errno.ECONNREFUSED, errno.ECONNABORTED, errno.EHOSTUNREACH,
+                              errno.ENETUNREACH, errno.ENETDOWN})
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """Whether a retry can help: I/O that failed for a passing reason (errno in TRANSIENT_ERRNOS,
+    a timeout, a dropped connection); never bad input, a bug or a deterministic TensorFlow error."""
+    if isinstance(exc, PipelineError):
+        return False
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return True
+    return isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNOS
+
+
+def retry_only_transient_io(task, task_run, state: State) -> bool:
+    """Prefect's retry condition for stage tasks: retry transient I/O failures only."""
+    data = getattr(state, "data", None)
+    return is_transient(data if isinstance(data, BaseException) else None)
+
+
+@task(cache_policy=StageCachePolicy(), persist_result=True, task_run_name="{stage.name}",
+      retries=2, retry_delay_seconds=10, retry_condition_fn=retry_only_transient_io)
 def run_stage(cfg: Config, stage: Stage) -> dict[str, str] | State:
     """Run one pipeline stage; return its outputs' digests (what a cache hit hands back)."""
     key = stage_key(stage, cfg)  # of the inputs as this run reads them

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from tasks.errors import PipelineError
 
 # MobileNet V1/V2 refuse inputs smaller than 32x32 (five stride-2 stages).
 MIN_IMAGE_SIZE = 32
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+# Numbers and switches are strict: YAML already types them, so a quoted "3", `yes` or `true` where a
+# number belongs is a typo to report, not a value to coerce (pydantic's lax mode would take "3" and
+# True as 3 and 1). An int is still accepted where a float is expected.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+Bool = Annotated[bool, Strict()]
 
 
 class _Section(BaseModel):
@@ -56,6 +63,10 @@ class PathsConfig(_Section):
 
     @model_validator(mode="after")
     def _folders_do_not_overlap(self) -> PathsConfig:
+        for name in ("dense_model", "pruned_model", "stripped_model"):
+            if getattr(self, name).suffix != ".keras":
+                raise ValueError(f"{name}={getattr(self, name)}: allowed is a .keras file (the native format, loaded "
+                                 "in safe mode; .h5 model files can run code on load)")
         # Folder outputs are replaced as a whole: one that held another output would delete it.
         others = {name: Path(value) for name, value in self}
         for folder in ("prepared", "export", "pqat", "prune_summaries", "figures", "flow_stamps", "sweep", "derived"):
@@ -69,10 +80,10 @@ class PathsConfig(_Section):
 class DataConfig(_Section):
     source: Literal["mnist5k", "folder"] = "mnist5k"
     folder: Path = Path("data/raw")
-    image_size: int = Field(48, ge=MIN_IMAGE_SIZE, le=512)
-    samples_per_class: int | None = Field(None, ge=3)
-    val_fraction: float = Field(0.1, gt=0.0, lt=0.5)
-    test_fraction: float = Field(0.1, gt=0.0, lt=0.5)
+    image_size: Int = Field(48, ge=MIN_IMAGE_SIZE, le=512)
+    samples_per_class: Int | None = Field(None, ge=3)
+    val_fraction: Float = Field(0.1, gt=0.0, lt=0.5)
+    test_fraction: Float = Field(0.1, gt=0.0, lt=0.5)
 
 
 class ModelConfig(_Section):
@@ -81,12 +92,12 @@ class ModelConfig(_Section):
     # explicit and symmetric (ZeroPadding2D(1) + 'valid') and keepdims global pooling, the form that
     # XNNPACK's sparse inference and tfmot's PruneForLatencyOnXNNPack accept (tfmot #735, #837).
     form: Literal["keras", "xnnpack"] = "keras"
-    alpha: float = Field(1.0, gt=0.0, le=1.4)
+    alpha: Float = Field(1.0, gt=0.0, le=1.4)
     weights: str | None = None
-    freeze_base: bool = False
-    bn_momentum: float = Field(0.9, gt=0.0, lt=1.0)
-    dense_units: int = Field(128, ge=1, le=4096)
-    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    freeze_base: Bool = False
+    bn_momentum: Float = Field(0.9, gt=0.0, lt=1.0)
+    dense_units: Int = Field(128, ge=1, le=4096)
+    dropout: Float = Field(0.2, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _weights_allowed(self) -> ModelConfig:
@@ -102,20 +113,20 @@ class ModelConfig(_Section):
 
 
 class AugmentConfig(_Section):
-    shift: float = Field(0.1, ge=0.0, le=0.5)
-    rotation_deg: float = Field(10.0, ge=0.0, le=180.0)
-    zoom: float = Field(0.1, ge=0.0, le=0.5)
+    shift: Float = Field(0.1, ge=0.0, le=0.5)
+    rotation_deg: Float = Field(10.0, ge=0.0, le=180.0)
+    zoom: Float = Field(0.1, ge=0.0, le=0.5)
 
 
 class TrainConfig(_Section):
     # tf.distribute: none (default strategy) | mirrored (MirroredStrategy over every local GPU, else
     # the CPU); the model is built and compiled in its scope, and only the chief writes artifacts.
     strategy: Literal["none", "mirrored"] = "none"
-    epochs: int = Field(15, ge=1, le=1000)
-    batch_size: int = Field(64, ge=1, le=4096)
-    learning_rate: float = Field(0.003, gt=0.0, le=1.0)
-    warmup_epochs: int = Field(1, ge=0, le=1000)
-    weight_decay: float = Field(1e-4, ge=0.0, le=1.0)
+    epochs: Int = Field(15, ge=1, le=1000)
+    batch_size: Int = Field(64, ge=1, le=4096)
+    learning_rate: Float = Field(0.003, gt=0.0, le=1.0)
+    warmup_epochs: Int = Field(1, ge=0, le=1000)
+    weight_decay: Float = Field(1e-4, ge=0.0, le=1.0)
     augment: AugmentConfig = AugmentConfig()
 
     @model_validator(mode="after")
@@ -127,21 +138,21 @@ class TrainConfig(_Section):
 
 class PruneConfig(_Section):
     scope: Literal["all", "head"] = "all"
-    initial_sparsity: float = Field(0.0, ge=0.0, lt=1.0)
-    final_sparsity: float = Field(0.9, ge=0.0, lt=1.0)
-    begin_step: int = Field(0, ge=0)
+    initial_sparsity: Float = Field(0.0, ge=0.0, lt=1.0)
+    final_sparsity: Float = Field(0.9, ge=0.0, lt=1.0)
+    begin_step: Int = Field(0, ge=0)
     # null: the schedule ends at half the pruning fine-tune, leaving the second half to recover.
-    end_step: int | None = Field(None, ge=1)
-    frequency: int = Field(20, ge=1)
-    epochs: int = Field(8, ge=1, le=1000)
-    learning_rate: float = Field(2e-3, gt=0.0, le=1.0)
+    end_step: Int | None = Field(None, ge=1)
+    frequency: Int = Field(20, ge=1)
+    epochs: Int = Field(8, ge=1, le=1000)
+    learning_rate: Float = Field(2e-3, gt=0.0, le=1.0)
     # polynomial: tfmot PolynomialDecay (cubic: prunes fast early, gently near the target);
     # constant: ConstantSparsity (the target from begin_step on, re-masked every `frequency` steps).
     schedule: Literal["polynomial", "constant"] = "polynomial"
     # Structured options. m_by_n [2, 4]: 2 zeros in every 4 consecutive input-channel weights of each
     # Conv2D/Dense kernel (the schedule then only times the switch; sparsity is m/n). policy xnnpack:
     # tfmot's PruneForLatencyOnXNNPack, which prunes only the 1x1 convolutions (needs model.form xnnpack).
-    sparsity_m_by_n: tuple[int, int] | None = None
+    sparsity_m_by_n: tuple[Int, Int] | None = None
     policy: Literal["none", "xnnpack"] = "none"
 
     @model_validator(mode="after")
@@ -167,10 +178,10 @@ TFLITE_FORMATS = ("float", "dynamic_range", "int8", "sparse", "sparse_int8")
 class QuantizeConfig(_Section):
     """Post-training quantization inputs and pruning-preserving quantization-aware training (PQAT)."""
 
-    representative_samples: int = Field(200, ge=1, le=100_000)  # train images that calibrate int8
-    pqat: bool = True
-    pqat_epochs: int = Field(2, ge=1, le=1000)
-    pqat_learning_rate: float = Field(1e-4, gt=0.0, le=1.0)
+    representative_samples: Int = Field(200, ge=1, le=100_000)  # train images that calibrate int8
+    pqat: Bool = True
+    pqat_epochs: Int = Field(2, ge=1, le=1000)
+    pqat_learning_rate: Float = Field(1e-4, gt=0.0, le=1.0)
 
 
 class ExportConfig(_Section):
@@ -189,12 +200,12 @@ class ExportConfig(_Section):
 class BenchConfig(_Section):
     """The latency benchmark: every TFLite variant, interleaved in one process."""
 
-    warmup: int = Field(50, ge=0, le=100_000)
-    runs: int = Field(1000, ge=5, le=1_000_000)          # timed batch-1 invokes per variant and thread count
-    batch: int = Field(32, ge=2, le=4096)               # throughput batch size
-    batch_warmup: int = Field(3, ge=0, le=10_000)
-    batch_runs: int = Field(50, ge=3, le=100_000)
-    threads: tuple[int, ...] = (1, 2)
+    warmup: Int = Field(50, ge=0, le=100_000)
+    runs: Int = Field(1000, ge=5, le=1_000_000)          # timed batch-1 invokes per variant and thread count
+    batch: Int = Field(32, ge=2, le=4096)               # throughput batch size
+    batch_warmup: Int = Field(3, ge=0, le=10_000)
+    batch_runs: Int = Field(50, ge=3, le=100_000)
+    threads: tuple[Int, ...] = (1, 2)
 
     @model_validator(mode="after")
     def _threads_valid(self) -> BenchConfig:
@@ -206,7 +217,7 @@ class BenchConfig(_Section):
 SPARSITY_RANGE = "0 < sparsity < 1"
 
 
-def _sparsities(values: tuple[float, ...], key: str) -> None:
+def _sparsities(values: tuple[Float, ...], key: str) -> None:
     if not values or any(not 0.0 < v < 1.0 for v in values) or len(set(values)) != len(values):
         raise ValueError(f"{key}={list(values)}: allowed is a non-empty list of distinct sparsities, each {SPARSITY_RANGE}")
 
@@ -214,11 +225,11 @@ def _sparsities(values: tuple[float, ...], key: str) -> None:
 class SweepConfig(_Section):
     """Target sparsities (× schedules) pruned from the same dense model, and the accuracy budget."""
 
-    sparsities: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95)
+    sparsities: tuple[Float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95)
     schedules: tuple[Literal["polynomial", "constant"], ...] = ("polynomial",)
     # The report recommends the highest sparsity whose test accuracy is at most this many points
     # below the dense model's.
-    accuracy_budget_pts: float = Field(1.0, ge=0.0, le=100.0)
+    accuracy_budget_pts: Float = Field(1.0, ge=0.0, le=100.0)
 
     @model_validator(mode="after")
     def _points_valid(self) -> SweepConfig:
@@ -246,12 +257,12 @@ class SensitivityConfig(_Section):
     """Prune one unit at a time (one-shot, no fine-tune) and measure the validation accuracy drop."""
 
     unit: Literal["block", "layer"] = "block"
-    sparsities: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
+    sparsities: tuple[Float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
     # Per-layer targets derived from the drops, at this overall sparsity of the prunable weights,
     # are fine-tuned like a sweep point and compared with the uniform sweep point at the same sparsity.
-    derive: bool = True
-    target_sparsity: float = Field(0.9, gt=0.0, lt=1.0)
-    max_layer_sparsity: float = Field(0.98, gt=0.0, lt=1.0)
+    derive: Bool = True
+    target_sparsity: Float = Field(0.9, gt=0.0, lt=1.0)
+    max_layer_sparsity: Float = Field(0.98, gt=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _levels_valid(self) -> SensitivityConfig:
@@ -262,7 +273,7 @@ class SensitivityConfig(_Section):
 
 
 class Config(_Section):
-    seed: int = Field(42, ge=0, le=2**31 - 1)
+    seed: Int = Field(42, ge=0, le=2**31 - 1)
     paths: PathsConfig = PathsConfig()
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()

@@ -18,10 +18,10 @@ import pandas as pd
 from tasks.config import Config
 from tasks.errors import PipelineError, require
 from tasks.export import deployables, exported, model_files
-from tasks.ingest import load_classes, load_split
+from tasks.ingest import load_classes, load_split, read_summary
 from tasks.io import atomic_path, gzip_size, write_json
 from tasks.litert import TFLiteRunner, weight_stats
-from tasks.metrics import compare, format_table, format_variants
+from tasks.metrics import compare, format_table, format_variants, reproducibility
 from tasks.model import load_model
 from tasks.prune import prunable_weight_names
 from tasks.tf_env import keras
@@ -177,6 +177,15 @@ def evaluate_keras(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[fl
     return loss, 100.0 * float(np.mean(pred == y)), pred
 
 
+def data_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """What ingest used and skipped: images per split, skipped files per reason (see tasks/ingest.py)."""
+    return {
+        "source": summary["source"],
+        "images_per_split": summary["counts"],
+        "skipped_files": summary.get("skipped_counts", {}),
+    }
+
+
 def run(cfg: Config) -> None:
     """Edge: measure both exported models, write metrics.json and the per-layer / per-class tables."""
     p = cfg.paths
@@ -233,9 +242,9 @@ def run(cfg: Config) -> None:
             "latency_warmup_runs": cfg.bench.warmup,
             "latency_threads": cfg.bench.threads[0],
             "bench": bench["setup"],
-            "timing_note": "latency_*, *_ms, throughput_* and training.*_s are wall-clock timings and vary run to run; "
-                           "training is not yet bit-reproducible, so accuracy can move by a few test images between reruns",
         },
+        "data": data_summary(read_summary(p.prepared)),
+        "reproducibility": reproducibility(),
     }
     _write_csv(pd.concat(layer_tables), p.sparsity_table)
     _write_csv(pd.concat(class_tables), p.per_class_table)

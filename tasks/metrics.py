@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 from pathlib import Path
@@ -11,6 +12,39 @@ import pandas as pd
 
 from tasks.config import TFLITE_FORMATS
 from tasks.errors import PipelineError
+
+
+# Same params, data and machine → the same metrics.json except these wall-clock fields: seeds,
+# TensorFlow op determinism and timestamp-free files make everything else repeat bit for bit
+# (tests/test_faults.py checks it on a tiny run; the README gives the default run's check).
+VARYING_FIELDS = ("*_ms", "*throughput_*", "*batch*_vs_dense_*", "comparison.latency_*",
+                  "training.*_s", "training.prune_over_dense_epoch_time_x")
+
+
+def reproducibility() -> dict[str, Any]:
+    """The metrics file's own statement of which fields may differ between identical reruns."""
+    return {
+        "varies_run_to_run": list(VARYING_FIELDS),
+        "note": "only wall-clock timings (latency, throughput, speed-ups, epoch seconds) vary between reruns; "
+                "every other field repeats exactly for the same params and data on the same machine",
+    }
+
+
+def flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested metrics as {"dotted.key": value} (lists kept whole)."""
+    flat: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def reproducible_fields(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Every field that must repeat exactly across identical reruns (all but VARYING_FIELDS)."""
+    return {key: value for key, value in flatten(metrics).items()
+            if not any(fnmatch.fnmatchcase(key, pattern) for pattern in VARYING_FIELDS)}
 
 
 def read_metrics(path: Path) -> dict[str, Any]:

@@ -8,7 +8,9 @@ MobileNet expects) is its first layer, so exported TFLite files take raw pixels 
 from __future__ import annotations
 
 import contextlib
+import json
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -217,18 +219,78 @@ def save_model(model: keras.Model, path: Path) -> None:
     try:
         with atomic_path(path) as tmp:
             model.save(tmp)
+            canonical_keras_zip(tmp)
     finally:
         model.optimizer = optimizer
 
 
-def load_model(path: Path, custom_scope=None) -> keras.Model:
-    """Load a saved classifier without compiling, in Keras safe mode.
+def canonical_keras_zip(path: Path) -> None:
+    """Rewrite a `.keras` archive so the same model always gives the same bytes.
+
+    Keras stamps the save time twice: `date_saved` in metadata.json and the zip entries' times.
+    Both are fixed here (the weights and config are already deterministic), so a rerun that trains
+    the same weights writes the same file: DVC sees no change and gzip sizes cannot move by a byte.
+    """
+    with zipfile.ZipFile(path) as src:
+        entries = [(info, src.read(info)) for info in src.infolist()]
+    with zipfile.ZipFile(path, "w") as dst:
+        for info, data in entries:
+            if info.filename == "metadata.json":
+                metadata = json.loads(data)
+                metadata["date_saved"] = FIXED_SAVE_DATE
+                data = json.dumps(metadata).encode()
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type, fixed.external_attr = info.compress_type, info.external_attr
+            dst.writestr(fixed, data)
+
+
+# Layers whose config carries Python code (marshalled bytecode or a function to import): loading
+# one runs whatever it says. Keras' safe mode refuses a serialized `lambda`; we refuse the layer.
+EXECUTABLE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")
+
+
+def vet_keras_file(path: Path) -> None:
+    """Check a model file before Keras opens it: a native `.keras` zip whose config holds no
+    executable layer. HDF5 (`.h5`) model files are refused: Keras ignores safe mode for them.
 
     Raises:
-        PipelineError: the file is missing or not a Keras model.
+        PipelineError: naming the file and what is allowed.
+    """
+    allowed = "allowed: a .keras file written by pruneflow (layers by class name, no Lambda)"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise PipelineError(f"{path}: not a .keras model archive ({type(exc).__name__}); {allowed}") from None
+    found = sorted({name for name in _class_names(config) if name in EXECUTABLE_LAYERS})
+    if found:
+        raise PipelineError(f"{path}: refusing to load a model with executable layers ({', '.join(found)}); {allowed}")
+
+
+def _class_names(node) -> list[str]:
+    """Every `class_name` in a serialized Keras config, nested models included."""
+    if isinstance(node, dict):
+        own = [node["class_name"]] if isinstance(node.get("class_name"), str) else []
+        return own + [name for value in node.values() for name in _class_names(value)]
+    if isinstance(node, list):
+        return [name for value in node for name in _class_names(value)]
+    return []
+
+
+# In place of the save time: the content, not the clock, identifies a model file.
+FIXED_SAVE_DATE = "1980-01-01@00:00:00"
+
+
+def load_model(path: Path, custom_scope=None) -> keras.Model:
+    """Load a saved classifier without compiling, in Keras safe mode, after vetting its config.
+
+    Raises:
+        PipelineError: the file is missing, not a `.keras` archive, holds executable layers
+            (Lambda), or does not deserialize.
     """
     if not path.is_file():
         raise PipelineError(f"{path}: model file missing; run the stage that writes it first")
+    vet_keras_file(path)
     try:
         with custom_scope() if custom_scope else contextlib.nullcontext():
             return keras.models.load_model(path, compile=False, safe_mode=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.config import Config, SweepPoint
+from tasks.io import stage_commit
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,10 @@ class Stage:
     args: tuple = ()
 
     def run(self, cfg: Config) -> None:
-        """Run the stage's edge function."""
-        getattr(importlib.import_module(f"tasks.{self.module}"), self.function)(cfg, *self.args)
+        """Run the stage's edge function; its outputs are published together when it returns."""
+        function = getattr(importlib.import_module(f"tasks.{self.module}"), self.function)
+        with stage_commit():
+            function(cfg, *self.args)
 
     def sources(self) -> tuple[Path, ...]:
         """The code the stage runs: its module and every `tasks` module it imports, transitively."""

@@ -67,10 +67,11 @@ def test_folder_source_reads_class_subfolders_in_sorted_order(tmp_path: Path) ->
     root = write_image_folder(tmp_path / "masks", {"without_mask": 5, "with_mask": 4})
     (root / "with_mask" / "notes.txt").write_text("not an image")  # ignored: not an image suffix
     Image.new("RGBA", (20, 20)).save(root / "with_mask" / "alpha.PNG")  # upper-case suffix, RGBA
-    data = ingest.load_folder(root, 32)
+    data, skipped = ingest.load_folder(root, 32)
     assert data.classes == ("with_mask", "without_mask")
     assert np.bincount(data.y).tolist() == [5, 5]
     assert data.x.shape == (10, 32, 32, 3)
+    assert skipped == (ingest.Skipped(str(root / "with_mask" / "notes.txt"), "not_an_image"),)
 
 
 @pytest.mark.parametrize(
@@ -79,8 +80,8 @@ def test_folder_source_reads_class_subfolders_in_sorted_order(tmp_path: Path) ->
         ("missing", "not a directory"),
         ("empty", "found 0 class sub-folder(s); need at least 2"),
         ("one_class", "found 1 class sub-folder(s)"),
-        ("class_without_images", "class folder has no image"),
-        ("corrupt_image", "unreadable image"),
+        ("class_without_images", "class folder has no readable image"),
+        ("class_of_corrupt_images", "class folder has no readable image"),
     ],
 )
 def test_bad_folders_raise_one_line_naming_the_path(tmp_path: Path, layout: str, expected: str) -> None:
@@ -93,8 +94,9 @@ def test_bad_folders_raise_one_line_naming_the_path(tmp_path: Path, layout: str,
         write_image_folder(root, {"a": 3})
         (root / "b").mkdir()
         (root / "b" / "readme.txt").write_text("x")
-    if layout == "corrupt_image":
-        write_image_folder(root, {"a": 3, "b": 3})
+    if layout == "class_of_corrupt_images":
+        write_image_folder(root, {"a": 3})
+        (root / "b").mkdir()
         (root / "b" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     with pytest.raises(PipelineError) as info:
         ingest.load_folder(root, 32)
@@ -113,8 +115,9 @@ def test_run_writes_splits_and_a_failed_rerun_leaves_them_untouched(in_tmp: Path
     x, y = ingest.load_split(cfg.paths.prepared, "test")
     assert x.shape[1:] == (32, 32, 3) and set(y.tolist()) == {0, 1}
 
-    (in_tmp / "data" / "raw" / "faces" / "with_mask" / "bad.png").write_bytes(b"garbage")
-    with pytest.raises(PipelineError, match="bad.png: unreadable image"):
+    (in_tmp / "data" / "raw" / "faces" / "broken").mkdir()
+    (in_tmp / "data" / "raw" / "faces" / "broken" / "bad.png").write_bytes(b"garbage")
+    with pytest.raises(PipelineError, match="broken: class folder has no readable image"):
         ingest.run(cfg)
     after = {p.name: p.read_bytes() for p in cfg.paths.prepared.iterdir()}
     assert after == before
@@ -143,7 +146,7 @@ def test_a_failure_while_writing_splits_keeps_the_previous_ones(in_tmp: Path, mo
 
     real_save = ingest.save_npz
     monkeypatch.setattr(ingest, "save_npz", fail_on_second)
-    with pytest.raises(OSError):
+    with pytest.raises(PipelineError, match=r"data/prepared: cannot write \(No space left on device\)"):
         ingest.run(cfg)
     assert len(calls) == 2  # failed half-way through writing the new splits
     assert {p.name: p.read_bytes() for p in cfg.paths.prepared.iterdir()} == before
