@@ -40,7 +40,10 @@ _open_dirs: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar("_
 
 
 def write_error(target: Path, exc: BaseException) -> PipelineError | None:
-    """The one-line error for a failed write (disk full, read-only folder), or None for other errors."""
+    """The one-line error for a failed write (disk full, read-only folder), or None for other errors
+    and for files inside a temporary folder being filled (that folder's own error names the output)."""
+    if any(folder in target.parents for folder in _open_dirs.get()):
+        return None
     code = getattr(exc, "errno", None)
     if code in _NO_SPACE:
         hint = "free space on that disk (or raise the file size limit)"

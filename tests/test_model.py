@@ -49,7 +49,7 @@ def test_loading_a_corrupt_or_missing_model_file_is_a_one_line_error(tmp_path: P
         load_model(tmp_path / "absent.keras")
     bad = tmp_path / "bad.keras"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(PipelineError, match="bad.keras: not a loadable Keras model"):
+    with pytest.raises(PipelineError, match="bad.keras: not a .keras model archive"):
         load_model(bad)
 
 
