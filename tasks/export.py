@@ -126,5 +126,5 @@ def run(cfg: Config) -> None:
     with atomic_dir(cfg.paths.export) as out:
         for name, path in model_files(cfg).items():
             export_files(name, path, load_model(path), out, cfg.export.formats, representative)
-    sizes = {p.name: p.stat().st_size for p in sorted(cfg.paths.export.iterdir())}
+        sizes = {p.name: p.stat().st_size for p in sorted(out.iterdir())}  # published when the stage ends
     print(f"export: {sizes}")

@@ -27,7 +27,6 @@ import numpy as np
 
 from tasks.errors import PipelineError
 
-
 TMP_MARK = ".pruneflow-tmp-"  # in every temporary name: .gitignore/.dvcignore skip them, reruns sweep them
 # The errors that mean "this output cannot be written here": reported in one line, never retried.
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}

@@ -13,7 +13,6 @@ import pandas as pd
 from tasks.config import TFLITE_FORMATS
 from tasks.errors import PipelineError
 
-
 # Same params, data and machine → the same metrics.json except these wall-clock fields: seeds,
 # TensorFlow op determinism and timestamp-free files make everything else repeat bit for bit
 # (tests/test_faults.py checks it on a tiny run; the README gives the default run's check).

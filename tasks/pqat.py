@@ -107,4 +107,4 @@ def run(cfg: Config) -> None:
         log.write()
         for fmt in PQAT_FORMATS:
             write_tflite(out, "pruned_pqat", fmt, to_tflite(qat, fmt))
-    print(f"pqat: {sorted(p.name for p in cfg.paths.pqat.iterdir())}")
+        print(f"pqat: {sorted(p.name for p in out.iterdir())} → {cfg.paths.pqat}")

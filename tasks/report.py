@@ -766,5 +766,6 @@ def run(cfg: Config) -> None:
     link = Path(os.path.relpath(p.figures, p.report_md.parent)).as_posix()
     write_bytes(p.report_md, render_markdown(sections, link).encode())
     write_bytes(p.report_html, render_html(sections).encode())
-    print(f"report: {p.report_md}, {p.report_html} ({len(list(p.figures.iterdir()))} figures in {p.figures})")
+    figures = sum(isinstance(block, Plot) for section in sections for block in section.blocks)
+    print(f"report: {p.report_md}, {p.report_html} ({figures} figures in {p.figures})")
 

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tasks.config import load_config
+from tasks.io import digest
+from tasks.metrics import VARYING_FIELDS, reproducible_fields
+from tasks.stages import pipeline_stages
 from tests.conftest import REPO, write_params
 
 pytestmark = pytest.mark.slow
@@ -41,6 +46,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("tasks", "flows"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", root)
+    shutil.copy(REPO / "tests" / "kill_at_commit.py", root)
     (root / "data" / "raw").mkdir(parents=True)
     (root / "data" / "raw" / "README.md").write_text("raw data\n")
     write_params(root)
@@ -49,6 +55,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _run(["git", "config", "user.name", "test"], root)
     _dvc(root, "init", "-q")
     _dvc(root, "config", "core.analytics", "false")
+    shutil.copy(REPO / ".dvcignore", root)
     first = _dvc(root, "repro")
     assert _stages_run(first.stdout) == {"ingest", "train_dense", "prune", "strip", "pqat", "export", "bench",
                                          "evaluate", "sensitivity", "sweep_point@0.5-polynomial",
@@ -62,6 +69,53 @@ def test_second_repro_does_nothing(repo: Path) -> None:
     again = _dvc(repo, "repro")
     assert _stages_run(again.stdout) == set()
     assert "up to date" in again.stdout
+
+
+def _outputs(repo: Path) -> dict[str, str]:
+    """Digest of every output of every stage, by path."""
+    cfg = load_config(repo / "params.yaml")
+    return {str(out): digest(repo / out) for stage in pipeline_stages(cfg) for out in stage.outs(cfg)}
+
+
+def _command(stage: str) -> list[str]:
+    """`python -m tasks` arguments of a stage, as dvc.yaml runs it."""
+    if stage.startswith("sweep_point@"):
+        sparsity, schedule = stage.split("@")[1].split("-")
+        return ["sweep_point", "--sparsity", sparsity, "--schedule", schedule]
+    return [stage]
+
+
+def test_sigkill_while_publishing_each_stage_leaves_the_previous_outputs_intact(repo: Path) -> None:
+    before = _outputs(repo)
+    cfg = load_config(repo / "params.yaml")
+    for stage in pipeline_stages(cfg):
+        killed = _run([sys.executable, "kill_at_commit.py", *_command(stage.name)], repo, check=False)
+        assert killed.returncode == -signal.SIGKILL, f"{stage.name} was not killed while writing:\n{killed.stderr[-2000:]}"
+        assert _outputs(repo) == before, f"{stage.name}: killed mid-write changed an earlier output"
+    assert list(repo.rglob("*.pruneflow-tmp-*"))  # the kills left temporaries behind (ignored by git and DVC)
+    status = _dvc(repo, "status", "--json")
+    assert json.loads(status.stdout) == {}, status.stdout  # nothing to rerun: every output matches dvc.lock
+
+
+def test_forced_rerun_repeats_every_metric_but_wall_clock_timings_and_the_files_bit_for_bit(repo: Path) -> None:
+    from tasks.sweep import FLOAT_FILE, INT8_FILE, MODEL_FILE
+
+    cfg = load_config(repo / "params.yaml")
+    first = json.loads((repo / "metrics.json").read_text())
+    p = cfg.paths
+    deterministic = [p.prepared, p.dense_model, p.pruned_model, p.stripped_model, p.strip_check, p.export, p.pqat,
+                     p.sensitivity, p.derived, p.sparsity_table, p.per_class_table, p.predictions, p.weight_histogram,
+                     *(p.sweep / point.name / name for point in cfg.sweep_points() for name in (MODEL_FILE, FLOAT_FILE, INT8_FILE))]
+    files = {str(path): digest(repo / path) for path in deterministic}
+
+    rerun = _dvc(repo, "repro", "--force")  # also completes after the kills above and sweeps their temporaries
+    assert len(_stages_run(rerun.stdout)) == len(pipeline_stages(cfg))
+    assert not list(repo.rglob("*.pruneflow-tmp-*"))
+    second = json.loads((repo / "metrics.json").read_text())
+    assert reproducible_fields(second) == reproducible_fields(first)
+    assert second["reproducibility"]["varies_run_to_run"] == list(VARYING_FIELDS)
+    assert {str(path): digest(repo / path) for path in deterministic} == files
+    assert first["dense"]["latency_p50_ms"] != second["dense"]["latency_p50_ms"]  # timings were measured anew
 
 
 def test_prune_param_change_reruns_only_prune_and_downstream_and_shows_in_metrics_diff(repo: Path) -> None:

@@ -174,3 +174,42 @@ def test_cli_rejects_bad_params_before_starting_prefect(in_tmp: Path, capsys: py
     (in_tmp / "params.yaml").write_text("train:\n  epochs: 0\n")
     assert main(["--params", "params.yaml"]) == 2
     assert capsys.readouterr().err == "pruneflow: error: params.yaml: train.epochs=0: Input should be greater than or equal to 1\n"
+
+
+def test_stage_tasks_retry_transient_io_only_never_bad_input_or_a_deterministic_error(prefect_api, in_tmp: Path) -> None:
+    import dataclasses
+    import errno
+
+    from prefect import flow
+
+    from flows.pipeline import run_stage
+    from tasks.errors import PipelineError
+    from tasks.stages import Stage
+
+    attempts: list[str] = []
+    failures = {
+        "flaky_disk": OSError(errno.EIO, "Input/output error"),  # fails once, then works
+        "bad_input": PipelineError("data.folder=x: missing"),
+        "bug": ValueError("shapes (3,) and (4,) not aligned"),
+        "full_disk": OSError(errno.ENOSPC, "No space left on device"),
+    }
+
+    @dataclasses.dataclass(frozen=True)
+    class ScriptedStage(Stage):
+        def run(self, cfg) -> None:
+            attempts.append(self.name)
+            if self.name in failures and (self.name != "flaky_disk" or attempts.count(self.name) == 1):
+                raise failures[self.name]
+            (in_tmp / f"{self.name}.out").write_text("done")
+
+    cfg = load_config(write_params(in_tmp))
+
+    @flow
+    def one_stage(name: str):
+        stage = ScriptedStage(name, "io", (), deps=lambda c: (), outs=lambda c: (in_tmp / f"{name}.out",))
+        return run_stage.with_options(retry_delay_seconds=0, refresh_cache=True)(cfg, stage, return_state=True)
+
+    states = {name: one_stage(name) for name in failures}
+    assert states["flaky_disk"].is_completed()
+    assert all(states[name].is_failed() for name in ("bad_input", "bug", "full_disk"))
+    assert {name: attempts.count(name) for name in failures} == {"flaky_disk": 2, "bad_input": 1, "bug": 1, "full_disk": 1}
