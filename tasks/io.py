@@ -163,6 +163,9 @@ def atomic_dir(target: Path) -> Iterator[Path]:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{TMP_MARK}", dir=target.parent))
     except OSError as exc:
         raise write_error(target, exc) or exc from None
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private (0700); the published folder gets the usual mode
     old = target.parent / f".{target.name}.old"
 
     def swap() -> None:

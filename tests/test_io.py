@@ -62,3 +62,15 @@ def test_digest_of_a_directory_changes_with_content_and_names(tmp_path: Path) ->
 def test_json_is_written_sorted_for_stable_diffs(tmp_path: Path) -> None:
     write_json(tmp_path / "m.json", {"b": 1, "a": {"d": 2, "c": 3}})
     assert (tmp_path / "m.json").read_text().index('"a"') < (tmp_path / "m.json").read_text().index('"b"')
+
+
+def test_a_published_folder_has_the_usual_mode_not_a_private_temporary_one(tmp_path: Path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_dir(tmp_path / "out") as tmp:
+            (tmp / "a").write_text("x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755
