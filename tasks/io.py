@@ -113,6 +113,14 @@ class _Commit:
         shutil.rmtree(self.tmp, ignore_errors=True) if self.tmp.is_dir() else self.tmp.unlink(missing_ok=True)
 
 
+def _abandon(commit: _Commit, target: Path, exc: BaseException) -> None:
+    """Drop the temporary of a failed write; a disk-full or permission failure becomes one line."""
+    commit.discard()
+    error = write_error(target, exc) if isinstance(exc, Exception) else None
+    if error is not None:
+        raise error from None
+
+
 def _make_parent(target: Path) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -142,10 +150,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
         if not tmp.exists():
             raise PipelineError(f"{target}: the writer produced no file")
     except BaseException as exc:
-        commit.discard()
-        error = write_error(target, exc) if isinstance(exc, Exception) else None
-        if error is not None:
-            raise error from None
+        _abandon(commit, target, exc)
         raise
     _publish(commit, target)
 
@@ -181,10 +186,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     try:
         yield tmp
     except BaseException as exc:
-        commit.discard()
-        error = write_error(target, exc) if isinstance(exc, Exception) else None
-        if error is not None:
-            raise error from None
+        _abandon(commit, target, exc)
         raise
     finally:
         _open_dirs.reset(token)
