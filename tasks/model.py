@@ -218,7 +218,10 @@ def save_model(model: keras.Model, path: Path) -> None:
     model.optimizer = None
     try:
         with atomic_path(path) as tmp:
-            model.save(tmp)
+            # save_format explicit: tf_keras leaves its "native format" switch off in any thread but
+            # the importing one after a first save there, and the next save silently wrote HDF5
+            # under a .keras name (seen in the Prefect flow's sweep worker thread).
+            model.save(tmp, save_format="keras_v3")
             canonical_keras_zip(tmp)
     finally:
         model.optimizer = optimizer

@@ -66,3 +66,24 @@ def test_saved_model_round_trips_without_optimizer_state(tmp_path: Path) -> None
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
     model.save(tmp_path / "with_optimizer.keras")  # Adam's two moments per weight: ~3x the bytes
     assert (tmp_path / "m.keras").stat().st_size < 0.5 * (tmp_path / "with_optimizer.keras").stat().st_size
+
+
+def test_saves_from_a_worker_thread_stay_native_keras_zips(tmp_path: Path) -> None:
+    import threading
+    import zipfile
+
+    from tasks.config import ModelConfig
+    from tasks.model import build_classifier, save_model
+
+    model = build_classifier(ModelConfig(alpha=0.35), 3, 32)
+    paths = [tmp_path / "first.keras", tmp_path / "second.keras"]
+
+    def save_both() -> None:
+        for path in paths:
+            save_model(model, path)
+
+    worker = threading.Thread(target=save_both)
+    worker.start()
+    worker.join()
+    assert all(zipfile.is_zipfile(path) for path in paths)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
