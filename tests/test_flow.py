@@ -207,9 +207,9 @@ def test_stage_tasks_retry_transient_io_only_never_bad_input_or_a_deterministic_
     @flow
     def one_stage(name: str):
         stage = ScriptedStage(name, "io", (), deps=lambda c: (), outs=lambda c: (in_tmp / f"{name}.out",))
-        return run_stage.with_options(retry_delay_seconds=0, refresh_cache=True)(cfg, stage, return_state=True)
+        state = run_stage.with_options(retry_delay_seconds=0, refresh_cache=True)(cfg, stage, return_state=True)
+        return state.is_completed()  # a bool, so the flow itself completes either way
 
-    states = {name: one_stage(name) for name in failures}
-    assert states["flaky_disk"].is_completed()
-    assert all(states[name].is_failed() for name in ("bad_input", "bug", "full_disk"))
+    completed = {name: one_stage(name) for name in failures}
+    assert completed == {"flaky_disk": True, "bad_input": False, "bug": False, "full_disk": False}
     assert {name: attempts.count(name) for name in failures} == {"flaky_disk": 2, "bad_input": 1, "bug": 1, "full_disk": 1}
