@@ -64,7 +64,7 @@ plots-diff: $(VENV)/.installed ## dvc plots diff BASE (default main) -> dvc_plot
 # Two pytest-xdist workers, whole files per worker (each module's tiny-run fixture is built once):
 # 11.5 min instead of 19 min serially on 2 cores, since much of a test is single-threaded
 # (TFLite conversion, DVC and Prefect start-up).
-test: $(VENV)/.installed chromium ## Set up and run the whole test suite (tiny configs; ~12 min on 2 cores)
+test: $(VENV)/.installed chromium ## Set up and run the whole test suite (tiny configs; 73 min measured on a loaded 2-core machine)
 	python -m pytest -n 2 --dist loadfile
 
 # The report's browser test opens report.html in Debian's chromium (headless, network off).
