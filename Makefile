@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 
 run: $(VENV)/.installed ## Set up, run the pipeline (dvc repro) on the embedded MNIST digits, print dense vs pruned
 	dvc repro
-	python -m tasks show
+	python -m pruneflow show
 
 DASK_WORKERS ?= 0
 flow: $(VENV)/.installed ## The same pipeline as one cached Prefect flow (DASK_WORKERS=2: the sweep on local Dask)
@@ -40,7 +40,7 @@ deploy: $(VENV)/.installed ## Register prefect.yaml's nightly deployment (needs 
 	prefect worker start --pool pruneflow-process
 
 show: $(VENV)/.installed ## Print the dense-vs-pruned table and the TFLite variants of the last run
-	python -m tasks show
+	python -m pruneflow show
 
 # The latency benchmarks are the pipeline's `bench` stage (every TFLite variant interleaved in one
 # process) and the `sweep` stage (every sweep point's files, likewise); this re-measures both on demand
@@ -79,4 +79,4 @@ test-fast: $(VENV)/.installed ## Only the tests that train nothing (seconds)
 
 IMAGE_BASE_URL ?=
 pr-comment: $(VENV)/.installed ## PR comment vs BASE (params, metrics, changed plots) in reports/pr/
-	python -m tasks.pr_comment --base "$(BASE)" --image-base-url "$(IMAGE_BASE_URL)"
+	python -m pruneflow.tools.pr_comment --base "$(BASE)" --image-base-url "$(IMAGE_BASE_URL)"

@@ -16,9 +16,9 @@ from typing import Any
 from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
 
-from tasks.config import Config
-from tasks.io import digest, write_json
-from tasks.stages import Stage
+from pruneflow.config import Config
+from pruneflow.io import digest, write_json
+from pruneflow.stages import Stage
 
 
 def params_subset(cfg: Config, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -39,14 +39,14 @@ def stage_key(stage: Stage, cfg: Config) -> str:
     for source in stage.sources():
         h.update(source.read_bytes())
     h.update(json.dumps(params_subset(cfg, stage.params), sort_keys=True).encode())
-    for dep in stage.deps(cfg):
+    for dep in (*stage.dep_paths(cfg), *stage.optional_deps(cfg)):
         h.update(f"{dep}={digest(dep) if dep.exists() else 'missing'}".encode())
     return h.hexdigest()
 
 
 def output_digests(stage: Stage, cfg: Config) -> dict[str, str] | None:
     """Content digest of each declared output, or None if one is missing."""
-    outs = stage.outs(cfg)
+    outs = stage.out_paths(cfg)
     if not all(path.exists() for path in outs):
         return None
     return {str(path): digest(path) for path in outs}

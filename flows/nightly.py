@@ -28,9 +28,9 @@ from prefect.states import Failed
 
 from flows.caching import cache_hit_is_safe
 from flows.pipeline import pipeline
-from tasks.config import load_config
-from tasks.errors import PipelineError
-from tasks.stages import pipeline_stages
+from pruneflow.config import load_config
+from pruneflow.errors import PipelineError
+from pruneflow.stages import pipeline_stages
 
 RECORD_ARTIFACT = "pruneflow-dvc-record"
 

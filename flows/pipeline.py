@@ -2,11 +2,13 @@
 
 The same stage code as `dvc repro`, wired as cached Prefect tasks in a single process, so the
 Prefect API (a temporary server when PREFECT_API_URL is unset) starts once per run, not per stage.
-A second run with nothing changed reports every task Cached. The sweep's independent stages
-(sensitivity → sweep_derived, and every sweep_point) run in a subflow on a task runner: one at a
-time in-process by default, or on Dask (`--dask-workers N` for a local cluster of N processes,
-`--dask-address` for a running scheduler). Each run also publishes the dense-vs-pruned table, the
-report's explanation, the deployment variants and the sweep table as Prefect artifacts.
+The order and the fan-out come from the stage table's deps and outs (`pruneflow.stages.generations`):
+the stages are run in waves, each wave reading only what earlier waves wrote, and every stage of a
+wave is submitted to the task runner together: one at a time in-process by default, or in parallel
+on Dask (`--dask-workers N` for a local cluster of N processes, `--dask-address` for a running
+scheduler). A second run with nothing changed reports every task Cached. Each run also publishes the
+dense-vs-pruned table, the report's explanation, the deployment variants and the sweep table as
+Prefect artifacts.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import errno
 import sys
 
 import pandas as pd
-from prefect import flow, task, unmapped
+from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.filesystems import LocalFileSystem
 from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -28,20 +31,17 @@ from flows.caching import (
     record_run,
     stage_key,
 )
-from tasks.config import Config, load_config
-from tasks.errors import PipelineError
-from tasks.metrics import (
+from pruneflow.config import Config, load_config
+from pruneflow.errors import PipelineError
+from pruneflow.metrics import (
     comparison_rows,
     format_table,
     format_variants,
     read_metrics,
     variant_rows,
 )
-from tasks.report import explanation, explanation_markdown
-from tasks.stages import STAGES, SWEEP_POINT, Stage, pipeline_stages
-
-# The stages that run in the sweep fan-out (plus every sweep_point), in place of the first of them.
-FANNED_OUT = ("sensitivity", "sweep_derived")
+from pruneflow.report import explanation, explanation_markdown
+from pruneflow.stages import Stage, generations, pipeline_stages
 
 # Artifact keys: lowercase letters, digits and dashes (Prefect's rule); a new version per flow run.
 TABLE_ARTIFACT = "pruneflow-dense-vs-pruned"
@@ -85,20 +85,25 @@ def run_stage(cfg: Config, stage: Stage) -> dict[str, str] | State:
         return Failed(message=str(exc))
     outputs = output_digests(stage, cfg)
     if outputs is None:
-        return Failed(message=f"wrote only part of its outputs {[str(p) for p in stage.outs(cfg)]}")
+        return Failed(message=f"wrote only part of its outputs {[str(p) for p in stage.out_paths(cfg)]}")
     record_run(stage, cfg, key, outputs)
     return outputs
 
 
 def _task(stage: Stage, cfg: Config):
-    """`run_stage` named for `stage`, its cache refreshed unless the files on disk are this run's."""
-    return run_stage.with_options(name=stage.name.split("@")[0], refresh_cache=not cache_hit_is_safe(stage, cfg))
+    """`run_stage` named for `stage`, its cache refreshed unless the files on disk are this run's.
+
+    Cached results live beside the stamps in the project (`paths.flow_stamps`), not in PREFECT_HOME:
+    the cache travels with the outputs it describes (a copied project, a Dask worker, another user)."""
+    results = LocalFileSystem(basepath=str((cfg.paths.flow_stamps / "results").resolve()))
+    return run_stage.with_options(name=stage.name.split("@")[0], refresh_cache=not cache_hit_is_safe(stage, cfg),
+                                  result_storage=results)
 
 
 def task_runner(dask_workers: int = 0, dask_address: str | None = None):
-    """Where the sweep's independent stages run: one at a time in this process (default; TensorFlow
-    and Keras' global seed are per process, so concurrent threads would interfere), on a local Dask
-    cluster of `dask_workers` processes, or on the Dask scheduler at `dask_address`."""
+    """Where each wave's stages run: one at a time in this process (default; TensorFlow and Keras'
+    global seed are per process, so concurrent threads would interfere), on a local Dask cluster of
+    `dask_workers` processes, or on the Dask scheduler at `dask_address`."""
     if dask_address or dask_workers:
         from prefect_dask import DaskTaskRunner
 
@@ -108,27 +113,20 @@ def task_runner(dask_workers: int = 0, dask_address: str | None = None):
     return ThreadPoolTaskRunner(max_workers=1)
 
 
-@flow(name="pruneflow-sweep")
-def sweep_fanout(cfg: Config) -> dict[str, dict[str, str]]:
-    """sensitivity → sweep_derived, and every sweep_point, submitted together to the task runner."""
-    stages = {stage.name: stage for stage in pipeline_stages(cfg)}
-    points = [stage for name, stage in stages.items() if name.startswith(f"{SWEEP_POINT}@")]
-    sensitivity = _task(stages["sensitivity"], cfg).submit(cfg, stages["sensitivity"])
-    derived = _task(stages["sweep_derived"], cfg).submit(cfg, stages["sweep_derived"], wait_for=[sensitivity])
-    # The same task code over every point; cache hits and refreshes are mapped separately.
-    fresh = [p for p in points if cache_hit_is_safe(p, cfg)]
-    stale = [p for p in points if p not in fresh]
-    futures = [*(run_stage.with_options(name=SWEEP_POINT).map(unmapped(cfg), fresh) if fresh else []),
-               *(run_stage.with_options(name=SWEEP_POINT, refresh_cache=True).map(unmapped(cfg), stale) if stale else []),
-               sensitivity, derived]
-    names = [*(p.name for p in fresh), *(p.name for p in stale), "sensitivity", "sweep_derived"]
+def run_wave(cfg: Config, wave: list[Stage]) -> dict[str, dict[str, str]] | State:
+    """Submit the stages of one wave to the flow's task runner together, then each timed stage alone
+    (a latency measured beside other work would time the contention), and return their outputs'
+    digests or the first failure. A stage's cache is refreshed unless the files on disk are this
+    run's, decided now that the stages it reads from have finished."""
     outputs = {}
-    for name, future in zip(names, futures):
-        future.wait()
-        state = future.state
-        if state.is_failed():
-            return Failed(message=f"{name}: {state.message}")
-        outputs[name] = state.result()
+    batches = [[stage for stage in wave if not stage.timed], *([stage] for stage in wave if stage.timed)]
+    for batch in batches:
+        futures = {stage.name: _task(stage, cfg).submit(cfg, stage) for stage in batch}
+        for name, future in futures.items():
+            future.wait()
+            if future.state.is_failed():
+                return Failed(message=f"{name}: {future.state.message}")
+            outputs[name] = future.state.result()
     return outputs
 
 
@@ -153,29 +151,28 @@ def publish_artifacts(cfg: Config) -> None:
 
 @flow(name="pruneflow")
 def pipeline(params_path: str = "params.yaml", dask_workers: int = 0, dask_address: str | None = None) -> dict[str, dict[str, str]]:
-    """ingest → train_dense → prune → strip → pqat → export → bench → evaluate, then the sweep fan-out
-    (sensitivity, sweep_derived and every sweep_point on the chosen task runner), sweep → report; each
-    stage cached on its inputs; then the table, explanation, variants and sweep artifacts."""
+    """Every stage of the table in dependency waves on the chosen task runner, each cached on its
+    inputs; then the table, explanation, variants and sweep artifacts."""
     try:
         cfg = load_config(params_path)
     except PipelineError as exc:
         return Failed(message=str(exc))
-    outputs = {}
-    fanned_out = False
-    for stage in STAGES:
-        if stage.name in FANNED_OUT:
-            if not fanned_out:  # the whole fan-out, once, where its first stage sits
-                state = sweep_fanout.with_options(task_runner=task_runner(dask_workers, dask_address))(cfg, return_state=True)
-                if state.is_failed():
-                    return Failed(message=state.message)
-                outputs.update(state.result())
-                fanned_out = True
-            continue
-        state = _task(stage, cfg)(cfg, stage, return_state=True)
-        if state.is_failed():
-            return Failed(message=f"{stage.name}: {state.message}")
-        outputs[stage.name] = state.result()
+    state = _run_waves.with_options(task_runner=task_runner(dask_workers, dask_address))(cfg, return_state=True)
+    if state.is_failed():
+        return Failed(message=state.message)
     publish_artifacts(cfg)
+    return state.result()
+
+
+@flow(name="pruneflow-stages")
+def _run_waves(cfg: Config) -> dict[str, dict[str, str]]:
+    """The waves of `pruneflow.stages.generations`, one after the other, on this flow's task runner."""
+    outputs = {}
+    for wave in generations(pipeline_stages(cfg), cfg):
+        result = run_wave(cfg, wave)
+        if isinstance(result, State):
+            return result
+        outputs.update(result)
     return outputs
 
 

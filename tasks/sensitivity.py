@@ -1,189 +1,16 @@
-"""Stage sensitivity: which layers can take pruning. Prune one unit at a time, measure the drop.
-
-Each unit (a MobileNet block, or a single layer) of the saved dense model is magnitude-pruned alone,
-one-shot (the smallest |w| of each of its kernels set to zero, the mask tfmot's schedule ends with),
-at every level in `sensitivity.sparsities`, and scored on the validation split with the rest of the
-model untouched; the weights are then restored. No fine-tuning: the drop measures how much a unit's
-small weights matter, which is what ranks units, not what fine-tuning can win back (Han et al. 2015,
-"Learning both weights and connections", section 4). The validation split chooses the derived
-targets so that the test split stays unseen for the uniform-vs-derived comparison.
-"""
+"""Stage sensitivity: each unit (MobileNet block or layer) of the dense model pruned alone, one-shot,
+at each `sensitivity.sparsities` level, scored on the validation split."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 
-from tasks.config import Config, PruneConfig
-from tasks.errors import PipelineError, require
-from tasks.ingest import load_split
-from tasks.io import atomic_path
-from tasks.model import load_model
-from tasks.prune import in_scope, prunable_weight_names
-from tasks.tf_env import keras
-
-COLUMNS = ("unit", "layers", "params", "sparsity", "val_accuracy_pct", "drop_pts")
-
-
-def block_of(layer_name: str) -> str:
-    """The MobileNet block a layer belongs to: block_N (V2), conv_dw_N/conv_pw_N → block_N (V1),
-    expanded_conv → block_0, the first convolution → stem, the last 1x1 (Conv_1) → top, Dense → head."""
-    if match := re.match(r"(block_\d+)_", layer_name):
-        return match.group(1)
-    if match := re.match(r"conv_(?:dw|pw)_(\d+)", layer_name):
-        return f"block_{match.group(1)}"
-    if layer_name.startswith("expanded_conv"):
-        return "block_0"
-    if layer_name.lower() == "conv1":
-        return "stem"
-    if layer_name == "Conv_1":
-        return "top"
-    if layer_name.startswith("head"):
-        return "head"
-    return layer_name
-
-
-def layer_units(model: keras.Model, cfg: PruneConfig, unit: str) -> dict[str, list[str]]:
-    """Unit name → the prunable layers (in `prune.scope`) it holds, in model order."""
-    units: dict[str, list[str]] = {}
-    for layer in model.layers:
-        if in_scope(layer, cfg):
-            units.setdefault(block_of(layer.name) if unit == "block" else layer.name, []).append(layer.name)
-    return units
-
-
-def magnitude_mask(values: np.ndarray, sparsity: float) -> np.ndarray:
-    """Boolean keep-mask zeroing the round(sparsity·n) smallest-magnitude entries (ties by position)."""
-    flat = np.abs(values).ravel()
-    drop = int(round(sparsity * flat.size))
-    keep = np.ones(flat.size, dtype=bool)
-    if drop:
-        keep[np.argsort(flat, kind="stable")[:drop]] = False
-    return keep.reshape(values.shape)
-
-
-def accuracy_pct(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
-    """Top-1 accuracy in percent."""
-    probs = model.predict(x, batch_size=256, verbose=0)
-    return 100.0 * float(np.mean(probs.argmax(1) == y))
-
-
-def scan(model: keras.Model, units: dict[str, list[str]], levels: tuple[float, ...],
-         x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
-    """Accuracy with each unit pruned alone at each level; the model is left as it was.
-
-    Args:
-        model: the dense model (its weights are modified and restored in place).
-        units: unit name → layer names (see `layer_units`).
-        levels: sparsities to prune each unit to.
-        x, y: scoring images and labels (the validation split).
-
-    Returns:
-        One row per unit and level: COLUMNS.
-    """
-    baseline = accuracy_pct(model, x, y)
-    rows = []
-    for unit, names in units.items():
-        weights = [(getattr(model.get_layer(n), w), getattr(model.get_layer(n), w).numpy())
-                   for n in names for w in prunable_weight_names(model.get_layer(n))]
-        params = int(sum(original.size for _, original in weights))
-        try:
-            for level in levels:
-                for variable, original in weights:
-                    variable.assign(original * magnitude_mask(original, level))
-                acc = accuracy_pct(model, x, y)
-                rows.append({"unit": unit, "layers": " ".join(names), "params": params, "sparsity": level,
-                             "val_accuracy_pct": acc, "drop_pts": baseline - acc})
-        finally:
-            for variable, original in weights:
-                variable.assign(original)
-    return pd.DataFrame(rows, columns=list(COLUMNS))
-
-
-def _allocation(curves: dict[str, tuple[np.ndarray, np.ndarray]], tolerance: float, max_s: float) -> dict[str, float]:
-    """Per unit: the highest sparsity (≤ max_s) whose interpolated drop stays ≤ tolerance."""
-    out = {}
-    for unit, (levels, drops) in curves.items():
-        if drops[-1] <= tolerance:  # never hurts as much as `tolerance` up to the last level measured
-            out[unit] = max_s
-            continue
-        i = int(np.argmax(drops > tolerance))  # first level above tolerance (levels[0] = 0, drop 0)
-        lo, hi = levels[i - 1], levels[i]
-        t = (tolerance - drops[i - 1]) / (drops[i] - drops[i - 1])
-        out[unit] = float(min(max_s, lo + t * (hi - lo)))
-    return out
-
-
-def derive_targets(table: pd.DataFrame, units: dict[str, list[str]], params: dict[str, int],
-                   target: float, max_s: float) -> dict[str, float]:
-    """Per-layer sparsities whose parameter-weighted mean is `target`, spending sparsity where it hurts least.
-
-    Every unit gets the highest sparsity at which its measured drop stays under one shared
-    tolerance (drops interpolated linearly between levels, made non-decreasing in sparsity, 0 at
-    sparsity 0); the tolerance is bisected until the weighted mean over the units' parameters
-    meets `target`, then the two allocations around it are blended to hit it exactly. Layers of a
-    unit share its sparsity.
-
-    Args:
-        table: `scan` output (unit, params, sparsity, drop_pts).
-        units: unit → layer names.
-        params: layer → prunable weights.
-        target: overall sparsity of the prunable weights, 0 < target <= max_s.
-        max_s: cap for any layer.
-
-    Returns:
-        layer name → target sparsity.
-
-    Raises:
-        PipelineError: the scan does not cover the units of this model.
-    """
-    missing = set(units) - set(table["unit"])
-    if missing:
-        raise PipelineError(f"sensitivity scan lacks units {sorted(missing)[:3]}; rerun `python -m tasks sensitivity`")
-    curves = {}
-    for unit in units:
-        rows = table[table["unit"] == unit].sort_values("sparsity")
-        levels = np.r_[0.0, rows["sparsity"].to_numpy(float)]
-        drops = np.maximum.accumulate(np.r_[0.0, np.clip(rows["drop_pts"].to_numpy(float), 0.0, None)])
-        curves[unit] = (levels, drops)
-    weight = {unit: sum(params[n] for n in names) for unit, names in units.items()}
-    total = sum(weight.values())
-
-    def mean(alloc: dict[str, float]) -> float:
-        return sum(weight[u] * s for u, s in alloc.items()) / total
-
-    lo, hi = 0.0, max(float(d[-1]) for _, d in curves.values()) + 1.0
-    low, high = _allocation(curves, lo, max_s), _allocation(curves, hi, max_s)
-    if mean(low) >= target:  # even zero tolerance overshoots: scale the free sparsity down
-        scale = target / mean(low)
-        return {n: low[u] * scale for u, names in units.items() for n in names}
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        alloc = _allocation(curves, mid, max_s)
-        if mean(alloc) < target:
-            lo, low = mid, alloc
-        else:
-            hi, high = mid, alloc
-    a = (mean(high) - target) / (mean(high) - mean(low)) if mean(high) > mean(low) else 0.0
-    return {n: a * low[u] + (1 - a) * high[u] for u, names in units.items() for n in names}
-
-
-def read_sensitivity(path: Path) -> pd.DataFrame:
-    """The sensitivity table.
-
-    Raises:
-        PipelineError: missing or without the expected columns.
-    """
-    try:
-        table = pd.read_csv(require(path, "sensitivity"))
-    except (OSError, ValueError, pd.errors.ParserError):
-        raise PipelineError(f"{path}: not a sensitivity table; run `python -m tasks sensitivity` (or dvc repro)") from None
-    if not set(COLUMNS) <= set(table.columns):
-        raise PipelineError(f"{path}: not a sensitivity table; run `python -m tasks sensitivity` (or dvc repro)")
-    return table
+from pruneflow.config import Config
+from pruneflow.data import load_split
+from pruneflow.errors import require
+from pruneflow.io import atomic_path
+from pruneflow.model import load_model
+from pruneflow.sensitivity import layer_units, scan
 
 
 def run(cfg: Config) -> None:
@@ -197,3 +24,4 @@ def run(cfg: Config) -> None:
     worst = table[table["sparsity"] == max(cfg.sensitivity.sparsities)].nlargest(3, "drop_pts")
     print(f"sensitivity: {table['unit'].nunique()} units × {len(cfg.sensitivity.sparsities)} levels; most sensitive at "
           f"{max(cfg.sensitivity.sparsities)}: " + ", ".join(f"{r.unit} −{r.drop_pts:.1f} pts" for r in worst.itertuples()))
+

@@ -26,8 +26,8 @@ import yaml
 from PIL import Image
 
 from tasks.__main__ import main
-from tasks.config import load_config
-from tasks.io import digest
+from pruneflow.config import load_config
+from pruneflow.io import digest
 from tests.conftest import REPO, write_image_folder, write_params
 
 FOLDER = {"data": {"source": "folder", "folder": "data/raw", "samples_per_class": None}}
@@ -69,7 +69,7 @@ def bomb_png(path: Path, side: int = 100_000) -> None:
 
 def lambda_model(path: Path, marker: Path) -> None:
     """A .keras file whose Lambda layer runs Python (here: creates `marker`) when deserialized."""
-    from tasks.tf_env import keras
+    from pruneflow.tf_env import keras
 
     inputs = keras.Input((4,))
     where = str(marker)
@@ -88,7 +88,7 @@ def truncated_zip() -> bytes:
 
 
 def wrong_shape_weights(path: Path) -> None:
-    from tasks.tf_env import keras
+    from pruneflow.tf_env import keras
 
     keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save_weights(path)
 
@@ -233,7 +233,7 @@ def test_bad_files_are_skipped_and_counted_by_reason(workspace: Path) -> None:
                        ".DS_Store": "not_an_image", "bomb.png": "too_large", "escape.png": "outside_folder"}
     assert sum(summary["counts"].values()) == 13  # 12 images + the in-folder alias
 
-    from tasks.evaluate import data_summary
+    from pruneflow.evaluation import data_summary
     assert data_summary(summary)["skipped_files"] == summary["skipped_counts"]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks.config import Config, load_config
+from pruneflow.config import Config, load_config
 from tests.conftest import write_params
 
 pytestmark = pytest.mark.slow
@@ -73,19 +73,19 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Config:
 
 @pytest.fixture(scope="module")
 def test_split(run: Config) -> tuple[np.ndarray, np.ndarray]:
-    from tasks.ingest import load_split
+    from pruneflow.data import load_split
 
     return load_split(run.paths.prepared, "test")
 
 
 def _predict(path: Path, x: np.ndarray, batch: int = 1) -> np.ndarray:
-    from tasks.litert import TFLiteRunner
+    from pruneflow.tflite import TFLiteRunner
 
     return TFLiteRunner(path, threads=1, batch=batch).predict(x)
 
 
 def test_every_variant_loads_and_predicts_class_probabilities(run: Config, test_split) -> None:
-    from tasks.export import deployables
+    from pruneflow.tflite import deployables
 
     x, _ = test_split
     files = deployables(run)
@@ -99,7 +99,7 @@ def test_every_variant_loads_and_predicts_class_probabilities(run: Config, test_
 
 
 def test_int8_accuracy_stays_within_five_points_of_float(run: Config, test_split) -> None:
-    from tasks.export import deployables
+    from pruneflow.tflite import deployables
 
     x, y = test_split
     files = deployables(run)
@@ -113,8 +113,8 @@ def test_int8_accuracy_stays_within_five_points_of_float(run: Config, test_split
 
 
 def test_sparse_encoding_keeps_the_zeros_in_a_smaller_file_with_identical_predictions(run: Config, test_split) -> None:
-    from tasks.export import exported
-    from tasks.litert import weight_stats
+    from pruneflow.tflite import exported
+    from pruneflow.tflite import weight_stats
 
     x, _ = test_split
     dense_enc = exported(run.paths.export, "pruned", "tflite")
@@ -132,8 +132,8 @@ def test_sparse_encoding_keeps_the_zeros_in_a_smaller_file_with_identical_predic
 
 
 def test_quantization_keeps_every_pruned_zero(run: Config) -> None:
-    from tasks.export import deployables
-    from tasks.litert import weight_stats
+    from pruneflow.tflite import deployables
+    from pruneflow.tflite import weight_stats
 
     files = deployables(run)
     pruned_zeros = weight_stats(files["pruned.float"].read_bytes()).zeros
@@ -146,7 +146,7 @@ def test_bench_json_has_every_field_and_speedups_from_the_same_rounds(run: Confi
     import pandas as pd
 
     from tasks import bench
-    from tasks.export import deployables
+    from pruneflow.tflite import deployables
 
     bench.run(run)
     result = json.loads(run.paths.bench.read_text())
@@ -184,11 +184,11 @@ def test_xnnpack_sparse_inference_engages_only_on_cpus_without_avx(tmp_path: Pat
     it changes float rounding; when it does not, the sparse file is densified into the same kernels
     and the outputs are bit-identical. The model is in the xnnpack form and 80 % sparse, which meets
     every other rule."""
-    from tasks.config import ModelConfig
-    from tasks.export import to_tflite
-    from tasks.litert import TFLiteRunner
-    from tasks.model import build_classifier
-    from tasks.tf_env import keras
+    from pruneflow.config import ModelConfig
+    from pruneflow.tflite import to_tflite
+    from pruneflow.tflite import TFLiteRunner
+    from pruneflow.model import build_classifier
+    from pruneflow.tf_env import keras
 
     model = build_classifier(ModelConfig(form="xnnpack", alpha=0.35), 4, 32)
     rng = np.random.default_rng(0)

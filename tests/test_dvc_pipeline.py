@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks.config import load_config
-from tasks.io import digest
-from tasks.metrics import VARYING_FIELDS, reproducible_fields
-from tasks.stages import pipeline_stages
+from pruneflow.config import load_config
+from pruneflow.io import digest
+from pruneflow.metrics import VARYING_FIELDS, reproducible_fields
+from pruneflow.stages import pipeline_stages
 from tests.conftest import REPO, write_params
 
 pytestmark = pytest.mark.slow
@@ -78,7 +78,7 @@ def _outputs(repo: Path) -> dict[str, str]:
 
 
 def _command(stage: str) -> list[str]:
-    """`python -m tasks` arguments of a stage, as dvc.yaml runs it."""
+    """`python -m pruneflow` arguments of a stage, as dvc.yaml runs it."""
     if stage.startswith("sweep_point@"):
         sparsity, schedule = stage.split("@")[1].split("-")
         return ["sweep_point", "--sparsity", sparsity, "--schedule", schedule]
@@ -99,7 +99,7 @@ def test_sigkill_while_publishing_each_stage_leaves_the_previous_outputs_intact(
 
 
 def test_forced_rerun_repeats_every_metric_but_wall_clock_timings_and_the_files_bit_for_bit(repo: Path) -> None:
-    from tasks.sweep import FLOAT_FILE, INT8_FILE, MODEL_FILE
+    from pruneflow.sweep import FLOAT_FILE, INT8_FILE, MODEL_FILE
 
     cfg = load_config(repo / "params.yaml")
     first = json.loads((repo / "metrics.json").read_text())
@@ -142,7 +142,7 @@ def test_prune_param_change_reruns_only_prune_and_downstream_and_shows_in_metric
 
 
 def test_pr_comment_shows_lower_target_sparsity_as_negative_sparsity_and_positive_gzip_change(repo: Path) -> None:
-    from tasks.pr_comment import asset_name
+    from pruneflow.tools.pr_comment import asset_name
     from tests.test_pr_comment import _row
 
     assert _run(["git", "log", "-1", "--format=%s"], repo).stdout.strip() == "final_sparsity 0.5"  # runs after the test above

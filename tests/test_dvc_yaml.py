@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tasks.config import load_config
-from tasks.stages import pipeline_stages
+from pruneflow.config import load_config
+from pruneflow.stages import pipeline_stages
 from tests.conftest import REPO
 
 
@@ -64,8 +64,8 @@ def test_dvc_yaml_has_exactly_the_registered_stages_in_order(dvc_stages) -> None
 def _command(stage) -> str:
     if stage.args:  # a sweep point: its sparsity and schedule on the command line, not in params
         point = stage.args[0]
-        return f"python -m tasks sweep_point --sparsity {point.sparsity} --schedule {point.schedule}"
-    return f"python -m tasks {stage.name}"
+        return f"python -m pruneflow sweep_point --sparsity {point.sparsity} --schedule {point.schedule}"
+    return f"python -m pruneflow {stage.name}"
 
 
 @pytest.mark.parametrize("stage", _registry(), ids=lambda s: s.name)
@@ -99,7 +99,7 @@ def test_stage_sources_exist() -> None:
 
 
 def test_stage_sources_follow_package_imports_transitively() -> None:
-    from tasks.stages import BY_NAME
+    from pruneflow.stages import BY_NAME
 
     names = {p.name for p in BY_NAME["strip"].sources()}
     # strip imports prune, which imports model, which imports tf_env: all are strip's code

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow  # imports TensorFlow
 
 
 def test_per_class_precision_and_recall_from_known_predictions() -> None:
-    from tasks.evaluate import per_class_table
+    from pruneflow.evaluation import per_class_table
 
     y_true = np.array([0, 0, 0, 1, 1, 2])
     y_pred = np.array([0, 0, 1, 1, 1, 1])
@@ -21,7 +21,7 @@ def test_per_class_precision_and_recall_from_known_predictions() -> None:
 
 
 def test_epoch_time_ratio_ignores_the_graph_building_first_epoch() -> None:
-    from tasks.evaluate import epoch_times
+    from pruneflow.evaluation import epoch_times
 
     dense = pd.DataFrame({"seconds": [30.0, 10.0, 10.0, 12.0]})
     prune = pd.DataFrame({"seconds": [40.0, 15.0, 15.0]})
@@ -31,8 +31,8 @@ def test_epoch_time_ratio_ignores_the_graph_building_first_epoch() -> None:
 
 
 def test_layer_sparsity_counts_zeros_of_prunable_kernels_only() -> None:
-    from tasks.evaluate import layer_sparsity_table, sparsity_summary
-    from tasks.tf_env import keras
+    from pruneflow.evaluation import layer_sparsity_table, sparsity_summary
+    from pruneflow.tf_env import keras
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10), keras.layers.BatchNormalization()])
     kernel = model.layers[0].kernel
@@ -49,8 +49,8 @@ def test_layer_sparsity_counts_zeros_of_prunable_kernels_only() -> None:
 def test_a_stale_or_broken_bench_file_is_a_one_line_error(tmp_path) -> None:
     import json
 
-    from tasks.errors import PipelineError
-    from tasks.evaluate import read_bench
+    from pruneflow.errors import PipelineError
+    from pruneflow.evaluation import read_bench
 
     path = tmp_path / "bench.json"
     path.write_text(json.dumps({"variants": {"dense.float": {"threads_1": {}}}}))
@@ -62,5 +62,5 @@ def test_a_stale_or_broken_bench_file_is_a_one_line_error(tmp_path) -> None:
     path.write_text("{not json")
     with pytest.raises(PipelineError, match="not a bench result"):
         read_bench(path, {"dense.float"}, "threads_1")
-    with pytest.raises(PipelineError, match="missing; run `python -m tasks bench`"):
+    with pytest.raises(PipelineError, match="missing; run `python -m pruneflow bench`"):
         read_bench(tmp_path / "absent.json", {"dense.float"}, "threads_1")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import load_config
+from pruneflow.config import load_config
 from tests.conftest import write_image_folder, write_params
 
 pytestmark = pytest.mark.slow
@@ -84,8 +84,8 @@ def test_flow_publishes_the_comparison_table_and_the_explanation_as_artifacts(fi
     import pandas as pd
 
     from flows.pipeline import EXPLANATION_ARTIFACT, TABLE_ARTIFACT, VARIANTS_ARTIFACT
-    from tasks.metrics import comparison_rows, read_metrics, variant_rows
-    from tasks.report import explanation
+    from pruneflow.metrics import comparison_rows, read_metrics, variant_rows
+    from pruneflow.report import explanation
 
     root, params, state = first_run
     monkeypatch.chdir(root)
@@ -183,8 +183,8 @@ def test_stage_tasks_retry_transient_io_only_never_bad_input_or_a_deterministic_
     from prefect import flow
 
     from flows.pipeline import run_stage
-    from tasks.errors import PipelineError
-    from tasks.stages import Stage
+    from pruneflow.errors import PipelineError
+    from pruneflow.stages import Stage
 
     attempts: list[str] = []
     failures = {

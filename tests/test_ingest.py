@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from tasks import ingest
-from tasks.config import DataConfig, load_config
-from tasks.errors import PipelineError
+from pruneflow.config import DataConfig, load_config
+from pruneflow.errors import PipelineError
 from tests.conftest import write_image_folder, write_params
 
 
@@ -154,7 +154,7 @@ def test_a_failure_while_writing_splits_keeps_the_previous_ones(in_tmp: Path, mo
 
 
 def test_missing_prepared_split_is_a_one_line_error(tmp_path: Path) -> None:
-    with pytest.raises(PipelineError, match=r"train.npz: missing or unreadable .* run `python -m tasks ingest`"):
+    with pytest.raises(PipelineError, match=r"train.npz: missing or unreadable .* run `python -m pruneflow ingest`"):
         ingest.load_split(tmp_path, "train")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.io import atomic_dir, atomic_path, digest, gzip_bytes, write_json
+from pruneflow.io import atomic_dir, atomic_path, digest, gzip_bytes, write_json
 
 
 def test_atomic_path_keeps_the_old_file_when_the_writer_fails(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.metrics import compare, format_table
+from pruneflow.metrics import compare, format_table
 
 
 def _side(acc: float, gz: int, ms: float) -> dict:

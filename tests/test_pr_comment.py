@@ -11,7 +11,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tasks.pr_comment import ChangedPlot, asset_name, build_body, changed_plots, load_failures, plot_failures
+from pruneflow.tools.pr_comment import ChangedPlot, asset_name, build_body, changed_plots, load_failures, plot_failures
 from tests.test_dvc_pipeline import _dvc, _run
 
 PARAMS_MD = """\

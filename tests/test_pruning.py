@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks.config import Config, PruneConfig, load_config
-from tasks.errors import PipelineError
-from tasks.io import gzip_size
+from pruneflow.config import Config, PruneConfig, load_config
+from pruneflow.errors import PipelineError
+from pruneflow.io import gzip_size
 from tests.conftest import write_params
 
 pytestmark = pytest.mark.slow
@@ -149,7 +149,7 @@ def test_prune_stage_never_changes_the_dense_artifact(tiny, tmp_path: Path) -> N
     ],
 )
 def test_end_step_resolution_lands_on_a_pruning_step(changes: dict, total: int, expected: int) -> None:
-    from tasks.prune import resolve_end_step
+    from pruneflow.pruning import resolve_end_step
 
     assert resolve_end_step(PruneConfig(**changes), total) == expected
 
@@ -164,7 +164,7 @@ def test_end_step_resolution_lands_on_a_pruning_step(changes: dict, total: int, 
     ],
 )
 def test_schedule_that_cannot_finish_is_rejected(changes: dict, message: str) -> None:
-    from tasks.prune import resolve_end_step
+    from pruneflow.pruning import resolve_end_step
 
     with pytest.raises(PipelineError, match=re.escape(message)):
         resolve_end_step(PruneConfig(**changes), 30)
@@ -176,7 +176,7 @@ def test_m_by_n_pruning_leaves_at_most_two_nonzeros_in_every_four_input_weights(
     )
 
     from tasks import strip
-    from tasks.tf_env import keras, tf
+    from pruneflow.tf_env import keras, tf
 
     cfg, data = tiny
     model = strip.strip(_prune(_with_prune(cfg, sparsity_m_by_n=(2, 4)), data))
@@ -196,9 +196,9 @@ def test_m_by_n_pruning_leaves_at_most_two_nonzeros_in_every_four_input_weights(
 
 def test_xnnpack_policy_prunes_only_the_1x1_convolutions_of_the_xnnpack_form() -> None:
     from tasks import prune
-    from tasks.config import ModelConfig
-    from tasks.model import build_classifier
-    from tasks.tf_env import keras
+    from pruneflow.config import ModelConfig
+    from pruneflow.model import build_classifier
+    from pruneflow.tf_env import keras
 
     policy = PruneConfig(policy="xnnpack")
     wrapped = prune.wrap_for_pruning(build_classifier(ModelConfig(form="xnnpack", alpha=0.35), 3, 32), policy, 10)
@@ -209,9 +209,9 @@ def test_xnnpack_policy_prunes_only_the_1x1_convolutions_of_the_xnnpack_form() -
 
 
 def test_xnnpack_form_keeps_the_weights_and_the_outputs_shape() -> None:
-    from tasks.config import ModelConfig
-    from tasks.model import build_classifier
-    from tasks.tf_env import keras
+    from pruneflow.config import ModelConfig
+    from pruneflow.model import build_classifier
+    from pruneflow.tf_env import keras
 
     stock = build_classifier(ModelConfig(alpha=0.35), 3, 32)
     form = build_classifier(ModelConfig(alpha=0.35, form="xnnpack"), 3, 32)

@@ -13,15 +13,18 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from tasks.metrics import compare
-from tasks.report import (
-    DENSE_COLOR,
-    PRUNED_COLOR,
-    binary_entropy,
+from pruneflow.config import PruneConfig, parse_config
+from pruneflow.metrics import VARYING_FIELDS, binary_entropy, compare, gzip_bound_x
+from pruneflow.report.figures import DENSE_COLOR, PRUNED_COLOR, pruning_schedule_figure, size_figure
+from pruneflow.report.sentences import (
     explanation,
-    gzip_bound_x,
     layer_summary,
+    pruning_sentence,
+    schedule_label,
+    sensitivity_note,
+    target_sparsity,
 )
+from pruneflow.report.tradeoffs import SWEEP_COLUMNS, deployment_sentences, rerun_sentence, sweep_sentences
 from tests.conftest import write_params
 
 
@@ -110,7 +113,86 @@ def test_layer_sentence_names_the_layers_that_keep_the_most_weights() -> None:
     assert table["share_of_remaining_pct"].sum() == pytest.approx(100.0)
     where = _sentence(explanation(_metrics(), LAYERS), "Where the weights are:")
     assert where.index("conv_big") < where.index("head") < where.index("conv_small")
-    assert "uniform (79.0–80.0 % per layer across 3 pruned Conv2D/Dense layers)" in where
+    assert "uniform (79.0–80.0 % per layer across 3 pruned Conv2D/Dense layers), so the biggest layers keep the most" in where
+
+
+def test_where_sentence_counts_only_layers_that_were_pruned_when_the_scope_is_the_head() -> None:
+    head_only = LAYERS.assign(zeros=[0, 0, 158, 0], sparsity_pct=[0.0, 0.0, 79.0, 0.0])  # convs kept every weight
+    where = _sentence(explanation(_metrics(), head_only), "Where the weights are:")
+    assert "(79.0–79.0 % per layer across 1 pruned Dense layers; 2 more prunable layers kept every weight)" in where
+    assert "Conv2D/Dense" not in where and "biggest layers keep the most" not in where
+
+
+def test_compression_sentence_credits_the_zeros_only_when_the_pruned_file_gzips_better() -> None:
+    pays = _sentence(explanation(_metrics(), LAYERS), "Compression")  # 4000/1100 = 3.64x vs 4000/3700 = 1.08x
+    assert pays.startswith("Compression is where the zeros pay: gzip shrinks the pruned TFLite file 3.64× but the dense one only 1.08×")
+    metrics = _metrics()
+    metrics["pruned"]["size_tflite_gzip_bytes"] = 3650  # 1.10x: within 5 % of the dense file's 1.08x
+    metrics["comparison"] = compare(metrics["dense"], metrics["pruned"])
+    same = _sentence(explanation(metrics, LAYERS), "Compression")
+    assert same.startswith("Compression does not tell the two apart: gzip shrinks the pruned TFLite file 1.10× and the dense one 1.08×")
+    assert "zeros pay" not in same
+
+
+def test_size_figure_claims_only_compressed_files_shrink_only_when_the_ratios_show_it() -> None:
+    assert size_figure(_metrics()).axes[0].get_title() == "File size: only stripped + compressed files shrink"
+    metrics = _metrics()
+    metrics["pruned"].update(size_tflite_gzip_bytes=3700, size_keras_gzip_bytes=4100)  # gzip no better than dense
+    assert size_figure(metrics).axes[0].get_title() == "File size, dense vs stripped pruned, raw and gzip"
+
+
+# ----------------------------------------------------------------------------- params → sentences
+
+STEPS = pd.DataFrame({"step": [1, 20, 40, 60], "sparsity": [0.0, 0.5, 0.5, 0.9], "loss": [0.3, 0.4, 0.35, 0.3]})
+
+
+def test_pruning_sentence_names_the_configured_schedule_and_its_steps() -> None:
+    polynomial = pruning_sentence(PruneConfig(), STEPS)
+    assert ("a PolynomialDecay schedule from 0 % to 90 % sparsity between step 0 and half the fine-tune, rounded down to "
+            "a mask update (prune.end_step null), masks updated every 20 steps (target 90 % reached at step 60 of 60)") in polynomial
+    assert "ConstantSparsity" not in polynomial
+    constant = pruning_sentence(PruneConfig(schedule="constant", begin_step=20, end_step=40, frequency=10), STEPS)
+    assert "a ConstantSparsity schedule at 90 % sparsity from step 20, masks recomputed every 10 steps until step 40" in constant
+    assert "olynomial" not in constant.lower()
+
+
+def test_schedule_figure_title_and_target_line_follow_the_schedule_and_structure() -> None:
+    constant = pruning_schedule_figure(STEPS, 0.9, schedule_label(PruneConfig(schedule="constant")))
+    assert constant.axes[0].get_title() == "Pruning schedule (ConstantSparsity) and the loss it costs"
+    structured = PruneConfig(sparsity_m_by_n=(2, 4))
+    assert schedule_label(structured) == "2:4 structured, PolynomialDecay" and target_sparsity(structured) == 0.5
+    figure = pruning_schedule_figure(STEPS, target_sparsity(structured), schedule_label(structured))
+    target = next(line for line in figure.axes[0].get_lines() if line.get_label() == "target")
+    assert list(target.get_ydata()) == [50.0, 50.0]
+
+
+@pytest.mark.parametrize(("prune", "says", "not_says"), [
+    ({}, "on every layer tfmot can prune (prune.scope all)", "Dense layers only"),
+    ({"scope": "head"}, "on the Dense layers only (prune.scope head)", "every layer"),
+    ({"policy": "xnnpack"}, "on the 1x1 convolutions only, as tfmot's PruneForLatencyOnXNNPack policy picks them", "every layer"),
+    ({"sparsity_m_by_n": (2, 4)}, "on every Conv2D (not depthwise) and Dense layer tfmot can prune (prune.scope all); "
+     "structured 2:4 sparsity (2 zeros in every 4 consecutive input-channel weights, 50 % of each pruned kernel)", "90 %"),
+])
+def test_pruning_sentence_words_the_layers_from_scope_policy_and_structure(prune: dict, says: str, not_says: str) -> None:
+    sentence = pruning_sentence(PruneConfig(**prune), STEPS)
+    assert says in sentence and not_says not in sentence
+
+
+def test_pruning_sentence_measures_n_by_m_against_m_over_n_not_the_final_sparsity() -> None:
+    early = STEPS.assign(sparsity=[0.0, 0.5, 0.5, 0.5])
+    assert "(target 50 % reached at step 20 of 60)" in pruning_sentence(PruneConfig(sparsity_m_by_n=(2, 4)), early)
+    assert "(target 90 % not reached: the last logged mask sparsity is 50.0 %)" in pruning_sentence(PruneConfig(), early)
+
+
+def test_sensitivity_note_follows_the_unit_and_whether_targets_are_derived() -> None:
+    base = {"sweep": {"sparsities": [0.5, 0.8]}}
+    derived = sensitivity_note(parse_config(base))
+    assert "each block (sensitivity.unit) is pruned alone to each of 0.5, 0.7, 0.8, 0.9, 0.95, 0.98 sparsity" in derived
+    assert "less sensitive blocks more sparsity at the same overall sparsity 0.9, no layer above 0.98 (sweep_derived)" in derived
+    plain = sensitivity_note(parse_config({**base, "sensitivity": {"unit": "layer", "derive": False, "sparsities": [0.5]},
+                                           "paths": {"sensitivity": "out/scan.csv"}}))
+    assert "each layer (sensitivity.unit) is pruned alone to each of 0.5 sparsity" in plain
+    assert "(out/scan.csv); no per-layer targets were derived (sensitivity.derive false)" in plain
 
 
 # ----------------------------------------------------------------------------- from a tiny run
@@ -124,8 +206,8 @@ FIGURES = {"sizes.png", "accuracy_latency.png", "layer_sparsity.png", "weight_hi
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory):
     """Every stage, report included, on the tiny config in a fresh directory."""
-    from tasks.config import load_config
-    from tasks.stages import pipeline_stages
+    from pruneflow.config import load_config
+    from pruneflow.stages import pipeline_stages
 
     root = tmp_path_factory.mktemp("report")
     cwd = Path.cwd()
@@ -227,8 +309,6 @@ def _deploy_metrics(int8_gzip: int, int8_acc: float, int8_speed: float, int8_vs_
 
 
 def test_deployment_sentences_check_both_goals_and_separate_format_from_pruning() -> None:
-    from tasks.report import deployment_sentences
-
     short = deployment_sentences(_deploy_metrics(int8_gzip=410, int8_acc=97.5, int8_speed=2.0, int8_vs_same=1.0))
     size = _sentence(short, "Smallest pruned file within 1 pt")
     # dense Keras gzip 4,100 B: int8 at 410 B is 10x (short of 13x by 1.3x) and beats sparse_int8's 8.2x
@@ -246,7 +326,7 @@ def test_deployment_sentences_check_both_goals_and_separate_format_from_pruning(
 
 
 def test_variant_table_has_a_row_per_variant_with_speedups_from_the_bench() -> None:
-    from tasks.metrics import variant_rows
+    from pruneflow.metrics import variant_rows
 
     rows = variant_rows(_deploy_metrics(int8_gzip=410, int8_acc=97.5, int8_speed=2.0, int8_vs_same=1.0)).set_index("variant")
     assert list(rows.index[:2]) == ["dense.float", "dense.int8"]
@@ -254,3 +334,67 @@ def test_variant_table_has_a_row_per_variant_with_speedups_from_the_bench() -> N
     assert rows.loc["dense.float", "speed-up t1"] == "1.00x" and rows.loc["pruned.int8", "gzip bytes"] == "410"
     assert rows.loc["pruned.int8", "vs dense float pts"] == "-0.5"
     assert rows.loc["pruned.sparse_int8", "runtime"] == "built-in kernels"
+
+
+@pytest.mark.parametrize(("sparse_ms", "speed"), [
+    (0.7, "and runs 1.43x faster than the same pruned model dense-encoded."),
+    (1.02, "and runs at 0.98x the speed of the same pruned model dense-encoded: no measurable speed change (inside "
+           "the ±10 % run-to-run noise); XNNPACK densifies the weights when it loads the file"),
+    (1.5, "and runs 1.50x slower than the same pruned model dense-encoded."),
+])
+def test_sparse_encoding_verdict_follows_the_measured_latency_ratio(sparse_ms: float, speed: str) -> None:
+    metrics = _deploy_metrics(int8_gzip=410, int8_acc=97.5, int8_speed=2.0, int8_vs_same=1.0)
+    metrics["variants"]["pruned.sparse"]["threads_1"]["batch1_p50_ms"] = sparse_ms  # pruned.float: 1.0 ms
+    sentence = _sentence(deployment_sentences(metrics), "Sparse encoding:")
+    assert "4,000 bytes raw vs 4,400 bytes dense-encoded (1.10x smaller)" in sentence and speed in sentence
+    assert ("densifies" in sentence) == (sparse_ms == 1.02)  # the why only where no speed change was measured
+
+
+def test_sparse_encoding_gives_no_xnnpack_reason_for_a_file_xnnpack_refused() -> None:
+    metrics = _deploy_metrics(int8_gzip=410, int8_acc=97.5, int8_speed=2.0, int8_vs_same=1.0)
+    metrics["variants"]["pruned.sparse"]["delegate"] = "builtin (XNNPACK refused: failed to delegate)"
+    sentence = _sentence(deployment_sentences(metrics), "Sparse encoding:")
+    assert "no measurable speed change" in sentence and "densifies" not in sentence
+
+
+@pytest.mark.parametrize(("int8_speed", "int8_vs_same", "cause"), [
+    (2.0, 1.5, "so pruning itself made it faster"),
+    (2.0, 0.8, "so pruning itself made it slower"),
+    (1.02, 1.0, "so neither the format nor pruning changed the speed measurably"),
+])
+def test_fastest_variant_sentence_attributes_the_speed_within_the_latency_noise(
+        int8_speed: float, int8_vs_same: float, cause: str) -> None:
+    sentences = deployment_sentences(_deploy_metrics(int8_gzip=410, int8_acc=97.5, int8_speed=int8_speed,
+                                                     int8_vs_same=int8_vs_same))
+    assert cause in _sentence(sentences, "Fastest pruned variant at batch 1 (threads 1): pruned.int8")
+
+
+def _tiny_sweep() -> pd.DataFrame:
+    rows = [("dense", "dense", 0.0, 98.0), ("0.5-polynomial", "uniform", 0.5, 97.8)]
+    table = pd.DataFrame(rows, columns=["point", "kind", "target_sparsity", "test_accuracy_pct"])
+    return table.assign(schedule="polynomial", accuracy_change_pts=table["test_accuracy_pct"] - 98.0,
+                        tflite_gzip_bytes=[9000, 5000], gzip_bound_bytes=[9500, 4800], int8_tflite_gzip_bytes=[2500, 1700],
+                        gzip_ratio_x=[1.0, 1.8], sparsity_prunable_pct=[0.0, 50.0])
+
+
+def test_rerun_sentence_claims_exact_repeats_only_as_metrics_json_states_them() -> None:
+    stated = rerun_sentence({"varies_run_to_run": list(VARYING_FIELDS)}, SWEEP_COLUMNS)
+    assert stated.startswith("A rerun with the same params and data on the same machine repeats every column exactly "
+                             "except float p50 ms and int8 p50 ms, which vary run to run")
+    nothing_varies = rerun_sentence({"varies_run_to_run": []}, SWEEP_COLUMNS)
+    assert "repeats every column exactly (metrics.json: reproducibility)" in nothing_varies and "except" not in nothing_varies
+    unstated = rerun_sentence(None, SWEEP_COLUMNS)
+    assert unstated.startswith("Float p50 ms and int8 p50 ms are wall-clock timings that vary run to run; this run's "
+                               "metrics.json has no reproducibility statement, so no column is claimed to repeat exactly")
+    assert "repeats every column" not in unstated and "except" not in unstated
+
+
+def test_sweep_sentences_take_the_rerun_claim_from_the_metrics_reproducibility_entry() -> None:
+    def rerun(reproducibility: dict | None) -> str:
+        return _sentence(sweep_sentences(_tiny_sweep(), 1.0, 500, reproducibility), "One test image is 0.20 points here.")
+
+    assert "except float p50 ms and int8 p50 ms" in rerun({"varies_run_to_run": ["*_ms"]})
+    assert "except int8 p50 ms, which vary" in rerun({"varies_run_to_run": ["int8_p50_ms"]})
+    assert "except int8 accuracy %, int8 gzip kB and int8 p50 ms, which vary" in rerun({"varies_run_to_run": ["int8_*"]})
+    assert "no reproducibility statement" in rerun(None)
+    assert all("exactly (deterministic training)" not in rerun(r) for r in (None, {"varies_run_to_run": []}))

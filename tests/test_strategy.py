@@ -20,19 +20,19 @@ pytestmark = pytest.mark.slow
 SCRIPT = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, sys.argv[1])
-    from tasks.tf_env import tf
+    from pruneflow.tf_env import tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from tasks import ingest, prune, train
-    from tasks.config import load_config
-    from tasks.model import distribution, is_chief, load_model
-    from tasks.sweep import prunable_sparsity_pct
+    from pruneflow.config import load_config
+    from pruneflow.model import distribution, is_chief, load_model
+    from pruneflow.sweep import prunable_sparsity_pct
     cfg = load_config("params.yaml")
     ingest.run(cfg)
     train.run(cfg)
     prune.run(cfg)
     strategy = distribution(cfg.train.strategy)
-    from tasks.strip import strip
+    from pruneflow.strip_core import strip
     from tensorflow_model_optimization.sparsity.keras import prune_scope
     stripped = strip(load_model(cfg.paths.pruned_model, custom_scope=prune_scope))
     print("RESULT " + json.dumps({"replicas": strategy.num_replicas_in_sync, "chief": is_chief(strategy),
@@ -54,14 +54,14 @@ def test_mirrored_strategy_trains_and_prunes_on_two_replicas(tmp_path: Path) -> 
 
 
 def test_only_the_chief_of_a_multi_worker_cluster_writes() -> None:
-    from tasks.model import is_chief
+    from pruneflow.model import is_chief
 
     class Resolver:
         def __init__(self, jobs: dict, task_type: str | None, task_id: int | None) -> None:
             self.jobs, self.task_type, self.task_id = jobs, task_type, task_id
 
         def cluster_spec(self):
-            from tasks.tf_env import tf
+            from pruneflow.tf_env import tf
 
             return tf.train.ClusterSpec(self.jobs)
 

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.config import load_config
-from tasks.errors import PipelineError
+from pruneflow.config import load_config
+from pruneflow.errors import PipelineError
 from tests.conftest import write_params
 
 
@@ -22,7 +22,7 @@ def _scan(drops: dict[str, list[float]], levels=(0.5, 0.9)) -> pd.DataFrame:
 
 
 def test_derived_targets_meet_the_overall_sparsity_and_spare_the_sensitive_unit() -> None:
-    from tasks.sensitivity import derive_targets
+    from pruneflow.sensitivity import derive_targets
 
     units = {"a": ["a1", "a2"], "b": ["b1"], "c": ["c1"]}
     params = {"a1": 100, "a2": 300, "b1": 400, "c1": 200}
@@ -36,7 +36,7 @@ def test_derived_targets_meet_the_overall_sparsity_and_spare_the_sensitive_unit(
 
 
 def test_derived_targets_scale_down_when_free_sparsity_alone_overshoots() -> None:
-    from tasks.sensitivity import derive_targets
+    from pruneflow.sensitivity import derive_targets
 
     units, params = {"a": ["a1"], "b": ["b1"]}, {"a1": 10, "b1": 10}
     targets = derive_targets(_scan({"a": [0.0, 0.0], "b": [0.0, 0.0]}), units, params, target=0.5, max_s=0.98)
@@ -44,14 +44,14 @@ def test_derived_targets_scale_down_when_free_sparsity_alone_overshoots() -> Non
 
 
 def test_derived_targets_refuse_a_scan_of_another_model() -> None:
-    from tasks.sensitivity import derive_targets
+    from pruneflow.sensitivity import derive_targets
 
     with pytest.raises(PipelineError, match="lacks units"):
         derive_targets(_scan({"a": [0.0, 1.0]}), {"a": ["a1"], "z": ["z1"]}, {"a1": 1, "z1": 1}, 0.5, 0.98)
 
 
 def test_magnitude_mask_drops_exactly_the_smallest_weights() -> None:
-    from tasks.sensitivity import magnitude_mask
+    from pruneflow.sensitivity import magnitude_mask
 
     values = np.array([[0.3, -0.1], [2.0, -0.05], [0.7, 1.5]])
     keep = magnitude_mask(values, 0.5)
@@ -60,7 +60,7 @@ def test_magnitude_mask_drops_exactly_the_smallest_weights() -> None:
 
 
 def test_units_are_mobilenet_blocks_stem_top_and_head() -> None:
-    from tasks.sensitivity import block_of
+    from pruneflow.sensitivity import block_of
 
     assert [block_of(n) for n in ("Conv1", "expanded_conv_project", "block_3_expand", "block_16_project", "Conv_1",
                                   "head_dense", "head_logits", "conv1", "conv_dw_5", "conv_pw_5")] == [
@@ -82,7 +82,7 @@ def _sweep(accs: dict[str, float], derived: float | None = None) -> pd.DataFrame
 
 
 def test_recommendation_is_the_highest_sparsity_within_the_accuracy_budget() -> None:
-    from tasks.report import sweep_recommendation, sweep_sentences
+    from pruneflow.report import sweep_recommendation, sweep_sentences
 
     table = _sweep({"dense": 98.0, "0.5": 98.2, "0.8": 97.2, "0.9": 96.5, "0.95": 97.1})
     assert sweep_recommendation(table, 1.0)["point"] == "0.95-polynomial"  # 0.9 misses, 0.95 is within
@@ -93,7 +93,7 @@ def test_recommendation_is_the_highest_sparsity_within_the_accuracy_budget() -> 
 
 
 def test_sweep_sentences_compare_derived_with_the_uniform_point_at_the_same_sparsity() -> None:
-    from tasks.report import sweep_sentences
+    from pruneflow.report import sweep_sentences
 
     table = _sweep({"dense": 98.0, "0.5": 98.0, "0.9": 96.0}, derived=97.0)
     (derived,) = [s for s in sweep_sentences(table, 1.0, 500) if s.startswith("Sensitivity-derived")]
@@ -102,7 +102,7 @@ def test_sweep_sentences_compare_derived_with_the_uniform_point_at_the_same_spar
 
 
 def test_pareto_front_keeps_only_undominated_points() -> None:
-    from tasks.sweep import pareto_front
+    from pruneflow.sweep import pareto_front
 
     table = pd.DataFrame({"size": [10, 5, 5, 2, 3], "acc": [99, 98, 97, 90, 89]})
     assert pareto_front(table, "size", "acc").tolist() == [True, True, False, True, False]
@@ -155,9 +155,9 @@ def _copy_run(src: Path, dst: Path) -> Path:
 
 @pytest.mark.slow
 def test_scan_measures_each_unit_alone_and_restores_the_model(dense_run: Path, monkeypatch) -> None:
-    from tasks.ingest import load_split
-    from tasks.model import load_model
-    from tasks.sensitivity import layer_units, scan
+    from pruneflow.data import load_split
+    from pruneflow.model import load_model
+    from pruneflow.sensitivity import layer_units, scan
 
     monkeypatch.chdir(dense_run)
     cfg = load_config("params.yaml")
@@ -179,8 +179,8 @@ def test_sweep_on_a_local_dask_cluster_equals_the_sequential_run(dense_run: Path
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.pipeline import sweep_fanout, task_runner
-    from tasks.stages import pipeline_stages
-    from tasks.sweep import FLOAT_FILE, INT8_FILE, POINT_FILE
+    from pruneflow.stages import pipeline_stages
+    from pruneflow.sweep import FLOAT_FILE, INT8_FILE, POINT_FILE
 
     runs = {}
     with prefect_test_harness(server_startup_timeout=120):
@@ -208,8 +208,8 @@ def test_derived_targets_are_pruned_to_the_same_overall_sparsity_as_uniform(dens
     import yaml
 
     from tasks import derived, sensitivity
-    from tasks.model import load_model
-    from tasks.sweep import MODEL_FILE, POINT_FILE, TARGETS_FILE, prunable_sparsity_pct
+    from pruneflow.model import load_model
+    from pruneflow.sweep import MODEL_FILE, POINT_FILE, TARGETS_FILE, prunable_sparsity_pct
 
     root = _copy_run(dense_run, tmp_path / "derived")
     params = yaml.safe_load((root / "params.yaml").read_text())

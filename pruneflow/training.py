@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.config import Config
-from tasks.ingest import load_classes, load_split
-from tasks.model import (
+from pruneflow.config import Config
+from pruneflow.model import (
     EpochLog,
     build_classifier,
     compile_classifier,
     distribution,
-    is_chief,
-    save_model,
+    fit,
     seed_everything,
     steps_per_epoch,
     sync_batchnorm,
-    train_dataset,
 )
-from tasks.tf_env import keras, tf
+from pruneflow.tf_env import keras, tf
 
 
 class KeepBest(keras.callbacks.Callback):
@@ -74,26 +71,9 @@ def train_dense(
         model = build_classifier(cfg.model, num_classes, cfg.data.image_size)
         compile_classifier(model, learning_rate(cfg, steps), cfg.train.weight_decay)
     log, best = EpochLog(cfg.paths.train_log), KeepBest()
-    model.fit(
-        train_dataset(*train, cfg.train.batch_size, cfg.train.augment, cfg.seed),
-        validation_data=(val[0].astype(np.float32), val[1]),
-        epochs=cfg.train.epochs,
-        callbacks=[log, best],
-        verbose=2,
-    )
+    fit(model, train, val, cfg.train, cfg.seed, cfg.train.epochs, [log, best])
     model.set_weights(best.weights)
     sync_batchnorm(model)
     return model, log, best.epoch
 
 
-def run(cfg: Config) -> None:
-    """Edge: read the prepared splits, train, write the dense model and its training curve."""
-    prepared = cfg.paths.prepared
-    classes = load_classes(prepared)
-    strategy = distribution(cfg.train.strategy)
-    model, log, epoch = train_dense(cfg, load_split(prepared, "train"), load_split(prepared, "val"), len(classes), strategy)
-    if not is_chief(strategy):  # a multi-worker cluster: workers train, the chief alone writes
-        return
-    save_model(model, cfg.paths.dense_model)
-    log.write()
-    print(f"train_dense: best val_accuracy {max(r['val_accuracy'] for r in log.rows):.4f} at epoch {epoch} → {cfg.paths.dense_model}")

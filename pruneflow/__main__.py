@@ -1,7 +1,7 @@
-"""Command line for DVC stages and humans: `python -m tasks <stage> [--params params.yaml]`.
+"""Command line for DVC stages and humans: `python -m pruneflow <stage> [--params params.yaml]`.
 
-`python -m tasks sweep_point --sparsity 0.9 --schedule polynomial` prunes one sweep point.
-`python -m tasks show` prints the dense-vs-pruned table of the last evaluation. Bad input ends
+`python -m pruneflow sweep_point --sparsity 0.5 --schedule polynomial` prunes one sweep point.
+`python -m pruneflow show` prints the dense-vs-pruned table of the last evaluation. Bad input ends
 with one line on stderr and exit status 2; outputs already on disk are left as they were.
 """
 
@@ -10,15 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tasks.config import SweepPoint, load_config
-from tasks.errors import PipelineError
-from tasks.stages import BY_NAME, SWEEP_POINT, sweep_stage
+from pruneflow.config import SweepPoint, load_config
+from pruneflow.errors import PipelineError
+from pruneflow.stages import BY_NAME, SWEEP_POINT, sweep_stage
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one stage (or `show`); return the process exit status."""
-    parser = argparse.ArgumentParser(prog="python -m tasks", description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=[*BY_NAME, SWEEP_POINT, "show"])
+    parser = argparse.ArgumentParser(prog="python -m pruneflow", description=__doc__.splitlines()[0])
+    parser.add_argument("stage", choices=[*BY_NAME, "show"])
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("--sparsity", type=float, help="sweep_point only: the target sparsity, 0 < s < 1")
     parser.add_argument("--schedule", choices=["polynomial", "constant"], help="sweep_point only: the schedule")
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "allowed: --sparsity 0 < s < 1 and --schedule polynomial|constant")
             sweep_stage(SweepPoint(args.sparsity, args.schedule)).run(cfg)
         elif args.stage == "show":
-            from tasks.metrics import format_table, format_variants, read_metrics
+            from pruneflow.metrics import format_table, format_variants, read_metrics
 
             metrics = read_metrics(cfg.paths.metrics)
             print(format_table(metrics))

@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.config import TFLITE_FORMATS
-from tasks.errors import PipelineError
+from pruneflow.config import TFLITE_FORMATS
+from pruneflow.errors import PipelineError
 
 # Same params, data and machine → the same metrics.json except these wall-clock fields: seeds,
 # TensorFlow op determinism and timestamp-free files make everything else repeat bit for bit

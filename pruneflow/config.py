@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from tasks.errors import PipelineError
+from pruneflow.errors import PipelineError
 
 # MobileNet V1/V2 refuse inputs smaller than 32x32 (five stride-2 stages).
 MIN_IMAGE_SIZE = 32
@@ -292,9 +292,23 @@ class Config(_Section):
     sweep: SweepConfig = SweepConfig()
     sensitivity: SensitivityConfig = SensitivityConfig()
 
+    def main_point(self) -> SweepPoint | None:
+        """The main prune as a sweep point (`prune.final_sparsity`, `prune.schedule`), or None when it is
+        structured (`prune.sparsity_m_by_n`) and so not comparable with the unstructured points."""
+        if self.prune.sparsity_m_by_n is not None:
+            return None
+        return SweepPoint(self.prune.final_sparsity, self.prune.schedule)
+
     def sweep_points(self) -> tuple[SweepPoint, ...]:
-        """Every sparsity × schedule of the sweep, in DVC's matrix order."""
+        """The points pruned by their own `sweep_point` stage: every `sweep.sparsities` × `sweep.schedules`,
+        in DVC's matrix order (the main prune's point is never among them: see `_sections_agree`)."""
         return tuple(SweepPoint(s, schedule) for s in self.sweep.sparsities for schedule in self.sweep.schedules)
+
+    def uniform_points(self) -> tuple[SweepPoint, ...]:
+        """Every uniform point of the sweep table, the main prune's included, by sparsity then schedule."""
+        main = self.main_point()
+        points = (*self.sweep_points(), *((main,) if main else ()))
+        return tuple(sorted(points, key=lambda point: (point.sparsity, point.schedule)))
 
     @model_validator(mode="after")
     def _sections_agree(self) -> Config:
@@ -306,16 +320,24 @@ class Config(_Section):
             raise ValueError("prune.policy=xnnpack needs model.form: xnnpack (explicit symmetric padding, keepdims pooling)")
         if self.prune.policy == "xnnpack" and self.prune.scope != "all":
             raise ValueError("prune.policy=xnnpack chooses the layers itself (1x1 convolutions); use prune.scope: all")
-        if self.prune.initial_sparsity > min(self.sweep.sparsities):
-            raise ValueError(f"prune.initial_sparsity={self.prune.initial_sparsity} is above the lowest "
-                             f"sweep.sparsities target {min(self.sweep.sparsities)}")
-        if self.sensitivity.derive and self.sensitivity.target_sparsity not in self.sweep.sparsities:
+        main = self.main_point()
+        if main in self.sweep_points():
             raise ValueError(
-                f"sensitivity.target_sparsity={self.sensitivity.target_sparsity} must be one of sweep.sparsities="
-                f"{list(self.sweep.sparsities)}: the derived targets are compared with that uniform point"
+                f"sweep.sparsities={list(self.sweep.sparsities)} repeats prune.final_sparsity={main.sparsity} "
+                f"(schedule {main.schedule}): the main prune is already the sweep's point at that target; "
+                f"remove {main.sparsity} from sweep.sparsities"
             )
-        if self.sensitivity.derive and "polynomial" not in self.sweep.schedules:
-            raise ValueError("sensitivity.derive needs 'polynomial' in sweep.schedules (its uniform point is the comparison)")
+        uniform = self.uniform_points()
+        if self.prune.initial_sparsity > min(point.sparsity for point in uniform):
+            raise ValueError(f"prune.initial_sparsity={self.prune.initial_sparsity} is above the lowest "
+                             f"sweep target {min(point.sparsity for point in uniform)}")
+        polynomial = sorted(point.sparsity for point in uniform if point.schedule == "polynomial")
+        if self.sensitivity.derive and self.sensitivity.target_sparsity not in polynomial:
+            raise ValueError(
+                f"sensitivity.target_sparsity={self.sensitivity.target_sparsity} must be the target of a polynomial "
+                f"sweep point, one of {polynomial} (sweep.sparsities and the main prune.final_sparsity): the derived "
+                "targets are compared with that uniform point"
+            )
         if self.model.freeze_base and self.prune.scope == "all":
             raise ValueError(
                 "model.freeze_base=true with prune.scope=all would mask frozen weights that cannot retrain; "

@@ -8,5 +8,5 @@ class PipelineError(Exception):
 def require(path, producer: str):
     """Return `path` if it exists, else fail naming the stage that writes it."""
     if not path.exists():
-        raise PipelineError(f"{path}: missing; run `python -m tasks {producer}` (or `dvc repro`) first")
+        raise PipelineError(f"{path}: missing; run `python -m pruneflow {producer}` (or `dvc repro`) first")
     return path

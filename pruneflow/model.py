@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.config import AugmentConfig, ModelConfig
-from tasks.errors import PipelineError
-from tasks.io import atomic_path, write_csv
-from tasks.tf_env import keras, tf
+from pruneflow.config import AugmentConfig, ModelConfig, TrainConfig
+from pruneflow.errors import PipelineError
+from pruneflow.io import atomic_path, write_csv
+from pruneflow.tf_env import keras, tf
 
 _BASES = {
     "mobilenet_v2": keras.applications.MobileNetV2,
@@ -208,6 +208,29 @@ def compile_classifier(model: keras.Model, lr, weight_decay: float) -> None:
         optimizer=keras.optimizers.AdamW(learning_rate=lr, weight_decay=weight_decay),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
+    )
+
+
+def fit(model: keras.Model, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
+        train_cfg: TrainConfig, seed: int, epochs: int, callbacks=()) -> None:
+    """The one training loop (dense training, pruning fine-tune, PQAT): augmented shuffled batches of
+    `train`, validation on `val` each epoch.
+
+    Args:
+        model: a compiled model.
+        train: images and labels to fit.
+        val: images and labels scored after each epoch.
+        train_cfg: batch size and augmentation.
+        seed: shuffling and augmentation seed.
+        epochs: passes over `train`.
+        callbacks: Keras callbacks (loggers, the pruning step).
+    """
+    model.fit(
+        train_dataset(*train, train_cfg.batch_size, train_cfg.augment, seed),
+        validation_data=(val[0].astype(np.float32), val[1]),
+        epochs=epochs,
+        callbacks=list(callbacks),
+        verbose=2,
     )
 
 

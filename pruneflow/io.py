@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.errors import PipelineError
+from pruneflow.errors import PipelineError
 
 TMP_MARK = ".pruneflow-tmp-"  # in every temporary name: .gitignore/.dvcignore skip them, reruns sweep them
 # The errors that mean "this output cannot be written here": reported in one line, never retried.

@@ -1,6 +1,6 @@
 """Pull-request comment: `dvc params diff`, `dvc metrics diff` and the changed plots against a base revision.
 
-`python -m tasks.pr_comment --base main [--out reports/pr] [--image-base-url URL]` writes
+`python -m pruneflow.tools.pr_comment --base main [--out reports/pr] [--image-base-url URL]` writes
 `<out>/comment.md` and copies each changed image plot next to it, so CI can publish the images and
 post the comment. Bad input ends with one line on stderr and exit status 2.
 """
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from tasks.errors import PipelineError
-from tasks.io import atomic_dir
+from pruneflow.errors import PipelineError
+from pruneflow.io import atomic_dir
 
 WORKSPACE = "workspace"  # DVC's name for the working tree in diff output
 PRECISION = 4  # DVC rounds to 5 digits by default; 4 decimals keep latency changes of 0.0001 ms visible
@@ -266,7 +266,7 @@ def write_comment(base: str, out: Path, image_base_url: str | None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Write the PR comment; return the process exit status."""
-    parser = argparse.ArgumentParser(prog="python -m tasks.pr_comment", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pruneflow.tools.pr_comment", description=__doc__.splitlines()[0])
     parser.add_argument("--base", required=True, help="git revision to compare against (e.g. main, origin/main)")
     parser.add_argument("--out", type=Path, default=Path("reports/pr"), help="output folder (default: reports/pr)")
     parser.add_argument("--image-base-url", default=None, help="URL the out folder's images are published under")

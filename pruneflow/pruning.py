@@ -1,0 +1,268 @@
+"""Stage 3 — prune: magnitude-prune the saved dense model while fine-tuning it.
+
+`prune_low_magnitude` wraps the *same* layer objects it is given, so fine-tuning a wrapped
+in-memory model silently changes the dense baseline. This stage therefore always starts from the
+dense artifact on disk and never writes to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+# Not exported by tfmot's public API; safe to import once tasks.tf_env has loaded TensorFlow.
+from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import (
+    PruneRegistry,
+)
+from tensorflow_model_optimization.python.core.sparsity.keras.pruning_policy import (
+    PruneForLatencyOnXNNPack,
+)
+from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import (
+    PruneLowMagnitude,
+)
+
+from pruneflow.config import Config, PruneConfig
+from pruneflow.errors import PipelineError
+from pruneflow.io import write_csv
+from pruneflow.model import (
+    compile_classifier,
+    distribution,
+    fit,
+    load_model,
+    seed_everything,
+    steps_per_epoch,
+    sync_batchnorm,
+)
+from pruneflow.tf_env import keras, tf, tfmot
+
+sparsity_api = tfmot.sparsity.keras
+
+
+def prunable_weight_names(layer: keras.layers.Layer) -> list[str]:
+    """Names of the weights tfmot would prune in `layer` (kernel, depthwise_kernel, …); [] if none."""
+    if not PruneRegistry.supports(layer) or PruneRegistry._is_rnn_layer(layer):
+        return []
+    return list(PruneRegistry._weight_names(layer))
+
+
+def resolve_end_step(cfg: PruneConfig, total_steps: int) -> int:
+    """The schedule's end step: given, or half the fine-tune; on the pruning grid so the final sparsity is applied.
+
+    tfmot prunes only at steps where (step - begin_step) % frequency == 0, up to end_step; an end step
+    off that grid would stop short of `final_sparsity`. Ending at half leaves the second half of the
+    fine-tune to recover at constant sparsity (measured: 98.0 % vs 97.2 % test accuracy ending at 2/3).
+
+    Raises:
+        PipelineError: the schedule does not fit in the fine-tune's steps.
+    """
+    end = cfg.end_step
+    if end is None:
+        end = cfg.begin_step + (total_steps // 2 - cfg.begin_step) // cfg.frequency * cfg.frequency
+        if end <= cfg.begin_step:
+            raise PipelineError(
+                f"prune.begin_step={cfg.begin_step}: leaves no room to prune in the {total_steps} fine-tune "
+                f"steps (prune.epochs × steps per epoch) at prune.frequency={cfg.frequency}; allowed: "
+                f"begin_step <= {total_steps // 2 - cfg.frequency}, or more prune.epochs"
+            )
+        return end
+    if end >= total_steps:
+        raise PipelineError(
+            f"prune.end_step={end}: beyond the {total_steps} fine-tune steps (prune.epochs × steps per epoch); "
+            f"allowed: {cfg.begin_step + 1}..{total_steps - 1}, or null for automatic"
+        )
+    if (end - cfg.begin_step) % cfg.frequency:
+        raise PipelineError(
+            f"prune.end_step={end}: must be begin_step + a multiple of prune.frequency={cfg.frequency} "
+            "so the final sparsity is applied"
+        )
+    return end
+
+
+def m_by_n_prunable(layer: keras.layers.Layer) -> bool:
+    """Whether N:M sparsity applies: a Conv2D (not depthwise) or Dense kernel, the GEMM-like weights it is made for."""
+    return isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) and not isinstance(
+        layer, keras.layers.DepthwiseConv2D
+    )
+
+
+def make_schedule(cfg: PruneConfig, end_step: int, final_sparsity: float | None = None):
+    """The tfmot schedule named by `prune.schedule`, ending at `final_sparsity` (default: `prune.final_sparsity`)."""
+    final = cfg.final_sparsity if final_sparsity is None else final_sparsity
+    if cfg.schedule == "constant":
+        return sparsity_api.ConstantSparsity(final, begin_step=cfg.begin_step, end_step=end_step, frequency=cfg.frequency)
+    return sparsity_api.PolynomialDecay(
+        initial_sparsity=min(cfg.initial_sparsity, final),
+        final_sparsity=final,
+        begin_step=cfg.begin_step,
+        end_step=end_step,
+        frequency=cfg.frequency,
+    )
+
+
+def in_scope(layer: keras.layers.Layer, cfg: PruneConfig) -> bool:
+    """Whether `prune.scope` lets tfmot prune this layer (and it has weights tfmot can prune)."""
+    return (cfg.scope == "all" or isinstance(layer, keras.layers.Dense)) and bool(prunable_weight_names(layer))
+
+
+def wrap_for_pruning(
+    dense: keras.Model, cfg: PruneConfig, end_step: int, targets: dict[str, float] | None = None
+) -> keras.Model:
+    """Clone `dense` with a PruneLowMagnitude wrapper on every prunable layer in scope.
+
+    Args:
+        dense: a freshly loaded dense model (its layer objects become part of the result).
+        cfg: schedule, scope ("all" prunable layers, or only the "head" Dense layers) and structure
+            (`sparsity_m_by_n`, or `policy` xnnpack: tfmot picks the 1x1 convolutions itself).
+        end_step: resolved end of the schedule.
+        targets: per-layer final sparsities (layer name → sparsity) instead of one uniform target;
+            a layer it omits or gives 0 stays dense.
+
+    Returns:
+        The wrapped, uncompiled model.
+
+    Raises:
+        PipelineError: policy xnnpack on a model XNNPACK's sparse inference cannot run.
+    """
+    schedule = make_schedule(cfg, end_step)
+    if cfg.policy == "xnnpack" and targets is None:
+        try:
+            return sparsity_api.prune_low_magnitude(
+                dense, pruning_schedule=schedule, pruning_policy=PruneForLatencyOnXNNPack()
+            )
+        except ValueError as exc:
+            raise PipelineError(f"prune.policy=xnnpack: {str(exc).splitlines()[0]}; set model.form: xnnpack") from None
+
+    def wrap(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if not in_scope(layer, cfg):
+            return layer
+        if targets is not None:
+            target = targets.get(layer.name, 0.0)
+            if target <= 0.0:
+                return layer
+            return sparsity_api.prune_low_magnitude(layer, pruning_schedule=make_schedule(cfg, end_step, target))
+        if cfg.sparsity_m_by_n is None:
+            return sparsity_api.prune_low_magnitude(layer, pruning_schedule=schedule)
+        if m_by_n_prunable(layer):
+            return sparsity_api.prune_low_magnitude(
+                layer, pruning_schedule=schedule, sparsity_m_by_n=tuple(cfg.sparsity_m_by_n)
+            )
+        return layer
+
+    return keras.models.clone_model(dense, clone_function=wrap)
+
+
+def wrapped_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The PruneLowMagnitude wrappers of a model."""
+    return [layer for layer in model.layers if isinstance(layer, PruneLowMagnitude)]
+
+
+def count_zeros(arrays: Iterable[np.ndarray]) -> tuple[int, int]:
+    """Zeros and elements over `arrays`: the one sparsity counter (kernels, masks, whole models)."""
+    zeros = total = 0
+    for values in arrays:
+        zeros += int(values.size - np.count_nonzero(values))
+        total += int(values.size)
+    return zeros, total
+
+
+def prunable_weights(model: keras.Model) -> Iterator[tuple[keras.layers.Layer, str, np.ndarray]]:
+    """Every weight tfmot may prune in a plain (stripped or dense) model, in scope or not: layer,
+    weight name, values."""
+    for layer in model.layers:
+        for name in prunable_weight_names(layer):
+            yield layer, name, getattr(layer, name).numpy()
+
+
+def prunable_sparsity_pct(model: keras.Model) -> tuple[float, int]:
+    """Zeros over the weights tfmot may prune (every prunable kernel, in scope or not), and their count."""
+    zeros, total = count_zeros(values for _, _, values in prunable_weights(model))
+    return (100.0 * zeros / total if total else 0.0), total
+
+
+def mask_sparsity(model: keras.Model) -> float:
+    """Fraction of masked-out weights over all wrapped weights (a wrapped model, during pruning)."""
+    zeros, total = count_zeros(mask.numpy() for layer in wrapped_layers(model) for _, mask, _ in layer.pruning_vars)
+    return zeros / total if total else 0.0
+
+
+class StepSparsityLog(keras.callbacks.Callback):
+    """Mask sparsity every `every` steps: the schedule as it actually happened."""
+
+    def __init__(self, every: int) -> None:
+        super().__init__()
+        self.every, self.rows, self.step = every, [], 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step % self.every == 0 or self.step == 1:
+            self.rows.append({"step": self.step, "sparsity": round(mask_sparsity(self.model), 6),
+                              "loss": float((logs or {}).get("loss", np.nan))})
+
+    def write(self, path: Path) -> None:
+        write_csv(path, self.rows)
+
+
+def prune_model(
+    dense: keras.Model | Path,
+    cfg: Config,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    callbacks: list[keras.callbacks.Callback] = (),
+    targets: dict[str, float] | None = None,
+) -> keras.Model:
+    """Fine-tune `dense` under the pruning schedule (`prune.schedule`, polynomial decay by default).
+
+    Args:
+        dense: the dense model file (loaded in the `train.strategy` scope, as tfmot's distributed
+            support needs), or a freshly loaded model on the default strategy; it is consumed (its
+            layers are reused).
+        cfg: prune schedule/epochs/lr, train batch size and augmentation, seed.
+        train: images and labels to fine-tune on.
+        val: images and labels for the per-epoch validation score.
+        callbacks: extra loggers.
+        targets: per-layer final sparsities instead of the uniform `prune.final_sparsity`.
+
+    Returns:
+        The wrapped model, masks applied (strip it before export).
+    """
+    seed_everything(cfg.seed)
+    steps = steps_per_epoch(len(train[0]), cfg.train.batch_size)
+    total = steps * cfg.prune.epochs
+    end_step = resolve_end_step(cfg.prune, total)
+    strategy = distribution(cfg.train.strategy) if isinstance(dense, Path) else tf.distribute.get_strategy()
+    with strategy.scope():
+        model = load_model(dense) if isinstance(dense, Path) else dense
+        pruned = wrap_for_pruning(model, cfg.prune, end_step, targets)
+        lr = keras.optimizers.schedules.CosineDecay(cfg.prune.learning_rate, decay_steps=total)
+        compile_classifier(pruned, lr, cfg.train.weight_decay)
+    fit(pruned, train, val, cfg.train, cfg.seed, cfg.prune.epochs, [sparsity_api.UpdatePruningStep(), *callbacks])
+    sync_batchnorm(pruned)
+    return pruned
+
+
+def strip(pruned: keras.Model) -> keras.Model:
+    """`strip_pruning`: a plain Keras model with the masked weights of `pruned`."""
+    return tfmot.sparsity.keras.strip_pruning(pruned)
+
+
+def check_stripped(pruned: keras.Model, stripped: keras.Model, x: np.ndarray) -> dict[str, float | int]:
+    """Invariants of stripping, measured on `x`.
+
+    Returns:
+        wrappers left, max |Δ probability|, and the share of identical top-1 predictions.
+    """
+    before = pruned.predict(x, batch_size=256, verbose=0)
+    after = stripped.predict(x, batch_size=256, verbose=0)
+    return {
+        "wrappers_remaining": len(wrapped_layers(stripped)),
+        "max_abs_prediction_diff": float(np.max(np.abs(before - after))),
+        "top1_agreement": float(np.mean(before.argmax(1) == after.argmax(1))),
+        "samples": int(len(x)),
+    }
+
+
+# Same weights, same graph: float results may differ only by op scheduling, never beyond this.
+PREDICTION_TOLERANCE = 1e-5
+

@@ -1,0 +1,34 @@
+"""The report library: explain what pruning did, from the run's own artifacts.
+
+The `report` stage (tasks/report.py) reads metrics.json and the tables that train_dense, prune,
+evaluate, bench and sweep wrote, and writes `reports/report.md` (figures beside it), a self-contained
+`reports/report.html` and the PNG figures. No number is typed by hand: every table cell and every
+sentence is formatted from params and measurements, so a rerun rewrites the explanation.
+
+- `inputs`: `RunArtifacts` and `load_artifacts`, the run's outputs read once;
+- `sentences`: what was done and what it did to the dense model, in words;
+- `tradeoffs`: the TFLite variants against the goals, and the sweep's recommendation, in words;
+- `figures`: the matplotlib figures and `png_bytes`;
+- `render`: the sections in order, rendered to Markdown and HTML.
+
+This module re-exports only what code outside the package imports.
+"""
+
+from __future__ import annotations
+
+from pruneflow.report.inputs import load_artifacts
+from pruneflow.report.render import Plot, build_sections, render_html, render_markdown
+from pruneflow.report.sentences import explanation, explanation_markdown
+from pruneflow.report.tradeoffs import sweep_recommendation, sweep_sentences
+
+__all__ = [
+    "Plot",
+    "build_sections",
+    "explanation",
+    "explanation_markdown",
+    "load_artifacts",
+    "render_html",
+    "render_markdown",
+    "sweep_recommendation",
+    "sweep_sentences",
+]

@@ -1,0 +1,68 @@
+"""The report's inputs: one run's metrics.json and the tables its stages wrote, read once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pruneflow.config import Config
+from pruneflow.data import SPLITS, load_classes, load_split
+from pruneflow.errors import require
+from pruneflow.metrics import read_metrics
+
+
+@dataclass(frozen=True)
+class RunArtifacts:
+    """Everything the report is made of, as read from one run's outputs."""
+
+    metrics: dict[str, Any]
+    train_log: pd.DataFrame
+    prune_log: pd.DataFrame
+    prune_steps: pd.DataFrame
+    layers: pd.DataFrame
+    per_class: pd.DataFrame
+    predictions: pd.DataFrame
+    histogram: pd.DataFrame
+    latency: pd.DataFrame
+    classes: tuple[str, ...]
+    split_sizes: dict[str, int] = field(default_factory=dict)
+    sweep: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def load_artifacts(cfg: Config) -> RunArtifacts:
+    """Read the run's outputs (edge).
+
+    Args:
+        cfg: the run's config; only its paths are read.
+
+    Returns:
+        The metrics, every table and the class names and split sizes of the prepared data.
+
+    Raises:
+        PipelineError: an output is missing; names the stage that writes it.
+    """
+    p = cfg.paths
+
+    def csv(path: Path, stage: str, labels: tuple[str, ...] = ()) -> pd.DataFrame:
+        # Class names stay text ("0".."9" would otherwise be read as numbers and miss the class list).
+        return pd.read_csv(require(path, stage), dtype=dict.fromkeys(labels, str) or None)
+
+    return RunArtifacts(
+        metrics=read_metrics(require(p.metrics, "evaluate")),
+        train_log=csv(p.train_log, "train_dense"),
+        prune_log=csv(p.prune_log, "prune"),
+        prune_steps=csv(p.prune_steps, "prune"),
+        layers=csv(p.sparsity_table, "evaluate"),
+        per_class=csv(p.per_class_table, "evaluate", ("class",)),
+        predictions=csv(p.predictions, "evaluate", ("actual", "dense", "pruned")),
+        histogram=csv(p.weight_histogram, "evaluate"),
+        latency=csv(p.latency_samples, "bench"),
+        classes=load_classes(p.prepared),
+        split_sizes={split: len(load_split(p.prepared, split)[1]) for split in SPLITS},
+        sweep=csv(p.sweep_table, "sweep"),
+        sensitivity=csv(p.sensitivity, "sensitivity"),
+    )

@@ -1,0 +1,161 @@
+"""The report as a document: its sections in order (`build_sections`), rendered to GitHub Markdown
+with linked figures or to one self-contained HTML page with the figures embedded."""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pruneflow.config import Config
+from pruneflow.metrics import comparison_rows, variant_rows
+from pruneflow.report.figures import (
+    accuracy_latency_figure,
+    confusion_figure,
+    deployment_figure,
+    layer_sparsity_figure,
+    png_bytes,
+    pruning_schedule_figure,
+    sensitivity_figure,
+    size_figure,
+    sweep_figure,
+    training_figure,
+    weight_histogram_figure,
+)
+from pruneflow.report.inputs import RunArtifacts
+from pruneflow.report.sentences import (
+    explanation,
+    layer_summary,
+    schedule_label,
+    sensitivity_note,
+    setup_sentences,
+    target_sparsity,
+)
+from pruneflow.report.tradeoffs import deployment_sentences, sweep_rows, sweep_sentences
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A figure of the report: file name in the figures folder, caption, PNG bytes."""
+
+    file: str
+    caption: str
+    png: bytes
+
+
+Block = str | list[str] | pd.DataFrame | Plot
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    blocks: tuple[Block, ...]
+
+
+def build_sections(cfg: Config, art: RunArtifacts) -> list[Section]:
+    """The report's content, in order (pure: artifacts in, sections out)."""
+    m = art.metrics
+    per_class = art.per_class.pivot(index="class", columns="model", values="recall_pct").reindex(list(art.classes))
+    per_class = per_class.reset_index().rename(columns={"dense": "dense recall %", "pruned": "pruned recall %"})
+    per_class.columns.name = None
+    plots = {
+        "sizes": Plot("sizes.png", "File sizes, raw and gzip; the ratio is dense ÷ pruned.", png_bytes(size_figure(m))),
+        "accuracy_latency": Plot("accuracy_latency.png", "Test accuracy and batch-1 TFLite latency (boxes: quartiles, "
+                                 "whiskers: 1.5 IQR).", png_bytes(accuracy_latency_figure(m, art.latency))),
+        "layers": Plot("layer_sparsity.png", "Sparsity and remaining weights per prunable layer.",
+                       png_bytes(layer_sparsity_figure(art.layers))),
+        "histogram": Plot("weight_histogram.png", "Magnitudes of the prunable weights before and after pruning.",
+                          png_bytes(weight_histogram_figure(art.histogram))),
+        "confusion": Plot("confusion.png", "Confusion matrices on the test split.",
+                          png_bytes(confusion_figure(art.predictions, art.classes))),
+        "training": Plot("training_curves.png", "Loss and accuracy per epoch, dense training then pruning fine-tune.",
+                         png_bytes(training_figure(art.train_log, art.prune_log))),
+        "schedule": Plot("pruning_schedule.png", "Mask sparsity per step during the pruning fine-tune.",
+                         png_bytes(pruning_schedule_figure(art.prune_steps, target_sparsity(cfg.prune),
+                                                           schedule_label(cfg.prune)))),
+        "deployment": Plot("deployment.png", "Each TFLite variant's gzipped size and batch-1 latency, with its test accuracy.",
+                           png_bytes(deployment_figure(m))),
+        "sweep": Plot("sweep_pareto.png", "Sweep: test accuracy against gzipped size (bar: the gzip bound at that "
+                      "sparsity) and against int8 latency; dense dashed.", png_bytes(sweep_figure(art.sweep))),
+        "sensitivity": Plot("sensitivity.png", "Accuracy drop per unit pruned alone (validation split).",
+                            png_bytes(sensitivity_figure(art.sensitivity))),
+    }
+    bench = m.get("setup", {}).get("bench", {})
+    method = (f"Latency and throughput: {bench.get('method', '')}; {bench.get('warmup_rounds')} warm-up and "
+              f"{bench.get('runs')} timed rounds at batch 1, {bench.get('batch_runs')} at batch {bench.get('batch')}, "
+              f"threads {bench.get('threads')}, on {bench.get('processor')} ({bench.get('cpus')} CPUs), "
+              f"ai-edge-litert {bench.get('ai_edge_litert')}. 'zeros in file' counts exact zeros among the "
+              "conv/depthwise/fully-connected weights stored in the flatbuffer itself.") if bench else ""
+    return [
+        Section("What was done", (setup_sentences(cfg, art),)),
+        Section("Dense vs pruned", (comparison_rows(m), plots["sizes"], plots["accuracy_latency"])),
+        Section("What the numbers say", (explanation(m, art.layers),)),
+        Section("Deployment formats", (variant_rows(m), deployment_sentences(m), method, plots["deployment"])),
+        Section("Sparsity sweep", (
+            sweep_sentences(art.sweep, cfg.sweep.accuracy_budget_pts, m["setup"]["test_samples"],
+                            m.get("reproducibility")),
+            sweep_rows(art.sweep), plots["sweep"], plots["sensitivity"], sensitivity_note(cfg))),
+        Section("Where the remaining weights are", (
+            layer_summary(art.layers).round(2), plots["layers"], plots["histogram"])),
+        Section("Accuracy per class", (plots["confusion"], per_class.round(1))),
+        Section("Training and pruning curves", (plots["training"], plots["schedule"])),
+    ]
+
+
+REPORT_TITLE = "Pruning report: dense vs magnitude-pruned MobileNet"
+PROVENANCE = ("Written by the `report` stage from this run's metrics.json and reports/*.csv; "
+              "every number and sentence is computed, none typed by hand.")
+
+
+def render_markdown(sections: list[Section], figures_link: str) -> str:
+    """GitHub-flavoured Markdown; figures linked from `figures_link` (relative to the .md file)."""
+    lines = [f"# {REPORT_TITLE}", "", f"_{PROVENANCE}_", ""]
+    for section in sections:
+        lines += [f"## {section.title}", ""]
+        for block in section.blocks:
+            if isinstance(block, Plot):
+                lines += [f"![{block.caption}]({figures_link}/{block.file})", "", f"_{block.caption}_", ""]
+            elif isinstance(block, pd.DataFrame):
+                # disable_numparse: cells such as "10,219,753" are already formatted; keep them as they are
+                lines += [block.to_markdown(index=False, disable_numparse=True), ""]
+            elif isinstance(block, list):
+                lines += [f"- {sentence}" for sentence in block] + [""]
+            else:
+                lines += [block, ""]
+    return "\n".join(lines)
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+th { background: #f2f2f2; } td:first-child, th:first-child { text-align: left; }
+figure { margin: 1em 0; } img { max-width: 100%; } figcaption { font-style: italic; color: #555; }
+"""
+
+
+def render_html(sections: list[Section]) -> str:
+    """One self-contained HTML file: inline CSS, figures as data URIs, no external resource."""
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>{html.escape(REPORT_TITLE)}</title><style>{_CSS}</style></head><body>",
+             f"<h1>{html.escape(REPORT_TITLE)}</h1>", f"<p><em>{html.escape(PROVENANCE)}</em></p>"]
+    for section in sections:
+        parts.append(f"<h2>{html.escape(section.title)}</h2>")
+        for block in section.blocks:
+            if isinstance(block, Plot):
+                data = base64.b64encode(block.png).decode()
+                parts.append(f'<figure><img alt="{html.escape(block.caption)}" src="data:image/png;base64,{data}">'
+                             f"<figcaption>{html.escape(block.caption)}</figcaption></figure>")
+            elif isinstance(block, pd.DataFrame):
+                parts.append(block.to_html(index=False, border=0, float_format=lambda v: f"{v:,.2f}"))
+            elif isinstance(block, list):
+                parts.append("<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in block) + "</ul>")
+            else:
+                parts.append(f"<p>{html.escape(block)}</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+

@@ -1,0 +1,212 @@
+"""The one table of the pipeline's stages: what each reads, which params it depends on, what it writes.
+
+Both entry points come from it: `dvc.yaml` is generated from it (`make dvc.yaml`; a test fails when
+the committed file differs) and the Prefect flow orders and fans out its tasks by the same deps and
+outs. A stage's code deps are derived, not listed: its edge `tasks/<name>.py` and every `pruneflow`
+module that edge imports, transitively — so an edit reruns only the stages whose code changed.
+Paths are `paths.*` keys of params.yaml (DVC templates the same keys). Edge modules are imported only
+when a stage runs, so validating params never pays TensorFlow's import.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pruneflow.config import Config, PruneConfig, SweepPoint
+from pruneflow.io import stage_commit
+
+REPO = Path(__file__).resolve().parents[1]
+SWEEP_POINT = "sweep_point"
+
+
+@dataclass(frozen=True)
+class Out:
+    """One output: a params key (`paths.prepared`), kept in git instead of DVC's cache when `git`,
+    a DVC plot when `plot` holds its x/y columns, the metrics file when `metric`."""
+
+    key: str
+    git: bool = False
+    plot: dict[str, str] | None = None
+    metric: bool = False
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A pipeline step: its edge is `tasks/<name>.py`, whose `run(cfg, *args)` does the work."""
+
+    name: str
+    params: tuple[str, ...]
+    deps: tuple[str, ...]
+    outs: tuple[Out, ...]
+    # Files read when present that dvc.yaml cannot list (an optional local weights file): the flow's
+    # cache key includes them.
+    optional_deps: Callable[[Config], tuple[Path, ...]] = lambda cfg: ()
+    point: SweepPoint | None = None  # a sweep_point stage's target and schedule
+    # Measures wall-clock latency: run alone, never beside another stage (it would time the contention).
+    timed: bool = False
+
+    @property
+    def module(self) -> str:
+        """The edge module, named exactly as the stage (`sweep_point@0.5-polynomial` → `tasks.sweep_point`)."""
+        return f"tasks.{self.name.split('@')[0]}"
+
+    def run(self, cfg: Config) -> None:
+        """Run the stage's edge; its outputs are published together when it returns."""
+        function = importlib.import_module(self.module).run
+        with stage_commit():
+            function(cfg, *((self.point,) if self.point else ()))
+
+    def dep_paths(self, cfg: Config) -> tuple[Path, ...]:
+        """The data files and folders the stage reads."""
+        return tuple(Path(lookup(cfg, key)) for key in self.deps)
+
+    def out_paths(self, cfg: Config) -> tuple[Path, ...]:
+        """The files and folders the stage writes."""
+        if self.point:
+            return (cfg.paths.sweep / self.point.name,)
+        return tuple(Path(lookup(cfg, out.key)) for out in self.outs)
+
+    def sources(self) -> tuple[Path, ...]:
+        """The code the stage runs: its edge and every library module it imports, transitively."""
+        edge = REPO / f"{self.module.replace('.', '/')}.py"
+        seen, todo = {edge}, [edge]
+        while todo:
+            for module in _library_imports(todo.pop()):
+                if module not in seen:
+                    seen.add(module)
+                    todo.append(module)
+        return (edge, *sorted(seen - {edge}))
+
+
+def lookup(cfg: Config, key: str) -> Any:
+    """The value of a dotted params key (`paths.prepared`, `train.batch_size`)."""
+    value: Any = cfg
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _module_file(name: str) -> Path | None:
+    base = REPO / name.replace(".", "/")
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py") if base.with_suffix(".py").is_file() else None
+
+
+def _library_imports(path: Path) -> set[Path]:
+    """Files of the `pruneflow` package that `path` imports (`from pruneflow.x import …`,
+    `from pruneflow.report import …`, `import pruneflow.x`), packages' `__init__` included."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "pruneflow":
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names if alias.name.split(".")[0] == "pruneflow"]
+        for name in names:
+            parts = name.split(".")
+            for depth in range(2, len(parts) + 1):  # a package's __init__ runs on the way to its module
+                module = _module_file(".".join(parts[:depth]))
+                if module:
+                    found.add(module)
+    return found
+
+
+def _prune_recipe() -> tuple[str, ...]:
+    """Every prune key except a point's own target and schedule (and the structured switch a point
+    turns off), taken from the config model: a new prune param joins the points' params by itself."""
+    point_keys = {"final_sparsity", "schedule", "sparsity_m_by_n"}
+    return tuple(f"prune.{key}" for key in PruneConfig.model_fields if key not in point_keys)
+
+
+def _weights_file(cfg: Config) -> tuple[Path, ...]:
+    return (Path(cfg.model.weights),) if cfg.model.weights not in (None, "imagenet") else ()
+
+
+# The main pipeline, then the sweep. Stages that read the dense model also list `train` (and `model`
+# via the model itself): a change there retrains the dense model, which reruns them anyway.
+STAGES: tuple[Stage, ...] = (
+    Stage("ingest", ("seed", "data"), ("data.folder",), (Out("paths.prepared"),)),
+    Stage("train_dense", ("seed", "data.image_size", "model", "train"), ("paths.prepared",),
+          (Out("paths.dense_model"), Out("paths.train_log", git=True, plot={"x": "epoch", "y": "val_accuracy"})),
+          optional_deps=_weights_file),
+    Stage("prune", ("seed", "prune", "train"), ("paths.prepared", "paths.dense_model"),
+          (Out("paths.pruned_model"), Out("paths.prune_summaries"),
+           Out("paths.prune_log", git=True, plot={"x": "epoch", "y": "val_accuracy"}),
+           Out("paths.prune_steps", git=True, plot={"x": "step", "y": "sparsity"}))),
+    Stage("strip", (), ("paths.prepared", "paths.pruned_model"),
+          (Out("paths.stripped_model"), Out("paths.strip_check", git=True))),
+    Stage("pqat", ("seed", "quantize.pqat", "quantize.pqat_epochs", "quantize.pqat_learning_rate", "train"),
+          ("paths.prepared", "paths.stripped_model"), (Out("paths.pqat"),)),
+    Stage("export", ("quantize.representative_samples", "export"),
+          ("paths.prepared", "paths.dense_model", "paths.stripped_model"), (Out("paths.export"),)),
+    Stage("bench", ("seed", "bench", "export", "quantize.pqat"), ("paths.prepared", "paths.export", "paths.pqat"),
+          (Out("paths.bench", git=True), Out("paths.latency_samples", git=True)), timed=True),
+    Stage("evaluate", ("export", "quantize.pqat", "bench.threads", "bench.batch"),
+          ("paths.prepared", "paths.dense_model", "paths.stripped_model", "paths.pruned_model", "paths.export",
+           "paths.pqat", "paths.bench", "paths.train_log", "paths.prune_log"),
+          (Out("paths.metrics", git=True, metric=True), Out("paths.sparsity_table", git=True),
+           Out("paths.per_class_table", git=True), Out("paths.predictions", git=True),
+           Out("paths.weight_histogram", git=True))),
+    Stage("sensitivity", ("prune.scope", "sensitivity.unit", "sensitivity.sparsities"),
+          ("paths.prepared", "paths.dense_model"), (Out("paths.sensitivity", git=True),)),
+    # One stage per sweep.sparsities × sweep.schedules (DVC matrix): the point's own values are on
+    # its command line, not in its params, so editing one sparsity reruns only that point.
+    Stage(SWEEP_POINT, ("seed", *_prune_recipe(), "train", "quantize.representative_samples"),
+          ("paths.prepared", "paths.dense_model"), ()),
+    Stage("sweep_derived", ("seed", *_prune_recipe(), "train", "quantize.representative_samples", "sensitivity"),
+          ("paths.prepared", "paths.dense_model", "paths.sensitivity"), (Out("paths.derived"),)),
+    Stage("sweep", ("seed", "bench.warmup", "bench.runs", "bench.threads", "quantize.representative_samples",
+                    "export.formats", "prune.final_sparsity", "prune.schedule", "prune.sparsity_m_by_n",
+                    "sweep.sparsities", "sweep.schedules", "sensitivity.derive"),
+          ("paths.prepared", "paths.dense_model", "paths.stripped_model", "paths.export", "paths.prune_log",
+           "paths.sweep", "paths.derived"),
+          (Out("paths.sweep_table", git=True),), timed=True),
+    Stage("report", ("seed", "data", "model", "train", "prune", "quantize", "export", "bench", "sweep", "sensitivity"),
+          ("paths.prepared", "paths.metrics", "paths.train_log", "paths.prune_log", "paths.prune_steps",
+           "paths.sparsity_table", "paths.per_class_table", "paths.predictions", "paths.weight_histogram",
+           "paths.latency_samples", "paths.bench", "paths.sweep_table", "paths.sensitivity"),
+          (Out("paths.report_md", git=True), Out("paths.report_html", git=True), Out("paths.figures", git=True))),
+)
+
+BY_NAME = {stage.name: stage for stage in STAGES}
+
+
+def sweep_stage(point: SweepPoint) -> Stage:
+    """The `sweep_point` stage of one point, named as DVC's matrix names it (`sweep_point@0.5-polynomial`)."""
+    template = BY_NAME[SWEEP_POINT]
+    return Stage(f"{SWEEP_POINT}@{point.name}", template.params, template.deps, template.outs, point=point)
+
+
+def pipeline_stages(cfg: Config) -> tuple[Stage, ...]:
+    """Every stage of this config in dvc.yaml's order, the sweep_point template expanded per point."""
+    out: list[Stage] = []
+    for stage in STAGES:
+        out.extend(sweep_stage(point) for point in cfg.sweep_points()) if stage.name == SWEEP_POINT else out.append(stage)
+    return tuple(out)
+
+
+def upstream(stages: tuple[Stage, ...], cfg: Config) -> dict[str, set[str]]:
+    """Stage name → the stages whose outputs it reads (a dep equal to, inside or above an out)."""
+    writers = [(out, stage.name) for stage in stages for out in stage.out_paths(cfg)]
+    graph = {}
+    for stage in stages:
+        graph[stage.name] = {writer for dep in stage.dep_paths(cfg) for out, writer in writers
+                             if writer != stage.name and (dep == out or out in dep.parents or dep in out.parents)}
+    return graph
+
+
+def generations(stages: tuple[Stage, ...], cfg: Config) -> list[list[Stage]]:
+    """The stages in waves: each wave reads only outputs of earlier waves, so its stages may run in
+    parallel (the flow submits a wave to its task runner together), in table order within a wave."""
+    graph, done, waves = upstream(stages, cfg), set(), []
+    while len(done) < len(stages):
+        wave = [stage for stage in stages if stage.name not in done and graph[stage.name] <= done]
+        if not wave:
+            raise ValueError(f"stage graph has a cycle among {sorted(set(graph) - done)}")
+        waves.append(wave)
+        done.update(stage.name for stage in wave)
+    return waves

@@ -1,0 +1,22 @@
+"""Stage train_dense: train the dense classifier from the prepared splits."""
+
+from __future__ import annotations
+
+from pruneflow.config import Config
+from pruneflow.data import load_classes, load_split
+from pruneflow.model import distribution, is_chief, save_model
+from pruneflow.training import train_dense
+
+
+def run(cfg: Config) -> None:
+    """Edge: read the prepared splits, train, write the dense model and its training curve."""
+    prepared = cfg.paths.prepared
+    classes = load_classes(prepared)
+    strategy = distribution(cfg.train.strategy)
+    model, log, epoch = train_dense(cfg, load_split(prepared, "train"), load_split(prepared, "val"), len(classes), strategy)
+    if not is_chief(strategy):  # a multi-worker cluster: workers train, the chief alone writes
+        return
+    save_model(model, cfg.paths.dense_model)
+    log.write()
+    print(f"train_dense: best val_accuracy {max(r['val_accuracy'] for r in log.rows):.4f} at epoch {epoch} → {cfg.paths.dense_model}")
+
