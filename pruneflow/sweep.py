@@ -29,8 +29,9 @@ from pruneflow.pruning import prunable_sparsity_pct, prune_model, strip
 from pruneflow.tf_env import keras
 from pruneflow.tflite import (
     TFLiteRunner,
-    representative_data,
-    to_tflite,
+    calibration_images,
+    convert_file,
+    in_processes,
     weight_stats,
 )
 
@@ -91,10 +92,11 @@ def prune_and_write(cfg: Config, out_dir: Path, identity: dict[str, Any],
     stripped = strip(pruned)
     if not is_chief(distribution(cfg.train.strategy)):
         return {}
-    float_fb = to_tflite(stripped, "float")
-    int8_fb = to_tflite(stripped, "int8", representative_data(train[0], cfg.quantize.representative_samples))
     with atomic_dir(out_dir) as tmp:
         save_model(stripped, tmp / MODEL_FILE)
+        calibration = calibration_images(train[0], cfg.quantize.representative_samples)
+        float_fb, int8_fb = in_processes(convert_file, [(tmp / MODEL_FILE, "float"),
+                                                        (tmp / MODEL_FILE, "int8", calibration)])
         (tmp / FLOAT_FILE).write_bytes(float_fb)
         (tmp / INT8_FILE).write_bytes(int8_fb)
         point = {**identity, **score_point(stripped, float_fb, int8_fb, tmp / MODEL_FILE, test),

@@ -25,6 +25,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,13 +69,19 @@ def deployables(cfg: Config) -> dict[str, Path]:
 PQAT_FORMATS = ("int8", "sparse_int8")
 
 
+def calibration_images(images: np.ndarray, count: int) -> np.ndarray:
+    """The `count` train images that calibrate int8, spread evenly over the split."""
+    picks = np.linspace(0, len(images) - 1, num=min(count, len(images))).round().astype(int)
+    return images[picks]
+
+
 def representative_data(images: np.ndarray, count: int) -> Representative:
     """Calibration batches for int8: `count` train images spread evenly over the split, one per batch."""
-    picks = np.linspace(0, len(images) - 1, num=min(count, len(images))).round().astype(int)
+    picked = calibration_images(images, count)
 
     def batches() -> Iterator[list[np.ndarray]]:
-        for i in picks:
-            yield [images[i : i + 1].astype(np.float32)]
+        for i in range(len(picked)):
+            yield [picked[i : i + 1].astype(np.float32)]
 
     return batches
 
@@ -111,15 +118,43 @@ def write_tflite(out: Path, name: str, fmt: str, flatbuffer: bytes) -> None:
     exported(out, name, f"{tflite_kind(fmt)}.gz").write_bytes(gzip_bytes(flatbuffer))
 
 
-def export_files(
-    name: str, keras_file: Path, model: keras.Model, out: Path,
-    formats: tuple[str, ...] = ("float",), representative: Representative | None = None,
-) -> None:
-    """Write `<name>.keras`, `<name>.keras.gz` and each TFLite format (and its gzip) into `out`."""
+def export_files(name: str, keras_file: Path, out: Path, formats: tuple[str, ...] = ("float",),
+                 calibration: np.ndarray | None = None) -> None:
+    """Write `<name>.keras`, `<name>.keras.gz` and each TFLite format (and its gzip) of the model in
+    `keras_file` into `out`; int8 formats calibrate on `calibration` (see `calibration_images`)."""
+    from pruneflow.model import load_model
+
     shutil.copyfile(keras_file, exported(out, name, "keras"))
     exported(out, name, "keras.gz").write_bytes(gzip_bytes(keras_file.read_bytes()))
+    model = load_model(keras_file)
+    representative = None if calibration is None else representative_data(calibration, len(calibration))
     for fmt in formats:
         write_tflite(out, name, fmt, to_tflite(model, fmt, representative))
+
+
+def convert_file(keras_file: Path, fmt: str, calibration: np.ndarray | None = None) -> bytes:
+    """`to_tflite` of the model saved in `keras_file` (a picklable job for `in_processes`)."""
+    from pruneflow.model import load_model
+
+    representative = None if calibration is None else representative_data(calibration, len(calibration))
+    return to_tflite(load_model(keras_file), fmt, representative)
+
+
+def in_processes(function: Callable[..., Any], calls: list[tuple]) -> list[Any]:
+    """`function(*args)` for every `args` of `calls`, each in a fresh process, as many at once as there
+    are CPUs. A TFLite conversion is mostly single-threaded, so two models convert in about the time
+    of one on two cores. Runs them here, one by one, on one CPU or in a daemonic process (a Dask
+    worker), which may not start children."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = min(len(calls), cpus)
+    if workers < 2 or multiprocessing.current_process().daemon:
+        return [function(*args) for args in calls]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return [future.result() for future in [pool.submit(function, *args) for args in calls]]
 
 
 # Operators whose input 1 is the weight tensor (what magnitude pruning zeroes).
@@ -142,20 +177,26 @@ class WeightStats:
         return 100.0 * self.zeros / self.params if self.params else 0.0
 
 
-def weight_stats(flatbuffer: bytes) -> WeightStats:
-    """Count weights and exact zeros of every conv/depthwise/FC weight tensor in a TFLite model.
+@dataclass(frozen=True)
+class WeightTensor:
+    """One conv/depthwise/fully-connected weight tensor as stored: its shape, its stored values (all of
+    them, in the shape's order, unless sparse-encoded: then only the kept block values) and encoding."""
 
-    A sparse-encoded tensor stores only its (block) values; its dense size comes from its shape, so
-    the encoded-away zeros are counted as zeros. Quantized weights are zero when their integer is
-    zero (weights are quantized symmetrically, zero point 0).
-    """
+    shape: tuple[int, ...]
+    values: np.ndarray
+    sparse: bool
+
+
+def weight_tensors(flatbuffer: bytes) -> list[WeightTensor]:
+    """Every conv/depthwise/FC weight tensor of a TFLite model, in operator order, read through the
+    DENSIFY/DEQUANTIZE ops that only re-encode a constant on its way to the weight input."""
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
     names = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
     types = {value: name for name, value in vars(schema.TensorType).items() if not name.startswith("_")}
     codes = [names[max(code.builtinCode, code.deprecatedBuiltinCode)] for code in model.operatorCodes]
-    params = zeros = sparse = 0
+    tensors = []
     for graph in model.subgraphs:
         producer = {out: op for op in graph.operators for out in op.outputs}
         for op in graph.operators:
@@ -169,10 +210,23 @@ def weight_stats(flatbuffer: bytes) -> WeightStats:
             if data is None:
                 continue
             values = np.frombuffer(bytes(bytearray(data)), dtype=_NUMPY_TYPES[types[tensor.type]])
-            size = int(np.prod(tensor.shape))
-            params += size
-            zeros += size - int(np.count_nonzero(values))
-            sparse += tensor.sparsity is not None
+            tensors.append(WeightTensor(tuple(int(d) for d in tensor.shape), values, tensor.sparsity is not None))
+    return tensors
+
+
+def weight_stats(flatbuffer: bytes) -> WeightStats:
+    """Count weights and exact zeros of every conv/depthwise/FC weight tensor in a TFLite model.
+
+    A sparse-encoded tensor stores only its (block) values; its dense size comes from its shape, so
+    the encoded-away zeros are counted as zeros. Quantized weights are zero when their integer is
+    zero (weights are quantized symmetrically, zero point 0).
+    """
+    params = zeros = sparse = 0
+    for tensor in weight_tensors(flatbuffer):
+        size = int(np.prod(tensor.shape))
+        params += size
+        zeros += size - int(np.count_nonzero(tensor.values))
+        sparse += tensor.sparse
     return WeightStats(params=params, zeros=zeros, sparse_tensors=sparse)
 
 

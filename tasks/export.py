@@ -6,17 +6,15 @@ from __future__ import annotations
 from pruneflow.config import Config
 from pruneflow.data import load_split
 from pruneflow.io import atomic_dir
-from pruneflow.model import load_model
-from pruneflow.tflite import export_files, model_files, representative_data
+from pruneflow.tflite import calibration_images, export_files, in_processes, model_files
 
 
 def run(cfg: Config) -> None:
-    """Edge: export both models into `paths.export`, replacing the directory as a whole."""
+    """Edge: export both models into `paths.export` (each in its own process), replacing the folder as a whole."""
     images, _ = load_split(cfg.paths.prepared, "train")
-    representative = representative_data(images, cfg.quantize.representative_samples)
+    calibration = calibration_images(images, cfg.quantize.representative_samples)
     with atomic_dir(cfg.paths.export) as out:
-        for name, path in model_files(cfg).items():
-            export_files(name, path, load_model(path), out, cfg.export.formats, representative)
+        in_processes(export_files, [(name, path, out, cfg.export.formats, calibration)
+                                    for name, path in model_files(cfg).items()])
         sizes = {p.name: p.stat().st_size for p in sorted(out.iterdir())}  # published when the stage ends
     print(f"export: {sizes}")
-

@@ -25,7 +25,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tasks.__main__ import main
+from pruneflow.__main__ import main
 from pruneflow.config import load_config
 from pruneflow.io import digest
 from tests.conftest import REPO, write_image_folder, write_params
@@ -265,7 +265,7 @@ def without_override() -> None:
 
 def cli(root: Path, preexec) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([sys.executable, "-m", "tasks", "ingest"], cwd=root, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "pruneflow", "ingest"], cwd=root, env=env, capture_output=True,
                           text=True, preexec_fn=preexec, timeout=300)
 
 

@@ -90,7 +90,7 @@ def test_cli_bad_params_exit_2_with_one_line_and_no_traceback(tmp_path: Path) ->
     params = tmp_path / "params.yaml"
     params.write_text("prune:\n  final_sparsity: 1.5\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "tasks", "prune", "--params", str(params)],
+        [sys.executable, "-m", "pruneflow", "prune", "--params", str(params)],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2

@@ -5,70 +5,22 @@ XNNPACK's sparse inference engages on this CPU."""
 from __future__ import annotations
 
 import json
-import os
 import platform
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pruneflow.config import Config, load_config
-from tests.conftest import write_params
+from pruneflow.config import Config
+from tests.conftest import ALL_FORMATS, build_config
 
 pytestmark = pytest.mark.slow
 
-ALL_FORMATS = ("float", "dynamic_range", "int8", "sparse", "sparse_int8")
-
-
-def write_stripes(root: Path, per_class: int, size: int = 32) -> None:
-    """Two texture classes a tiny MobileNet learns in seconds: horizontal vs vertical stripes of random
-    period and phase, plus noise (a texture survives global pooling; a position would not)."""
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for k, name in enumerate(("horizontal", "vertical")):
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            period = int(rng.integers(4, 9))
-            stripes = ((np.arange(size) + rng.integers(0, period)) // (period // 2) % 2 * 200).astype(np.int64)
-            img = np.tile(stripes[:, None], (1, size)) if k == 0 else np.tile(stripes[None, :], (size, 1))
-            img = np.clip(img[..., None] + rng.integers(0, 50, (size, size, 3)), 0, 255).astype(np.uint8)
-            Image.fromarray(img).save(root / name / f"{i:03d}.png")
-
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    """A tiny run that learns (stripes: 99 % dense test accuracy in 40 quick epochs), pruned to 80 % in 15
-    (89–94 %), exported in every format, plus a one-epoch PQAT model; stages called in-process.
-
-    200 images per class, so 100 test images: with 100 per class (50 test images, 2 points each) the
-    models were marginal (90 % dense) and a clean CI machine saw int8 flip 4 borderline images of the
-    pruned model, 8 points; at 200 per class int8 agreed with float on 99–100 % of test images (seeds 7, 1).
-    int8 is calibrated on 100 train images: with 8 (the old value) a rerun lost 8 points to clipped
-    activation ranges, a calibration fault, not quantization.
-    """
-    from tasks import export, ingest, pqat, prune, strip, train
-
-    root = tmp_path_factory.mktemp("deploy")
-    write_stripes(root / "data" / "raw", per_class=200)
-    cwd = Path.cwd()
-    os.chdir(root)
-    try:
-        cfg = load_config(write_params(root, {
-            "data": {"source": "folder", "samples_per_class": None, "val_fraction": 0.2, "test_fraction": 0.25},
-            "model": {"architecture": "mobilenet", "alpha": 0.25},
-            "train": {"epochs": 40, "batch_size": 16, "learning_rate": 0.003},
-            "prune": {"epochs": 15, "learning_rate": 0.002},
-            "quantize": {"pqat": True, "pqat_epochs": 1, "representative_samples": 100},
-            "export": {"formats": list(ALL_FORMATS)},
-            "bench": {"threads": [1, 2]},
-        }))
-        for stage in (ingest, train, prune, strip, export, pqat):
-            stage.run(cfg)
-    finally:
-        os.chdir(cwd)
-    return cfg.model_copy(update={"paths": cfg.paths.model_copy(
-        update={k: root / v for k, v in cfg.paths.model_dump().items()})})
+def run(dvc_build: Path) -> Config:
+    """The session's build: stripes it learns, every TFLite format, a PQAT model, the bench (read only)."""
+    return build_config(dvc_build)
 
 
 @pytest.fixture(scope="module")
@@ -131,24 +83,30 @@ def test_sparse_encoding_keeps_the_zeros_in_a_smaller_file_with_identical_predic
     assert weight_stats(exported(run.paths.export, "dense", "sparse.tflite").read_bytes()).sparse_tensors == 0
 
 
-def test_quantization_keeps_every_pruned_zero(run: Config) -> None:
-    from pruneflow.tflite import deployables
-    from pruneflow.tflite import weight_stats
+def test_quantization_keeps_every_pruned_zero_in_its_place(run: Config) -> None:
+    from pruneflow.tflite import deployables, weight_stats, weight_tensors
 
     files = deployables(run)
-    pruned_zeros = weight_stats(files["pruned.float"].read_bytes()).zeros
-    for name in ("pruned.int8", "pruned.dynamic_range", "pruned_pqat.int8", "pruned_pqat.sparse_int8"):
-        # rounding can only add zeros; PQAT's prune-preserving scheme must not let any come back
-        assert weight_stats(files[name].read_bytes()).zeros >= pruned_zeros, name
+
+    def zero_masks(name: str) -> list[np.ndarray]:
+        return [t.values.reshape(t.shape) == 0 for t in weight_tensors(files[name].read_bytes())]
+
+    pruned = zero_masks("pruned.float")
+    assert sum(int(mask.sum()) for mask in pruned) > 0
+    for name in ("pruned.int8", "pruned.dynamic_range", "pruned_pqat.int8"):
+        masks = zero_masks(name)
+        assert [m.shape for m in masks] == [m.shape for m in pruned], name
+        # rounding can only add zeros; every weight pruning zeroed is still zero, at the same position
+        assert all(np.all(mine[zeroed]) for zeroed, mine in zip(pruned, masks)), name
+    for name in ("pruned.sparse_int8", "pruned_pqat.sparse_int8"):  # sparse-encoded: the zeros are encoded away
+        assert weight_stats(files[name].read_bytes()).zeros >= sum(int(mask.sum()) for mask in pruned), name
 
 
 def test_bench_json_has_every_field_and_speedups_from_the_same_rounds(run: Config) -> None:
     import pandas as pd
 
-    from tasks import bench
     from pruneflow.tflite import deployables
 
-    bench.run(run)
     result = json.loads(run.paths.bench.read_text())
     assert {"warmup_rounds", "runs", "batch", "threads", "processor", "ai_edge_litert", "method"} <= set(result["setup"])
     assert set(result["variants"]) == set(deployables(run))
@@ -185,8 +143,7 @@ def test_xnnpack_sparse_inference_engages_only_on_cpus_without_avx(tmp_path: Pat
     and the outputs are bit-identical. The model is in the xnnpack form and 80 % sparse, which meets
     every other rule."""
     from pruneflow.config import ModelConfig
-    from pruneflow.tflite import to_tflite
-    from pruneflow.tflite import TFLiteRunner
+    from pruneflow.tflite import TFLiteRunner, to_tflite, weight_stats
     from pruneflow.model import build_classifier
     from pruneflow.tf_env import keras
 
@@ -205,6 +162,9 @@ def test_xnnpack_sparse_inference_engages_only_on_cpus_without_avx(tmp_path: Pat
     for fmt in ("float", "sparse"):
         files[fmt] = tmp_path / f"{fmt}.tflite"
         files[fmt].write_bytes(to_tflite(model, fmt))
+    assert weight_stats(files["sparse"].read_bytes()).sparse_tensors > 0  # the file does hold sparse tensors
+    assert weight_stats(files["float"].read_bytes()).sparse_tensors == 0
+    assert {TFLiteRunner(path).delegate for path in files.values()} == {"xnnpack"}  # and XNNPACK runs both
     x = rng.uniform(0, 255, (8, 32, 32, 3)).astype(np.float32)
     dense_out = TFLiteRunner(files["float"]).predict(x)
     sparse_out = TFLiteRunner(files["sparse"]).predict(x)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, write_params
+from tests.conftest import REPO, copy_build
 
 pytestmark = pytest.mark.slow
 
@@ -81,21 +81,19 @@ def server(tmp_path: Path):
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A git+DVC checkout of this project with a tiny params.yaml (what a user's clone holds)."""
-    root = tmp_path / "checkout"
-    for name in ("tasks", "flows"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", "prefect.yaml"):
-        shutil.copy(REPO / name, root)
-    (root / "data" / "raw").mkdir(parents=True)
-    (root / "data" / "raw" / "README.md").write_text("raw data\n")
-    write_params(root, {"sweep": {"sparsities": [0.8]}})  # one sweep point: the run stays short
+def repo(flow_build: Path, tmp_path: Path) -> Path:
+    """A git+DVC checkout of this project holding the session's flow build (what a user's clone holds
+    after a first `make flow`): the nightly run then finds every stage cached and records it."""
+    root = copy_build(flow_build, tmp_path / "checkout")
+    shutil.copy(REPO / "prefect.yaml", root)
     git = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
     for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"],
                 [sys.executable, "-m", "dvc", "config", "core.analytics", "false"],
-                ["git", "add", "-A"], ["git", "commit", "-qm", "checkout"]):
+                # the code, params and raw data; the outputs are DVC's to record (cached ones never go in git)
+                ["git", "add", "pruneflow", "tasks", "flows", "dvc.yaml", "params.yaml", "prefect.yaml", ".dvc",
+                 ".dvcignore", "data/raw"],
+                ["git", "commit", "-qm", "checkout"]):
         _run(cmd, root, git)
     return root
 
@@ -176,12 +174,12 @@ def _deploy_run_and_check(server: dict, repo: Path) -> None:
     artifacts = asyncio.run(_artifacts(flow_run_id))
     assert {TABLE_ARTIFACT, SWEEP_ARTIFACT, RECORD_ARTIFACT} <= set(artifacts)
     sweep = json.loads(artifacts[SWEEP_ARTIFACT].data)
-    assert [row["point"] for row in sweep] == ["dense", "0.8-polynomial"]
+    assert [row["point"] for row in sweep] == ["dense", "0.5-polynomial", "0.8-polynomial", "derived-0.5"]
     assert "dvc status` clean" in artifacts[RECORD_ARTIFACT].data
 
     # recorded the way `dvc repro` records: every stage in dvc.lock, nothing left to reproduce
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
-    assert {"ingest", "evaluate", "sweep_point@0.8-polynomial", "sweep", "report"} <= set(lock)
+    assert {"ingest", "evaluate", "sweep_point@0.5-polynomial", "sweep", "report"} <= set(lock)
     assert "metrics.json" in {out["path"] for out in lock["evaluate"]["outs"]}
     status = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=repo, capture_output=True, text=True)
     assert json.loads(status.stdout) == {}

@@ -1,11 +1,9 @@
-"""`dvc repro` end to end in a throw-away git+DVC repo on a tiny config."""
+"""`dvc repro` end to end, on copies of the session's one tiny build (tests/conftest.py `dvc_build`)."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,138 +14,151 @@ import yaml
 
 from pruneflow.config import load_config
 from pruneflow.io import digest
-from pruneflow.metrics import VARYING_FIELDS, reproducible_fields
 from pruneflow.stages import pipeline_stages
-from tests.conftest import REPO, write_params
+from tests.conftest import copy_build, dvc, run_command
 
 pytestmark = pytest.mark.slow
-
-
-def _run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
-    if check and proc.returncode:
-        raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def _dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return _run([sys.executable, "-m", "dvc", *args], repo, check)
 
 
 def _stages_run(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A git+DVC repo holding this project's pipeline code and a tiny params.yaml, reproduced once."""
-    root = tmp_path_factory.mktemp("dvcrepo")
-    for name in ("tasks", "flows"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "dvc.yaml", root)
-    shutil.copy(REPO / "tests" / "kill_at_commit.py", root)
-    (root / "data" / "raw").mkdir(parents=True)
-    (root / "data" / "raw" / "README.md").write_text("raw data\n")
-    write_params(root)
-    _run(["git", "init", "-q"], root)
-    _run(["git", "config", "user.email", "t@example.com"], root)
-    _run(["git", "config", "user.name", "test"], root)
-    _dvc(root, "init", "-q")
-    _dvc(root, "config", "core.analytics", "false")
-    shutil.copy(REPO / ".dvcignore", root)
-    first = _dvc(root, "repro")
-    assert _stages_run(first.stdout) == {"ingest", "train_dense", "prune", "strip", "pqat", "export", "bench",
-                                         "evaluate", "sensitivity", "sweep_point@0.5-polynomial",
-                                         "sweep_point@0.8-polynomial", "sweep_derived", "sweep", "report"}
-    _run(["git", "add", "-A"], root)
-    _run(["git", "commit", "-qm", "baseline"], root)
-    return root
-
-
-def test_second_repro_does_nothing(repo: Path) -> None:
-    again = _dvc(repo, "repro")
-    assert _stages_run(again.stdout) == set()
-    assert "up to date" in again.stdout
+def _edit_params(repo: Path, changes: dict[str, dict]) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for section, values in changes.items():
+        params[section].update(values)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def _outputs(repo: Path) -> dict[str, str]:
     """Digest of every output of every stage, by path."""
     cfg = load_config(repo / "params.yaml")
-    return {str(out): digest(repo / out) for stage in pipeline_stages(cfg) for out in stage.outs(cfg)}
+    return {str(out): digest(repo / out) if (repo / out).exists() else "missing"
+            for stage in pipeline_stages(cfg) for out in stage.out_paths(cfg)}
 
 
-def _command(stage: str) -> list[str]:
-    """`python -m pruneflow` arguments of a stage, as dvc.yaml runs it."""
-    if stage.startswith("sweep_point@"):
-        sparsity, schedule = stage.split("@")[1].split("-")
-        return ["sweep_point", "--sparsity", sparsity, "--schedule", schedule]
-    return [stage]
+def _changed_stages(repo: Path) -> set[str]:
+    """The stages `dvc status` says must rerun (their own code, deps, params or outputs changed)."""
+    return set(json.loads(dvc(repo, "status", "--json").stdout))
 
 
-def test_sigkill_while_publishing_each_stage_leaves_the_previous_outputs_intact(repo: Path) -> None:
+@pytest.fixture(scope="module")
+def repo(dvc_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the build for this module's tests, which change it in order."""
+    return copy_build(dvc_build, tmp_path_factory.mktemp("dvc") / "repo")
+
+
+def test_the_build_ran_every_stage_once_and_a_second_repro_does_nothing(dvc_build: Path, repo: Path) -> None:
+    cfg = load_config(repo / "params.yaml")
+    assert _stages_run((dvc_build / "repro.log").read_text()) == {stage.name for stage in pipeline_stages(cfg)}
+    again = dvc(repo, "repro")
+    assert _stages_run(again.stdout) == set()
+    assert "up to date" in again.stdout
+
+
+# What each edit makes stale by itself (DVC then reruns these, and whatever reads an output that changed).
+EDITS = [
+    ("a sentence of the report", "pruneflow/report/sentences.py", {"report"}),
+    ("the benchmark's timing code", "pruneflow/timing.py", {"bench", "sweep"}),
+    ("a sweep point's recipe", "pruneflow/sweep.py", {"sweep_point@0.5-polynomial", "sweep_derived", "sweep"}),
+    ("the stage edge of strip", "tasks/strip.py", {"strip"}),
+]
+
+
+@pytest.mark.parametrize(("what", "path", "stale"), EDITS, ids=[e[0] for e in EDITS])
+def test_an_edit_makes_stale_only_the_stages_whose_code_reads_it(repo: Path, what: str, path: str, stale: set) -> None:
+    source = repo / path
+    text = source.read_text()
+    try:
+        source.write_text(text + "\n# an edit\n")
+        assert _changed_stages(repo) == stale, what
+    finally:
+        source.write_text(text)
+    assert _changed_stages(repo) == set()
+
+
+def test_changing_prune_final_sparsity_makes_stale_the_main_prune_and_the_sweep_table_only(repo: Path) -> None:
+    original = (repo / "params.yaml").read_text()
+    try:
+        _edit_params(repo, {"prune": {"final_sparsity": 0.7}})
+        # sweep_point@0.5 and sweep_derived do not read it: a point's target is on its command line
+        assert _changed_stages(repo) == {"prune", "sweep"}
+    finally:
+        (repo / "params.yaml").write_text(original)
+
+
+# SIGKILL at a chosen rename of the stage's final publish (tests/kill_at_commit.py), with params that
+# make the new outputs differ from the old ones (bench: new timings anyway), so an in-place write
+# would be caught. 1: before any output is published; 2: between two renames (bench: one of its two
+# files published; export: inside the folder swap, the old folder moved aside and the new one not yet in).
+KILLS = [
+    ("bench", {}, 1),
+    ("bench", {}, 2),
+    ("export", {"quantize": {"representative_samples": 20}}, 2),
+    ("report", {"sweep": {"accuracy_budget_pts": 25.0}}, 1),
+]
+
+
+@pytest.mark.parametrize(("stage", "changes", "rename"), KILLS, ids=[f"{k[0]}-rename{k[2]}" for k in KILLS])
+def test_sigkill_while_publishing_never_leaves_a_mix_dvc_would_accept(dvc_build: Path, tmp_path: Path, stage: str,
+                                                                       changes: dict, rename: int) -> None:
+    repo = copy_build(dvc_build, tmp_path / "repo")
     before = _outputs(repo)
+    _edit_params(repo, changes)
+    killed = run_command([sys.executable, "kill_at_commit.py", str(rename), stage], repo, check=False)
+    assert killed.returncode == -signal.SIGKILL, f"{stage} was not killed while publishing:\n{killed.stderr[-2000:]}"
+    after = _outputs(repo)
     cfg = load_config(repo / "params.yaml")
-    stages = {stage.name.split("@")[0]: stage for stage in pipeline_stages(cfg)}  # one sweep point: same code
-    for stage in stages.values():
-        killed = _run([sys.executable, "kill_at_commit.py", *_command(stage.name)], repo, check=False)
-        assert killed.returncode == -signal.SIGKILL, f"{stage.name} was not killed while writing:\n{killed.stderr[-2000:]}"
-        assert _outputs(repo) == before, f"{stage.name}: killed mid-write changed an earlier output"
-    assert list(repo.rglob("*.pruneflow-tmp-*"))  # the kills left temporaries behind (ignored by git and DVC)
-    status = _dvc(repo, "status", "--json")
-    assert json.loads(status.stdout) == {}, status.stdout  # nothing to rerun: every output matches dvc.lock
-
-
-def test_forced_rerun_repeats_every_metric_but_wall_clock_timings_and_the_files_bit_for_bit(repo: Path) -> None:
-    from pruneflow.sweep import FLOAT_FILE, INT8_FILE, MODEL_FILE
-
-    cfg = load_config(repo / "params.yaml")
-    first = json.loads((repo / "metrics.json").read_text())
-    p = cfg.paths
-    deterministic = [p.prepared, p.dense_model, p.pruned_model, p.stripped_model, p.strip_check, p.export, p.pqat,
-                     p.sensitivity, p.derived, p.sparsity_table, p.per_class_table, p.predictions, p.weight_histogram,
-                     *(p.sweep / point.name / name for point in cfg.sweep_points() for name in (MODEL_FILE, FLOAT_FILE, INT8_FILE))]
-    files = {str(path): digest(repo / path) for path in deterministic}
-
-    rerun = _dvc(repo, "repro", "--force")  # also completes after the kills above and sweeps their temporaries
-    assert len(_stages_run(rerun.stdout)) == len(pipeline_stages(cfg))
-    assert not list(repo.rglob("*.pruneflow-tmp-*"))
-    second = json.loads((repo / "metrics.json").read_text())
-    assert reproducible_fields(second) == reproducible_fields(first)
-    assert second["reproducibility"]["varies_run_to_run"] == list(VARYING_FIELDS)
-    assert {str(path): digest(repo / path) for path in deterministic} == files
-    assert first["dense"]["latency_p50_ms"] != second["dense"]["latency_p50_ms"]  # timings were measured anew
-    _run(["git", "add", "-A"], repo)  # the rerun's timings are the new baseline of the tests below
-    _run(["git", "commit", "-qm", "forced rerun"], repo)
+    mine = {str(p) for p in next(s for s in pipeline_stages(cfg) if s.name == stage).out_paths(cfg)}
+    assert {k: v for k, v in after.items() if k not in mine} == {k: v for k, v in before.items() if k not in mine}
+    changed = {path for path in mine if after[path] != before[path]}
+    if rename == 1:
+        assert changed == set(), "killed before publishing, yet an output changed"
+        assert list(repo.rglob("*.pruneflow-tmp-*"))  # the complete new outputs, left as temporaries
+    elif stage == "bench":
+        assert len(changed) == 1  # exactly the first output was published
+    else:  # mid-swap: the old folder is moved aside, whole; the next run brings it back before writing
+        assert after[str(cfg.paths.export)] == "missing"
+        assert digest(repo / f".{cfg.paths.export}.old") == before[str(cfg.paths.export)]
+    if changed or rename == 2:
+        assert stage in _changed_stages(repo)  # DVC never takes the mix for a finished run
+    rerun = dvc(repo, "repro", "--force", "--single-item", stage)
+    assert _stages_run(rerun.stdout) == {stage}
+    assert not list(repo.rglob("*.pruneflow-tmp-*")) and not list(repo.rglob(".*.old"))
+    assert stage not in _changed_stages(repo)
 
 
 def test_prune_param_change_reruns_only_prune_and_downstream_and_shows_in_metrics_diff(repo: Path) -> None:
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["prune"]["final_sparsity"] = 0.5
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    out = _dvc(repo, "repro")
-    assert _stages_run(out.stdout) == {"prune", "strip", "pqat", "export", "bench", "evaluate", "report"}
+    _edit_params(repo, {"prune": {"final_sparsity": 0.6}})
+    out = dvc(repo, "repro")
+    assert _stages_run(out.stdout) == {"prune", "strip", "pqat", "export", "bench", "evaluate", "sweep", "report"}
 
-    diff = json.loads(_dvc(repo, "metrics", "diff", "--json").stdout)["metrics.json"]
+    diff = json.loads(dvc(repo, "metrics", "diff", "--json").stdout)["metrics.json"]
     sparsity = diff["pruned.sparsity_prunable_pct"]
     assert sparsity["old"] == pytest.approx(80.0, abs=1.0)
-    assert sparsity["new"] == pytest.approx(50.0, abs=1.0)
+    assert sparsity["new"] == pytest.approx(60.0, abs=1.0)
     assert "dense.sparsity_prunable_pct" not in diff  # the dense baseline did not move
-    shown = _dvc(repo, "metrics", "diff", "--md").stdout
+    shown = dvc(repo, "metrics", "diff", "--md").stdout
     assert "pruned.sparsity_prunable_pct" in shown
-    params_diff = json.loads(_dvc(repo, "params", "diff", "--json").stdout)["params.yaml"]
-    assert (params_diff["prune.final_sparsity"]["old"], params_diff["prune.final_sparsity"]["new"]) == (0.8, 0.5)
-    _run(["git", "add", "-A"], repo)
-    _run(["git", "commit", "-qm", "final_sparsity 0.5"], repo)  # the second commit the PR test compares
+    params_diff = json.loads(dvc(repo, "params", "diff", "--json").stdout)["params.yaml"]
+    assert (params_diff["prune.final_sparsity"]["old"], params_diff["prune.final_sparsity"]["new"]) == (0.8, 0.6)
+    import pandas as pd
+
+    table = pd.read_csv(repo / "reports" / "sweep.csv")  # the main prune is the sweep's point at its target
+    assert table["point"].tolist() == ["dense", "0.5-polynomial", "0.6-polynomial", "derived-0.5"]
+    assert table.loc[2, "sparsity_prunable_pct"] == pytest.approx(60.0, abs=0.5)
+    run_command(["git", "add", "-A"], repo)
+    run_command(["git", "commit", "-qm", "final_sparsity 0.6"], repo)  # the second commit the PR test compares
 
 
 def test_pr_comment_shows_lower_target_sparsity_as_negative_sparsity_and_positive_gzip_change(repo: Path) -> None:
     from pruneflow.tools.pr_comment import asset_name
     from tests.test_pr_comment import _row
 
-    assert _run(["git", "log", "-1", "--format=%s"], repo).stdout.strip() == "final_sparsity 0.5"  # runs after the test above
-    done = _run([sys.executable, "-m", "tasks.pr_comment", "--base", "HEAD~1", "--image-base-url",
-                 "https://img.example/pr-7/sha"], repo, check=False)
+    assert run_command(["git", "log", "-1", "--format=%s"], repo).stdout.strip() == "final_sparsity 0.6"  # runs after the test above
+    done = run_command([sys.executable, "-m", "pruneflow.tools.pr_comment", "--base", "HEAD~1", "--image-base-url",
+                        "https://img.example/pr-7/sha"], repo, check=False)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     out = repo / "reports" / "pr"
@@ -156,9 +167,9 @@ def test_pr_comment_shows_lower_target_sparsity_as_negative_sparsity_and_positiv
     params, rest = body.split("### Metrics")
     metrics, plots = rest.split("### Changed plots")
 
-    assert _row(params, "prune.final_sparsity")[2:] == ["0.8", "0.5"]
+    assert _row(params, "prune.final_sparsity")[2:] == ["0.8", "0.6"]
     sparsity = _row(metrics, "pruned.sparsity_prunable_pct")
-    assert float(sparsity[-1]) == pytest.approx(-30.0, abs=2.0)
+    assert float(sparsity[-1]) == pytest.approx(-20.0, abs=2.0)
     assert float(sparsity[-1]) == pytest.approx(float(sparsity[3]) - float(sparsity[2]), abs=1e-3)
     assert float(_row(metrics, "pruned.size_keras_gzip_bytes")[-1]) > 0  # fewer zeros compress worse
     # The dense model is not retrained; only its latency is re-timed (noise).
@@ -173,7 +184,7 @@ def test_pr_comment_shows_lower_target_sparsity_as_negative_sparsity_and_positiv
         return base.returncode != 0 or base.stdout != figure.read_bytes()
 
     changed = [f for f in sorted((repo / "reports" / "figures").glob("*.png")) if differs_from_base(f)]
-    assert "sizes.png" in {f.name for f in changed}  # 50 % sparsity gzips to other sizes
+    assert "sizes.png" in {f.name for f in changed}  # 60 % sparsity gzips to other sizes
     for figure in changed:
         name = figure.relative_to(repo).as_posix()
         assert f"![{name}](https://img.example/pr-7/sha/{asset_name(name)})" in plots
@@ -182,35 +193,30 @@ def test_pr_comment_shows_lower_target_sparsity_as_negative_sparsity_and_positiv
 
 
 def test_bad_param_fails_with_one_line_and_keeps_previous_outputs(repo: Path) -> None:
-    metrics_before = (repo / "metrics.json").read_bytes()
-    model_before = (repo / "models" / "pruned_wrapped.keras").read_bytes()
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["prune"]["final_sparsity"] = 1.5
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    before = _outputs(repo)
+    original = (repo / "params.yaml").read_text()
+    _edit_params(repo, {"prune": {"final_sparsity": 1.5}})
     try:
-        failed = _dvc(repo, "repro", check=False)
+        failed = dvc(repo, "repro", check=False)
     finally:
-        params["prune"]["final_sparsity"] = 0.5
-        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        (repo / "params.yaml").write_text(original)
     assert failed.returncode != 0
     ours = [line for line in failed.stderr.splitlines() if line.startswith("pruneflow: error:")]
     assert ours == ["pruneflow: error: params.yaml: prune.final_sparsity=1.5: Input should be less than 1"]
     assert "Traceback" not in failed.stderr + failed.stdout
-    assert (repo / "metrics.json").read_bytes() == metrics_before
-    assert (repo / "models" / "pruned_wrapped.keras").read_bytes() == model_before
+    assert _outputs(repo) == before
 
 
 def test_editing_one_sweep_sparsity_reruns_only_that_point_then_the_table_and_report(repo: Path) -> None:
     import pandas as pd
 
-    kept = (repo / "sweep" / "0.8-polynomial" / "point.json").read_bytes()
+    kept = (repo / "sweep_derived" / "point.json").read_bytes()
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    assert params["sweep"]["sparsities"] == [0.5, 0.8]
-    params["sweep"]["sparsities"] = [0.6, 0.8]
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    out = _dvc(repo, "repro")
-    assert _stages_run(out.stdout) == {"sweep_point@0.6-polynomial", "sweep", "report"}
-    assert (repo / "sweep" / "0.8-polynomial" / "point.json").read_bytes() == kept
+    assert params["sweep"]["sparsities"] == [0.5]
+    _edit_params(repo, {"sweep": {"sparsities": [0.4, 0.5]}})
+    out = dvc(repo, "repro")
+    assert _stages_run(out.stdout) == {"sweep_point@0.4-polynomial", "sweep", "report"}
+    assert (repo / "sweep_derived" / "point.json").read_bytes() == kept
     table = pd.read_csv(repo / "reports" / "sweep.csv")
-    assert table["point"].tolist() == ["dense", "0.6-polynomial", "0.8-polynomial"]
-    assert table.loc[1, "sparsity_prunable_pct"] == pytest.approx(60.0, abs=0.5)
+    assert table["point"].tolist() == ["dense", "0.4-polynomial", "0.5-polynomial", "0.6-polynomial", "derived-0.5"]
+    assert table.loc[1, "sparsity_prunable_pct"] == pytest.approx(40.0, abs=0.5)

@@ -1,4 +1,4 @@
-"""dvc.yaml and tasks/stages.py describe the same pipeline: same code deps, params keys and outputs."""
+"""One stage table (pruneflow/stages.py) is the source of dvc.yaml and of the flow's order."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from pruneflow.config import load_config
-from pruneflow.stages import pipeline_stages
+from pruneflow.config import PruneConfig, load_config
+from pruneflow.stages import BY_NAME, SWEEP_POINT, generations, pipeline_stages, upstream
+from pruneflow.tools import dvc_yaml
 from tests.conftest import REPO
 
 
@@ -54,17 +55,25 @@ def _registry() -> tuple:
     return pipeline_stages(load_config(REPO / "params.yaml"))
 
 
+def test_committed_dvc_yaml_is_exactly_what_the_stage_table_generates(tmp_path: Path) -> None:
+    assert (REPO / "dvc.yaml").read_text() == dvc_yaml.render(), "run `make dvc.yaml`"
+    assert dvc_yaml.main(["--check"]) == 0
+    stale = tmp_path / "dvc.yaml"
+    stale.write_text(dvc_yaml.render().replace("python -m pruneflow prune\n", "python -m pruneflow prune --fast\n"))
+    assert dvc_yaml.main(["--check", "--out", str(stale)]) == 1
+
+
 def test_dvc_yaml_has_exactly_the_registered_stages_in_order(dvc_stages) -> None:
+    cfg = load_config(REPO / "params.yaml")
     assert list(dvc_stages) == [stage.name for stage in _registry()]
     assert [name for name in dvc_stages if name.startswith("sweep_point@")] == [
-        "sweep_point@0.5-polynomial", "sweep_point@0.7-polynomial", "sweep_point@0.8-polynomial",
-        "sweep_point@0.9-polynomial", "sweep_point@0.95-polynomial"]
+        f"sweep_point@{point.name}" for point in cfg.sweep_points()]
+    assert cfg.main_point() not in cfg.sweep_points()  # the main prune's target is never pruned twice
 
 
 def _command(stage) -> str:
-    if stage.args:  # a sweep point: its sparsity and schedule on the command line, not in params
-        point = stage.args[0]
-        return f"python -m pruneflow sweep_point --sparsity {point.sparsity} --schedule {point.schedule}"
+    if stage.point:  # a sweep point: its sparsity and schedule on the command line, not in params
+        return f"python -m pruneflow sweep_point --sparsity {stage.point.sparsity} --schedule {stage.point.schedule}"
     return f"python -m pruneflow {stage.name}"
 
 
@@ -74,11 +83,11 @@ def test_each_dvc_stage_declares_the_registry_deps_params_and_outs(dvc_stages, s
     declared = dvc_stages[stage.name]
     assert declared["cmd"] == _command(stage)
     code = {str(p.relative_to(REPO)) for p in stage.sources()}
-    data = {str(p) for p in stage.deps(cfg)}
+    data = {str(p) for p in stage.dep_paths(cfg)}
     assert _names(declared.get("deps")) == code | data
     assert _names(declared.get("params")) == set(stage.params)
     outs = _names(declared.get("outs")) | _names(declared.get("metrics")) | _names(declared.get("plots"))
-    assert outs == {str(p) for p in stage.outs(cfg)}
+    assert outs == {str(p) for p in stage.out_paths(cfg)}
 
 
 def test_every_output_persists_so_a_failed_stage_keeps_the_last_good_one(dvc_stages) -> None:
@@ -93,18 +102,28 @@ def test_metrics_file_is_kept_in_git_not_the_dvc_cache(dvc_stages) -> None:
     assert entry == {"metrics.json": {"cache": False, "persist": True}}
 
 
-def test_stage_sources_exist() -> None:
+def test_a_stage_imports_the_library_never_another_stage() -> None:
     for stage in _registry():
-        assert all(isinstance(p, Path) and p.is_file() for p in stage.sources()), stage.name
+        edges = [p for p in stage.sources() if p.parent.name == "tasks"]
+        assert edges == [REPO / "tasks" / f"{stage.name.split('@')[0]}.py"], stage.name
+    assert {p.stem for p in (REPO / "tasks").glob("*.py")} - {"__init__"} == set(BY_NAME)  # one edge per stage
 
 
-def test_stage_sources_follow_package_imports_transitively() -> None:
-    from pruneflow.stages import BY_NAME
+def test_stage_sources_follow_library_imports_transitively() -> None:
+    names = {p.relative_to(REPO).as_posix() for p in BY_NAME["strip"].sources()}
+    # strip's edge imports pruning, which imports model, which imports tf_env: all are strip's code
+    assert {"tasks/strip.py", "pruneflow/pruning.py", "pruneflow/model.py", "pruneflow/tf_env.py",
+            "pruneflow/errors.py"} <= names
+    assert "pruneflow/evaluation.py" not in names and "pruneflow/metrics.py" not in names
+    report = {p.relative_to(REPO).as_posix() for p in BY_NAME["report"].sources()}
+    assert {"pruneflow/report/__init__.py", "pruneflow/report/sentences.py", "pruneflow/report/figures.py"} <= report
+    assert "pruneflow/tf_env.py" not in report  # the report never loads TensorFlow
 
-    names = {p.name for p in BY_NAME["strip"].sources()}
-    # strip imports prune, which imports model, which imports tf_env: all are strip's code
-    assert {"strip.py", "prune.py", "model.py", "tf_env.py", "errors.py"} <= names
-    assert "evaluate.py" not in names and "metrics.py" not in names
+
+def test_timing_code_is_read_only_by_the_stages_that_time_and_they_run_alone() -> None:
+    timing = {stage.name for stage in _registry() if REPO / "pruneflow" / "timing.py" in stage.sources()}
+    assert timing == {"bench", "sweep"}
+    assert {stage.name for stage in _registry() if stage.timed} == timing
 
 
 def test_a_sweep_point_reads_no_sweep_list_so_editing_one_sparsity_reruns_only_its_branch(dvc_stages) -> None:
@@ -113,3 +132,27 @@ def test_a_sweep_point_reads_no_sweep_list_so_editing_one_sparsity_reruns_only_i
         assert not any(str(key).startswith(("sweep", "prune.final_sparsity", "prune.schedule"))
                        for key in _names(body.get("params")))
     assert len({tuple(_names(body["outs"])) for body in points.values()}) == len(points)  # own folders
+
+
+def test_a_new_prune_param_joins_the_sweep_points_params_without_editing_the_table() -> None:
+    recipe = {f"prune.{key}" for key in PruneConfig.model_fields} - {
+        "prune.final_sparsity", "prune.schedule", "prune.sparsity_m_by_n"}
+    assert recipe <= set(BY_NAME[SWEEP_POINT].params) and recipe <= set(BY_NAME["sweep_derived"].params)
+
+
+def test_the_flow_runs_stages_in_waves_after_everything_they_read() -> None:
+    cfg = load_config(REPO / "params.yaml")
+    stages = _registry()
+    waves = generations(stages, cfg)
+    wave_of = {stage.name: i for i, wave in enumerate(waves) for stage in wave}
+    assert sorted(wave_of) == sorted(stage.name for stage in stages)
+    graph = upstream(stages, cfg)
+    assert graph["prune"] == {"ingest", "train_dense"} and graph["ingest"] == set()
+    assert all(wave_of[before] < wave_of[name] for name, reads in graph.items() for before in reads)
+    # every sweep point fans out beside the main prune: they read the same dense model and nothing else
+    assert {wave_of[name] for name in wave_of if name.startswith("sweep_point@")} == {wave_of["prune"]}
+
+
+def test_stage_sources_exist() -> None:
+    for stage in _registry():
+        assert all(isinstance(p, Path) and p.is_file() for p in stage.sources()), stage.name

@@ -7,15 +7,14 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pruneflow.config import load_config
-from tests.conftest import write_image_folder, write_params
+from pruneflow.io import digest
+from pruneflow.stages import pipeline_stages
+from tests.conftest import copy_build, write_image_folder, write_params
 
 pytestmark = pytest.mark.slow
-
-
-# One sweep point keeps each full flow run short; tests/test_sweep.py maps over two (and on Dask).
-ONE_POINT = {"sweep": {"sparsities": [0.8]}}
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +41,9 @@ def _task_states(flow_state) -> dict[str, str]:
             parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])))
         ids = [flow_run_id, *(child.id for child in children)]
         runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
-    # stage task runs are named for their stage; others "<task>-<n>"; the subflow's own is "pruneflow-sweep-<n>"
-    return {(run.name if run.name in STAGE_NAMES else run.name.rsplit("-", 1)[0]): run.state.name
+    # stage task runs are named for their stage (no dash but in a sweep point's `@0.5-polynomial`);
+    # others "<task>-<suffix>"; the subflow's own is "pruneflow-stages-<suffix>"
+    return {(run.name if "@" in run.name else run.name.rsplit("-", 1)[0]): run.state.name
             for run in runs if not run.name.startswith("pruneflow-")}
 
 
@@ -59,35 +59,55 @@ def _artifacts(flow_state) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def first_run(prefect_api, tmp_path_factory: pytest.TempPathFactory):
-    """One tiny flow run from scratch: (its directory, params path, final state)."""
+def flow_copy(prefect_api, flow_build: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A private copy of the session's flow build, run once more in-process (every stage Cached):
+    (its directory, params path, that run's final state)."""
     from flows.pipeline import pipeline
 
-    root = tmp_path_factory.mktemp("flow")
-    (root / "data" / "raw").mkdir(parents=True)
-    params = str(write_params(root, ONE_POINT))
+    root = copy_build(flow_build, tmp_path_factory.mktemp("flow") / "project")
     cwd = Path.cwd()
     os.chdir(root)
     try:
-        state = pipeline(params, return_state=True)
+        state = pipeline("params.yaml", return_state=True)
     finally:
         os.chdir(cwd)
     assert state.is_completed(), state.message
-    return root, params, state
+    return root, "params.yaml", state
 
 
-STAGE_NAMES = ["ingest", "train_dense", "prune", "strip", "pqat", "export", "bench", "evaluate", "sensitivity",
-               "sweep_point@0.8-polynomial", "sweep_derived", "sweep", "report"]
+def _stage_names(root: Path) -> list[str]:
+    cfg = load_config(root / "params.yaml")
+    return [stage.name for stage in pipeline_stages(cfg)]
 
 
-def test_flow_publishes_the_comparison_table_and_the_explanation_as_artifacts(first_run, monkeypatch) -> None:
+def test_flow_and_dvc_builds_of_the_same_inputs_agree_bit_for_bit_but_for_wall_clock_timings(
+        flow_build: Path, dvc_build: Path) -> None:
+    from pruneflow.metrics import reproducible_fields
+    from pruneflow.sweep import FLOAT_FILE, INT8_FILE, MODEL_FILE
+
+    cfg = load_config(dvc_build / "params.yaml")
+    assert (flow_build / "params.yaml").read_bytes() == (dvc_build / "params.yaml").read_bytes()
+    p = cfg.paths
+    deterministic = [p.prepared, p.dense_model, p.pruned_model, p.stripped_model, p.strip_check, p.export, p.pqat,
+                     p.sensitivity, p.derived, p.sparsity_table, p.per_class_table, p.predictions, p.weight_histogram,
+                     *(p.sweep / point.name / name for point in cfg.sweep_points() for name in (MODEL_FILE, FLOAT_FILE, INT8_FILE))]
+    differ = [str(path) for path in deterministic if digest(flow_build / path) != digest(dvc_build / path)]
+    assert differ == []
+    flow_metrics = json.loads((flow_build / p.metrics).read_text())
+    dvc_metrics = json.loads((dvc_build / p.metrics).read_text())
+    assert reproducible_fields(flow_metrics) == reproducible_fields(dvc_metrics)
+    # the fields excluded above are the timed ones, and they were measured anew in each build
+    assert flow_metrics["dense"]["latency_p50_ms"] != dvc_metrics["dense"]["latency_p50_ms"]
+
+
+def test_flow_publishes_the_comparison_table_and_the_explanation_as_artifacts(flow_copy, monkeypatch) -> None:
     import pandas as pd
 
     from flows.pipeline import EXPLANATION_ARTIFACT, TABLE_ARTIFACT, VARIANTS_ARTIFACT
     from pruneflow.metrics import comparison_rows, read_metrics, variant_rows
     from pruneflow.report import explanation
 
-    root, params, state = first_run
+    root, params, state = flow_copy
     monkeypatch.chdir(root)
     cfg = load_config(params)
     artifacts = _artifacts(state)
@@ -109,53 +129,59 @@ def test_flow_publishes_the_comparison_table_and_the_explanation_as_artifacts(fi
     variants = artifacts[VARIANTS_ARTIFACT].data
     variants = json.loads(variants) if isinstance(variants, str) else variants
     assert variants == variant_rows(metrics).to_dict("records")
-    assert [row["variant"] for row in variants] == ["dense.float", "pruned.float"]  # the tiny config's one format
+    assert {row["variant"] for row in variants} == {f"{model}.{fmt}" for model in ("dense", "pruned")
+                                                   for fmt in cfg.export.formats} | {"pruned_pqat.int8", "pruned_pqat.sparse_int8"}
 
     from flows.pipeline import SWEEP_ARTIFACT
 
     sweep = json.loads(artifacts[SWEEP_ARTIFACT].data)
-    assert [row["point"] for row in sweep] == ["dense", "0.8-polynomial"]
+    assert [row["point"] for row in sweep] == ["dense", "0.5-polynomial", "0.8-polynomial", "derived-0.5"]
     assert [row["test_accuracy_pct"] for row in sweep] == pd.read_csv(cfg.paths.sweep_table)["test_accuracy_pct"].round(4).tolist()
 
 
-def test_second_run_is_all_cached_and_a_deleted_output_is_rebuilt(first_run, monkeypatch) -> None:
+def test_a_rerun_is_all_cached_with_the_digests_of_the_files_on_disk_and_a_deleted_output_is_rebuilt(
+        flow_copy, monkeypatch) -> None:
+    from flows.caching import output_digests
     from flows.pipeline import pipeline
 
-    root, params, first = first_run
+    root, params, cached = flow_copy
     monkeypatch.chdir(root)
     cfg = load_config(params)
-    assert _task_states(first) == {**dict.fromkeys(STAGE_NAMES, "Completed"), "publish_artifacts": "Completed"}
-    metrics = cfg.paths.metrics.read_bytes()
-
-    second = pipeline(params, return_state=True)
-    assert _task_states(second) == {**dict.fromkeys(STAGE_NAMES, "Cached"), "publish_artifacts": "Completed"}
-    assert second.result()["evaluate"] == first.result()["evaluate"]
-    assert cfg.paths.metrics.read_bytes() == metrics
+    names = _stage_names(root)
+    assert _task_states(cached) == {**dict.fromkeys(names, "Cached"), "publish_artifacts": "Completed"}
+    stages = {stage.name: stage for stage in pipeline_stages(cfg)}
+    # what each cached task hands back is the digests of the files now on disk, not a stale record
+    assert cached.result() == {name: output_digests(stage, cfg) for name, stage in stages.items()}
 
     (cfg.paths.export / "pruned.tflite").unlink()  # one file of a folder output
     cfg.paths.strip_check.write_text("{}")  # an output changed behind the flow's back
     third = pipeline(params, return_state=True)
     states = _task_states(third)
     assert states["export"] == "Completed" and states["strip"] == "Completed"
-    assert {states[s] for s in ("ingest", "train_dense", "prune")} == {"Cached"}
+    assert {states[s] for s in ("ingest", "train_dense", "prune", "sensitivity")} == {"Cached"}
     assert (cfg.paths.export / "pruned.tflite").is_file()
     assert json.loads(cfg.paths.strip_check.read_text())["wrappers_remaining"] == 0
 
 
-def test_returning_to_earlier_params_reruns_a_stage_whose_outputs_were_overwritten(prefect_api, in_tmp: Path) -> None:
+def test_returning_to_earlier_params_reruns_a_stage_whose_outputs_were_overwritten(flow_copy, monkeypatch) -> None:
     from flows.pipeline import pipeline
 
-    (in_tmp / "data" / "raw").mkdir(parents=True)
-    a = str(write_params(in_tmp, ONE_POINT))
-    assert pipeline(a, return_state=True).is_completed()
-    b = write_params(in_tmp / "data", {**ONE_POINT, "prune": {"final_sparsity": 0.5}})  # same paths, other target
-    assert _task_states(pipeline(str(b), return_state=True))["prune"] == "Completed"
-    back = pipeline(a, return_state=True)
-    states = _task_states(back)
-    # params A's prune result is in the cache, but the model on disk is B's: it must be rebuilt
-    assert states["prune"] == "Completed" and states["train_dense"] == "Cached"
-    metrics = json.loads(load_config(a).paths.metrics.read_text())
-    assert metrics["pruned"]["sparsity_prunable_pct"] == pytest.approx(80.0, abs=1.0)
+    root, params, _ = flow_copy
+    monkeypatch.chdir(root)
+    cfg = load_config(params)
+    report_a = cfg.paths.report_md.read_bytes()
+    # params B: same paths, another accuracy budget, which only the report reads
+    b = yaml.safe_load(Path(params).read_text())
+    b["sweep"]["accuracy_budget_pts"] = 25.0
+    Path("params_b.yaml").write_text(yaml.safe_dump(b, sort_keys=False))
+    states = _task_states(pipeline("params_b.yaml", return_state=True))
+    assert states["report"] == "Completed" and states["evaluate"] == "Cached"
+    assert cfg.paths.report_md.read_bytes() != report_a
+    states = _task_states(pipeline(params, return_state=True))
+    # params A's report result is in the cache, but the report on disk is B's: it must be rebuilt
+    assert states["report"] == "Completed"
+    assert {name for name, state in states.items() if state != "Cached"} == {"report", "publish_artifacts"}
+    assert cfg.paths.report_md.read_bytes() == report_a
 
 
 def test_bad_data_fails_the_flow_with_one_line(prefect_api, in_tmp: Path) -> None:
@@ -196,6 +222,12 @@ def test_stage_tasks_retry_transient_io_only_never_bad_input_or_a_deterministic_
 
     @dataclasses.dataclass(frozen=True)
     class ScriptedStage(Stage):
+        def sources(self) -> tuple:
+            return ()
+
+        def out_paths(self, cfg) -> tuple:
+            return (in_tmp / f"{self.name}.out",)
+
         def run(self, cfg) -> None:
             attempts.append(self.name)
             if self.name in failures and (self.name != "flaky_disk" or attempts.count(self.name) == 1):
@@ -206,7 +238,7 @@ def test_stage_tasks_retry_transient_io_only_never_bad_input_or_a_deterministic_
 
     @flow
     def one_stage(name: str):
-        stage = ScriptedStage(name, "io", (), deps=lambda c: (), outs=lambda c: (in_tmp / f"{name}.out",))
+        stage = ScriptedStage(name, params=(), deps=(), outs=())
         state = run_stage.with_options(retry_delay_seconds=0, refresh_cache=True)(cfg, stage, return_state=True)
         return state.is_completed()  # a bool, so the flow itself completes either way
 

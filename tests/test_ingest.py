@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tasks import ingest
+from pruneflow import data as ingest
+from tasks import ingest as ingest_stage
 from pruneflow.config import DataConfig, load_config
 from pruneflow.errors import PipelineError
 from tests.conftest import write_image_folder, write_params
@@ -109,7 +110,7 @@ def test_run_writes_splits_and_a_failed_rerun_leaves_them_untouched(in_tmp: Path
     write_image_folder(in_tmp / "data" / "raw" / "faces", {"with_mask": 6, "without_mask": 6})
     params = write_params(in_tmp, {"data": {"source": "folder", "folder": "data/raw/faces", "samples_per_class": None}})
     cfg = load_config(params)
-    ingest.run(cfg)
+    ingest_stage.run(cfg)
     before = {p.name: p.read_bytes() for p in cfg.paths.prepared.iterdir()}
     assert set(before) == {"train.npz", "val.npz", "test.npz", "classes.json"}
     x, y = ingest.load_split(cfg.paths.prepared, "test")
@@ -118,7 +119,7 @@ def test_run_writes_splits_and_a_failed_rerun_leaves_them_untouched(in_tmp: Path
     (in_tmp / "data" / "raw" / "faces" / "broken").mkdir()
     (in_tmp / "data" / "raw" / "faces" / "broken" / "bad.png").write_bytes(b"garbage")
     with pytest.raises(PipelineError, match="broken: class folder has no readable image"):
-        ingest.run(cfg)
+        ingest_stage.run(cfg)
     after = {p.name: p.read_bytes() for p in cfg.paths.prepared.iterdir()}
     assert after == before
     assert not any(p.name.startswith(".") for p in cfg.paths.prepared.parent.iterdir())
@@ -126,15 +127,15 @@ def test_run_writes_splits_and_a_failed_rerun_leaves_them_untouched(in_tmp: Path
 
 def test_ingest_twice_writes_byte_identical_splits(in_tmp: Path) -> None:
     cfg = load_config(write_params(in_tmp))
-    ingest.run(cfg)
+    ingest_stage.run(cfg)
     first = {p.name: p.read_bytes() for p in cfg.paths.prepared.iterdir()}
-    ingest.run(cfg)
+    ingest_stage.run(cfg)
     assert {p.name: p.read_bytes() for p in cfg.paths.prepared.iterdir()} == first
 
 
 def test_a_failure_while_writing_splits_keeps_the_previous_ones(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = load_config(write_params(in_tmp))
-    ingest.run(cfg)
+    ingest_stage.run(cfg)
     before = {p.name: p.read_bytes() for p in cfg.paths.prepared.iterdir()}
     calls = []
 
@@ -144,10 +145,10 @@ def test_a_failure_while_writing_splits_keeps_the_previous_ones(in_tmp: Path, mo
             raise OSError(28, "No space left on device")
         real_save(target, **arrays)
 
-    real_save = ingest.save_npz
-    monkeypatch.setattr(ingest, "save_npz", fail_on_second)
+    real_save = ingest_stage.save_npz
+    monkeypatch.setattr(ingest_stage, "save_npz", fail_on_second)
     with pytest.raises(PipelineError, match=r"data/prepared: cannot write \(No space left on device\)"):
-        ingest.run(cfg)
+        ingest_stage.run(cfg)
     assert len(calls) == 2  # failed half-way through writing the new splits
     assert {p.name: p.read_bytes() for p in cfg.paths.prepared.iterdir()} == before
     assert sorted(p.name for p in cfg.paths.prepared.parent.iterdir()) == ["prepared"]

@@ -74,3 +74,53 @@ def test_a_published_folder_has_the_usual_mode_not_a_private_temporary_one(tmp_p
     finally:
         os.umask(umask)
     assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755
+
+
+def test_a_stage_publishes_all_its_outputs_at_its_end_and_none_when_it_fails(tmp_path: Path) -> None:
+    from pruneflow.io import stage_commit, write_bytes
+
+    model, folder = tmp_path / "model.bin", tmp_path / "export"
+    model.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with stage_commit():
+            write_bytes(model, b"new")
+            with atomic_dir(folder) as out:
+                (out / "x").write_text("new")
+            assert model.read_bytes() == b"old" and not folder.exists()  # nothing is published mid-stage
+            raise RuntimeError("the stage fails after writing both")
+    assert model.read_bytes() == b"old" and not folder.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.bin"]  # and its temporaries are gone
+    with stage_commit():
+        write_bytes(model, b"new")
+        with atomic_dir(folder) as out:
+            (out / "x").write_text("new")
+    assert model.read_bytes() == b"new" and (folder / "x").read_text() == "new"
+
+
+def test_a_folder_killed_mid_swap_comes_back_whole_even_when_the_next_write_fails(tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    target = tmp_path / "export"
+    with atomic_dir(target) as out:
+        (out / "a").write_text("old")
+    real_replace, calls = os.replace, []
+
+    def die_at_the_second_rename(src, dst) -> None:
+        calls.append(src)
+        if len(calls) == 2:  # the process dies here: old folder moved aside, the new one not yet in
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", die_at_the_second_rename)
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_dir(target) as out:
+            (out / "b").write_text("new")
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert not target.exists() and (tmp_path / ".export.old" / "a").read_text() == "old"
+
+    with pytest.raises(ValueError):
+        with atomic_dir(target):
+            raise ValueError("the rerun fails too")
+    assert sorted(p.name for p in target.iterdir()) == ["a"] and (target / "a").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # the killed run's temporaries are swept

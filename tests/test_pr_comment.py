@@ -12,7 +12,8 @@ import yaml
 from PIL import Image
 
 from pruneflow.tools.pr_comment import ChangedPlot, asset_name, build_body, changed_plots, load_failures, plot_failures
-from tests.test_dvc_pipeline import _dvc, _run
+from tests.conftest import dvc as _dvc
+from tests.conftest import run_command as _run
 
 PARAMS_MD = """\
 | Path        | Param                | HEAD~1   | workspace   |
@@ -39,7 +40,7 @@ def _row(md: str, metric: str) -> list[str] | None:
 
 
 def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return _run([sys.executable, "-m", "tasks.pr_comment", *args], cwd, check=False)
+    return _run([sys.executable, "-m", "pruneflow.tools.pr_comment", *args], cwd, check=False)
 
 
 def _git_repo(root: Path, dvc_dir: bool = True) -> Path:

@@ -9,34 +9,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pruneflow.config import Config, PruneConfig, load_config
+from pruneflow.config import Config, PruneConfig
 from pruneflow.errors import PipelineError
 from pruneflow.io import gzip_size
-from tests.conftest import write_params
+from tests.conftest import build_config
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, dict]:
-    """Tiny prepared data and a trained, saved dense model, shared by this module's tests."""
-    import os
+def tiny(dvc_build: Path) -> tuple[Config, dict]:
+    """The session build's prepared data and dense model (read only), with a two-epoch fine-tune:
+    these tests prove invariants of pruning, not accuracy."""
+    from pruneflow.data import SPLITS, load_split
 
-    from tasks import ingest, train
-
-    root = tmp_path_factory.mktemp("pruning")
-    cwd = Path.cwd()
-    os.chdir(root)
-    try:
-        cfg = load_config(write_params(root))
-        ingest.run(cfg)
-        train.run(cfg)
-    finally:
-        os.chdir(cwd)
-    cfg = cfg.model_copy(update={"paths": cfg.paths.model_copy(
-        update={k: root / v for k, v in cfg.paths.model_dump().items()})})
-    data = {s: ingest.load_split(cfg.paths.prepared, s) for s in ingest.SPLITS}
-    return cfg, data
+    cfg = build_config(dvc_build)
+    cfg = cfg.model_copy(update={"prune": cfg.prune.model_copy(update={"epochs": 2, "frequency": 1})})
+    return cfg, {s: load_split(cfg.paths.prepared, s) for s in SPLITS}
 
 
 def _with_prune(cfg: Config, **changes) -> Config:
@@ -44,9 +33,9 @@ def _with_prune(cfg: Config, **changes) -> Config:
 
 
 def _prune(cfg: Config, data: dict):
-    from tasks import model, prune
+    from pruneflow import pruning, model
 
-    return prune.prune_model(model.load_model(cfg.paths.dense_model), cfg, data["train"], data["val"])
+    return pruning.prune_model(model.load_model(cfg.paths.dense_model), cfg, data["train"], data["val"])
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +45,10 @@ def pruned(tiny):
 
 
 def test_target_sparsity_is_reached_within_one_point_on_prunable_layers(pruned) -> None:
-    from tasks import evaluate, strip
+    from pruneflow import pruning, evaluation
 
-    stripped = strip.strip(pruned)
-    table = evaluate.layer_sparsity_table(stripped)
+    stripped = pruning.strip(pruned)
+    table = evaluation.layer_sparsity_table(stripped)
     overall = 100.0 * table["zeros"].sum() / table["params"].sum()
     assert abs(overall - 80.0) <= 1.0
     large = table[table["params"] >= 1000]
@@ -70,71 +59,73 @@ def test_target_sparsity_is_reached_within_one_point_on_prunable_layers(pruned) 
 
 
 def test_head_scope_prunes_only_dense_layers(tiny) -> None:
-    from tasks import evaluate, strip
+    from pruneflow import pruning, evaluation
 
     cfg, data = tiny
-    table = evaluate.layer_sparsity_table(strip.strip(_prune(_with_prune(cfg, scope="head"), data)))
+    table = evaluation.layer_sparsity_table(pruning.strip(_prune(_with_prune(cfg, scope="head"), data)))
     dense_rows = table[table["type"] == "Dense"]
     assert (dense_rows["sparsity_pct"] - 80.0).abs().max() <= 1.0
     assert table[table["type"] != "Dense"]["sparsity_pct"].max() < 1.0
 
 
 def test_strip_leaves_no_wrapper_and_predicts_exactly_like_the_pruned_model(tiny, pruned) -> None:
-    from tasks import model, prune, strip
+    from pruneflow import pruning, model
 
     cfg, data = tiny
     dense = model.load_model(cfg.paths.dense_model)
-    assert len(prune.wrapped_layers(pruned)) == sum(bool(prune.prunable_weight_names(l)) for l in dense.layers) > 30
-    stripped = strip.strip(pruned)
-    check = strip.check_stripped(pruned, stripped, data["test"][0].astype(np.float32))
+    # every layer tfmot can prune is wrapped (the build's MobileNet V1 has 16: conv1, 13 pointwise, 2 Dense)
+    assert len(pruning.wrapped_layers(pruned)) == sum(bool(pruning.prunable_weight_names(l)) for l in dense.layers) > 10
+    stripped = pruning.strip(pruned)
+    check = pruning.check_stripped(pruned, stripped, data["test"][0].astype(np.float32))
     assert check["wrappers_remaining"] == 0
-    assert check["max_abs_prediction_diff"] <= strip.PREDICTION_TOLERANCE
+    assert check["max_abs_prediction_diff"] <= pruning.PREDICTION_TOLERANCE
     assert check["top1_agreement"] == 1.0
 
 
 def test_zero_sparsity_is_a_no_op(tiny) -> None:
-    from tasks import model, prune, strip
+    from pruneflow import pruning, model
 
     cfg, data = tiny
     dense = model.load_model(cfg.paths.dense_model)
     expected = dense.predict(data["test"][0].astype(np.float32), verbose=0)
-    wrapped = prune.wrap_for_pruning(model.load_model(cfg.paths.dense_model), _with_prune(cfg, final_sparsity=0.0).prune, 4)
-    stripped = strip.strip(wrapped)
-    assert prune.mask_sparsity(wrapped) == 0.0
+    wrapped = pruning.wrap_for_pruning(model.load_model(cfg.paths.dense_model), _with_prune(cfg, final_sparsity=0.0).prune, 4)
+    stripped = pruning.strip(wrapped)
+    assert pruning.mask_sparsity(wrapped) == 0.0
     np.testing.assert_allclose(stripped.predict(data["test"][0].astype(np.float32), verbose=0), expected, atol=1e-6)
     tuned_wrapped = _prune(_with_prune(cfg, final_sparsity=0.0), data)
-    assert prune.mask_sparsity(tuned_wrapped) == 0.0
-    tuned = strip.strip(tuned_wrapped)
+    assert pruning.mask_sparsity(tuned_wrapped) == 0.0
+    tuned = pruning.strip(tuned_wrapped)
     assert all(np.count_nonzero(w) == w.size for w in tuned.get_weights() if w.ndim == 4)
 
 
 def test_mask_sparsity_reports_the_reached_target(pruned) -> None:
-    from tasks import prune
+    from pruneflow import pruning
 
     # the control for the no-op test above: the same measurement sees 80 % when pruning happened
-    assert prune.mask_sparsity(pruned) == pytest.approx(0.8, abs=0.01)
+    assert pruning.mask_sparsity(pruned) == pytest.approx(0.8, abs=0.01)
 
 
 def test_pruned_model_gzips_smaller_than_dense_and_unstripped_does_not(tiny, pruned, tmp_path: Path) -> None:
-    from tasks import model, strip
+    from pruneflow import pruning, model
 
     cfg, _ = tiny
     model.save_model(pruned, tmp_path / "wrapped.keras")
-    model.save_model(strip.strip(pruned), tmp_path / "stripped.keras")
+    model.save_model(pruning.strip(pruned), tmp_path / "stripped.keras")
     dense_gz = gzip_size(cfg.paths.dense_model)
     assert gzip_size(tmp_path / "stripped.keras") < 0.6 * dense_gz
     assert (tmp_path / "wrapped.keras").stat().st_size >= cfg.paths.dense_model.stat().st_size
 
 
 def test_prune_stage_never_changes_the_dense_artifact(tiny, tmp_path: Path) -> None:
-    from tasks import prune
 
     cfg, _ = tiny
     before = hashlib.sha256(cfg.paths.dense_model.read_bytes()).hexdigest()
     out = {k: tmp_path / Path(v).name for k, v in
            (("pruned_model", cfg.paths.pruned_model), ("prune_log", cfg.paths.prune_log),
             ("prune_steps", cfg.paths.prune_steps), ("prune_summaries", cfg.paths.prune_summaries))}
-    prune.run(cfg.model_copy(update={"paths": cfg.paths.model_copy(update=out)}))
+    from tasks import prune as prune_stage
+
+    prune_stage.run(cfg.model_copy(update={"paths": cfg.paths.model_copy(update=out)}))
     assert hashlib.sha256(cfg.paths.dense_model.read_bytes()).hexdigest() == before
     assert out["pruned_model"].is_file() and any(out["prune_summaries"].rglob("events.out.*"))
 
@@ -175,11 +166,11 @@ def test_m_by_n_pruning_leaves_at_most_two_nonzeros_in_every_four_input_weights(
         is_pruned_m_by_n,
     )
 
-    from tasks import strip
+    from pruneflow import pruning
     from pruneflow.tf_env import keras, tf
 
     cfg, data = tiny
-    model = strip.strip(_prune(_with_prune(cfg, sparsity_m_by_n=(2, 4)), data))
+    model = pruning.strip(_prune(_with_prune(cfg, sparsity_m_by_n=(2, 4)), data))
     convs = [layer for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))
              and not isinstance(layer, keras.layers.DepthwiseConv2D)]
     assert convs
@@ -195,17 +186,17 @@ def test_m_by_n_pruning_leaves_at_most_two_nonzeros_in_every_four_input_weights(
 
 
 def test_xnnpack_policy_prunes_only_the_1x1_convolutions_of_the_xnnpack_form() -> None:
-    from tasks import prune
+    from pruneflow import pruning
     from pruneflow.config import ModelConfig
     from pruneflow.model import build_classifier
     from pruneflow.tf_env import keras
 
     policy = PruneConfig(policy="xnnpack")
-    wrapped = prune.wrap_for_pruning(build_classifier(ModelConfig(form="xnnpack", alpha=0.35), 3, 32), policy, 10)
-    inner = [layer.layer for layer in prune.wrapped_layers(wrapped)]
+    wrapped = pruning.wrap_for_pruning(build_classifier(ModelConfig(form="xnnpack", alpha=0.35), 3, 32), policy, 10)
+    inner = [layer.layer for layer in pruning.wrapped_layers(wrapped)]
     assert inner and all(isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (1, 1) for layer in inner)
     with pytest.raises(PipelineError, match=r"^prune.policy=xnnpack: Could not find `Conv2D 3x3`.*model.form: xnnpack$"):
-        prune.wrap_for_pruning(build_classifier(ModelConfig(alpha=0.35), 3, 32), policy, 10)
+        pruning.wrap_for_pruning(build_classifier(ModelConfig(alpha=0.35), 3, 32), policy, 10)
 
 
 def test_xnnpack_form_keeps_the_weights_and_the_outputs_shape() -> None:

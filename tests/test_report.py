@@ -4,7 +4,6 @@ real browser renders with its plots, offline."""
 from __future__ import annotations
 
 import io
-import os
 import re
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from pruneflow.report.sentences import (
     target_sparsity,
 )
 from pruneflow.report.tradeoffs import SWEEP_COLUMNS, deployment_sentences, rerun_sentence, sweep_sentences
-from tests.conftest import write_params
+from tests.conftest import build_config, copy_build
 
 
 def _side(acc: float, sparsity: float, raw: int, gz: int, ms: float) -> dict:
@@ -204,23 +203,9 @@ FIGURES = {"sizes.png", "accuracy_latency.png", "layer_sparsity.png", "weight_hi
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory):
-    """Every stage, report included, on the tiny config in a fresh directory."""
-    from pruneflow.config import load_config
-    from pruneflow.stages import pipeline_stages
-
-    root = tmp_path_factory.mktemp("report")
-    cwd = Path.cwd()
-    os.chdir(root)
-    try:
-        (root / "data" / "raw").mkdir(parents=True)
-        cfg = load_config(write_params(root, {"sweep": {"sparsities": [0.8]}}))  # one point is enough here
-        for stage in pipeline_stages(cfg):
-            stage.run(cfg)
-    finally:
-        os.chdir(cwd)
-    return cfg.model_copy(update={"paths": cfg.paths.model_copy(
-        update={k: root / v for k, v in cfg.paths.model_dump().items()})})
+def tiny_run(dvc_build: Path):
+    """The session's build, report included (read only)."""
+    return build_config(dvc_build)
 
 
 @pytest.mark.slow
@@ -249,14 +234,19 @@ def test_report_of_a_tiny_run_has_every_section_and_every_figure_is_a_valid_png(
 
 
 @pytest.mark.slow
-def test_report_figures_are_byte_identical_when_rebuilt_from_the_same_artifacts(tiny_run) -> None:
+def test_report_figures_are_byte_identical_when_rebuilt_from_the_same_artifacts(dvc_build: Path, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from pruneflow.config import load_config
     from tasks import report
 
-    before = {f.name: f.read_bytes() for f in tiny_run.paths.figures.iterdir()}
-    html = tiny_run.paths.report_html.read_bytes()
-    report.run(tiny_run)
-    assert {f.name: f.read_bytes() for f in tiny_run.paths.figures.iterdir()} == before
-    assert tiny_run.paths.report_html.read_bytes() == html
+    monkeypatch.chdir(copy_build(dvc_build, tmp_path / "copy"))
+    cfg = load_config("params.yaml")
+    report.run(cfg)
+    p = cfg.paths
+    assert {f.name: f.read_bytes() for f in p.figures.iterdir()} == {
+        f.name: f.read_bytes() for f in (dvc_build / p.figures).iterdir()}
+    for page in (p.report_html, p.report_md):
+        assert page.read_bytes() == (dvc_build / page).read_bytes(), page
 
 
 def _colour_pixels(png: Path, colour: str, tolerance: int = 12) -> int:

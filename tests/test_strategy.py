@@ -23,16 +23,15 @@ SCRIPT = textwrap.dedent("""
     from pruneflow.tf_env import tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from tasks import ingest, prune, train
+    from tasks import ingest, prune, train_dense
     from pruneflow.config import load_config
     from pruneflow.model import distribution, is_chief, load_model
-    from pruneflow.sweep import prunable_sparsity_pct
+    from pruneflow.pruning import prunable_sparsity_pct, strip
     cfg = load_config("params.yaml")
     ingest.run(cfg)
-    train.run(cfg)
+    train_dense.run(cfg)
     prune.run(cfg)
     strategy = distribution(cfg.train.strategy)
-    from pruneflow.strip_core import strip
     from tensorflow_model_optimization.sparsity.keras import prune_scope
     stripped = strip(load_model(cfg.paths.pruned_model, custom_scope=prune_scope))
     print("RESULT " + json.dumps({"replicas": strategy.num_replicas_in_sync, "chief": is_chief(strategy),

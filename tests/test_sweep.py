@@ -13,7 +13,7 @@ import pytest
 
 from pruneflow.config import load_config
 from pruneflow.errors import PipelineError
-from tests.conftest import write_params
+from tests.conftest import build_config, copy_build, write_params
 
 
 def _scan(drops: dict[str, list[float]], levels=(0.5, 0.9)) -> pd.DataFrame:
@@ -102,7 +102,7 @@ def test_sweep_sentences_compare_derived_with_the_uniform_point_at_the_same_spar
 
 
 def test_pareto_front_keeps_only_undominated_points() -> None:
-    from pruneflow.sweep import pareto_front
+    from pruneflow.sweep_table import pareto_front
 
     table = pd.DataFrame({"size": [10, 5, 5, 2, 3], "acc": [99, 98, 97, 90, 89]})
     assert pareto_front(table, "size", "acc").tolist() == [True, True, False, True, False]
@@ -112,7 +112,10 @@ def test_pareto_front_keeps_only_undominated_points() -> None:
     ({"sweep": {"sparsities": [0.5, 1.0]}}, "sweep: sparsities=[0.5, 1.0]: allowed is a non-empty list"),
     ({"sweep": {"sparsities": []}}, "sweep: sparsities=[]: allowed is a non-empty list"),
     ({"sweep": {"schedules": ["cubic"]}}, "sweep.schedules.0='cubic': Input should be 'polynomial' or 'constant'"),
-    ({"sensitivity": {"target_sparsity": 0.7, "derive": True}}, "sensitivity.target_sparsity=0.7 must be one of sweep.sparsities=[0.5, 0.8]"),
+    ({"sensitivity": {"target_sparsity": 0.7, "derive": True}},
+     "sensitivity.target_sparsity=0.7 must be the target of a polynomial sweep point, one of [0.5, 0.8]"),
+    ({"sweep": {"sparsities": [0.5, 0.8]}}, "sweep.sparsities=[0.5, 0.8] repeats prune.final_sparsity=0.8 (schedule "
+     "polynomial): the main prune is already the sweep's point at that target; remove 0.8 from sweep.sparsities"),
     ({"sensitivity": {"unit": "channel"}}, "sensitivity.unit='channel': Input should be 'block' or 'layer'"),
     ({"train": {"strategy": "tpu"}}, "train.strategy='tpu': Input should be 'none' or 'mirrored'"),
 ])
@@ -125,46 +128,17 @@ def test_bad_sweep_params_fail_with_one_line(tmp_path: Path, changes: dict, mess
 # ----------------------------------------------------------------------------- trained (slow)
 
 
-@pytest.fixture(scope="module")
-def dense_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Prepared data and a trained tiny dense model: what every sweep point starts from."""
-    import os
-
-    from tasks import ingest, train
-
-    root = tmp_path_factory.mktemp("sweep")
-    (root / "data" / "raw").mkdir(parents=True)
-    write_params(root)
-    cwd = Path.cwd()
-    os.chdir(root)
-    try:
-        cfg = load_config("params.yaml")
-        ingest.run(cfg)
-        train.run(cfg)
-    finally:
-        os.chdir(cwd)
-    return root
-
-
-def _copy_run(src: Path, dst: Path) -> Path:
-    dst.mkdir(parents=True)
-    for name in ("params.yaml", "data", "models"):
-        (shutil.copytree if (src / name).is_dir() else shutil.copy)(src / name, dst / name)
-    return dst
-
-
 @pytest.mark.slow
-def test_scan_measures_each_unit_alone_and_restores_the_model(dense_run: Path, monkeypatch) -> None:
+def test_scan_measures_each_unit_alone_and_restores_the_model(dvc_build: Path) -> None:
     from pruneflow.data import load_split
     from pruneflow.model import load_model
     from pruneflow.sensitivity import layer_units, scan
 
-    monkeypatch.chdir(dense_run)
-    cfg = load_config("params.yaml")
+    cfg = build_config(dvc_build)
     model = load_model(cfg.paths.dense_model)
     before = [w.copy() for w in model.get_weights()]
     units = layer_units(model, cfg.prune, "block")
-    assert {"stem", "block_0", "block_1", "top", "head"} <= set(units)
+    assert {"stem", "block_1", "block_13", "head"} <= set(units)  # the build's MobileNet V1
     x, y = load_split(cfg.paths.prepared, "val")
     table = scan(model, units, (0.5, 0.99), x.astype(np.float32), y)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
@@ -172,54 +146,59 @@ def test_scan_measures_each_unit_alone_and_restores_the_model(dense_run: Path, m
     assert set(table["sparsity"]) == {0.5, 0.99}
     # the drop is measured against the unpruned model: accuracy + drop is the same baseline everywhere
     assert (table["val_accuracy_pct"] + table["drop_pts"]).round(6).nunique() == 1
+    assert table["drop_pts"].max() > 0  # pruning a unit to 99 % costs something somewhere
 
 
 @pytest.mark.slow
-def test_sweep_on_a_local_dask_cluster_equals_the_sequential_run(dense_run: Path, tmp_path: Path, monkeypatch) -> None:
+def test_sweep_points_pruned_in_parallel_on_dask_equal_the_dvc_build_file_for_file(dvc_build: Path, tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    from prefect import flow
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.pipeline import sweep_fanout, task_runner
-    from pruneflow.stages import pipeline_stages
-    from pruneflow.sweep import FLOAT_FILE, INT8_FILE, POINT_FILE
+    from flows.pipeline import run_wave, task_runner
+    from pruneflow.io import digest
+    from pruneflow.stages import generations, pipeline_stages
+    from pruneflow.sweep import POINT_FILE
 
-    runs = {}
+    root = copy_build(dvc_build, tmp_path / "dask")
+    monkeypatch.chdir(root)
+    cfg = load_config("params.yaml")
+    stages = pipeline_stages(cfg)
+    wave = next(w for w in generations(stages, cfg) if any(s.name == "sweep_derived" for s in w))
+    sweep = [s for s in wave if s.name.startswith("sweep_")]
+    assert {s.name for s in sweep} == {"sweep_point@0.5-polynomial", "sweep_derived"}  # one wave: they run together
+    folders = [out for stage in sweep for out in stage.out_paths(cfg)]
+    for folder in folders:
+        shutil.rmtree(folder)
+
+    @flow
+    def fan_out():
+        return run_wave(cfg, sweep)
+
     with prefect_test_harness(server_startup_timeout=120):
-        for name, runner in (("sequential", task_runner()), ("dask", task_runner(dask_workers=2))):
-            root = _copy_run(dense_run, tmp_path / name)
-            monkeypatch.chdir(root)
-            cfg = load_config("params.yaml")
-            assert len(cfg.sweep_points()) == 2
-            state = sweep_fanout.with_options(task_runner=runner)(cfg, return_state=True)
-            assert state.is_completed(), state.message
-            runs[name] = cfg.paths.sweep.resolve()
-    assert "sweep_point" in {s.name.split("@")[0] for s in pipeline_stages(cfg)}
-    for point in cfg.sweep_points():
-        seq, dask = (json.loads((runs[k] / point.name / POINT_FILE).read_text()) for k in ("sequential", "dask"))
-        for varies in ("prune_seconds", "keras_gzip_bytes"):  # wall time; the .keras zip stores its save time
-            seq.pop(varies), dask.pop(varies)
-        assert seq == dask, point.name
-        for file in (FLOAT_FILE, INT8_FILE):
-            assert (runs["sequential"] / point.name / file).read_bytes() == (runs["dask"] / point.name / file).read_bytes()
+        outputs = fan_out.with_options(task_runner=task_runner(dask_workers=2))()
+    assert set(outputs) == {s.name for s in sweep}
+    for folder in folders:
+        files = sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
+        assert files == sorted(p.relative_to(dvc_build / folder) for p in (dvc_build / folder).rglob("*") if p.is_file())
+        for name in files:
+            if name.name == POINT_FILE:  # every field but the wall time
+                mine, built = (json.loads(f.read_text()) for f in (folder / name, dvc_build / folder / name))
+                assert mine.pop("prune_seconds") > 0 and built.pop("prune_seconds") > 0
+                assert mine == built, folder
+            else:  # the Keras file too: canonical zip, no save time inside
+                assert digest(folder / name) == digest(dvc_build / folder / name), folder / name
 
 
 @pytest.mark.slow
-def test_derived_targets_are_pruned_to_the_same_overall_sparsity_as_uniform(dense_run: Path, tmp_path: Path,
-                                                                          monkeypatch) -> None:
-    import yaml
-
-    from tasks import derived, sensitivity
+def test_derived_targets_are_pruned_to_the_same_overall_sparsity_as_uniform(dvc_build: Path) -> None:
     from pruneflow.model import load_model
-    from pruneflow.sweep import MODEL_FILE, POINT_FILE, TARGETS_FILE, prunable_sparsity_pct
+    from pruneflow.pruning import prunable_sparsity_pct
+    from pruneflow.sweep import MODEL_FILE, POINT_FILE, TARGETS_FILE
 
-    root = _copy_run(dense_run, tmp_path / "derived")
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["sensitivity"]["derive"] = True
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    monkeypatch.chdir(root)
-    cfg = load_config("params.yaml")
-    sensitivity.run(cfg)
-    derived.run(cfg)
+    cfg = build_config(dvc_build)
     targets = pd.read_csv(cfg.paths.derived / TARGETS_FILE).set_index("layer")["target_sparsity"]
+    assert targets.nunique() > 1  # per-layer targets, not one uniform value
     model = load_model(cfg.paths.derived / MODEL_FILE)
     sizes = {layer.name: sum(int(np.prod(getattr(layer, w).shape)) for w in ("kernel", "depthwise_kernel") if hasattr(layer, w))
              for layer in model.layers if layer.name in targets.index}
@@ -227,4 +206,4 @@ def test_derived_targets_are_pruned_to_the_same_overall_sparsity_as_uniform(dens
     assert weighted == pytest.approx(cfg.sensitivity.target_sparsity, abs=1e-6)
     assert prunable_sparsity_pct(model)[0] == pytest.approx(100 * cfg.sensitivity.target_sparsity, abs=0.5)
     point = json.loads((cfg.paths.derived / POINT_FILE).read_text())
-    assert (point["kind"], point["point"]) == ("derived", "derived-0.8")
+    assert (point["kind"], point["point"]) == ("derived", f"derived-{cfg.sensitivity.target_sparsity}")
