@@ -9,7 +9,7 @@ export PYTHONUNBUFFERED := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help run flow prefect-server deploy show bench plots plots-diff pr-comment test test-fast chromium
+.PHONY: help run flow prefect-server deploy show bench plots plots-diff pr-comment test test-fast chromium dvc.yaml
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,11 +61,12 @@ BASE ?= main
 plots-diff: $(VENV)/.installed ## dvc plots diff BASE (default main) -> dvc_plots/index.html, offline
 	dvc plots diff $(BASE)
 
-# Two pytest-xdist workers, whole files per worker (each module's tiny-run fixture is built once):
-# 11.5 min instead of 19 min serially on 2 cores, since much of a test is single-threaded
-# (TFLite conversion, DVC and Prefect start-up).
-test: $(VENV)/.installed chromium ## Set up and run the whole test suite (tiny configs; 73 min measured on a loaded 2-core machine)
-	python -m pytest -n 2 --dist loadfile
+# Two pytest-xdist workers, whole files per worker. The session builds one tiny pipeline with
+# `dvc repro` and the same inputs with the Prefect flow (tests/conftest.py), whichever worker asks
+# first, behind a file lock; every integration test starts from a copy. The 20 slowest tests are
+# printed at the end.
+test: $(VENV)/.installed chromium ## Set up and run the whole test suite (tiny configs; see README, Tests)
+	python -m pytest -n 2 --dist loadfile --durations=20
 
 # The report's browser test opens report.html in Debian's chromium (headless, network off).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -74,8 +75,8 @@ chromium: ## Install Debian's chromium for the browser tests (apt-get, once)
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 	@chromium --version 2>/dev/null
 
-test-fast: $(VENV)/.installed ## Only the tests that train nothing (seconds)
-	python -m pytest -m "not slow"
+test-fast: $(VENV)/.installed ## Only the tests that train nothing (under a minute)
+	python -m pytest -n 2 -m "not slow"
 
 IMAGE_BASE_URL ?=
 pr-comment: $(VENV)/.installed ## PR comment vs BASE (params, metrics, changed plots) in reports/pr/

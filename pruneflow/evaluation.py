@@ -1,4 +1,5 @@
-"""Stage 8 — evaluate: dense vs pruned on the held-out test split, side by side, and every deployable variant.
+"""Evaluation: dense vs pruned on the held-out test split, side by side, and every deployable variant
+(the measurements of stage evaluate).
 
 Accuracy and loss (Keras), per-class precision/recall, measured sparsity (whole model and per
 layer), file sizes raw and gzip (Keras and TFLite); then, per TFLite variant (float, dynamic-range,
@@ -163,7 +164,7 @@ def evaluate_keras(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[fl
 
 
 def data_summary(summary: dict[str, Any]) -> dict[str, Any]:
-    """What ingest used and skipped: images per split, skipped files per reason (see tasks/ingest.py)."""
+    """What ingest used and skipped: images per split, skipped files per reason (see pruneflow.data)."""
     return {
         "source": summary["source"],
         "images_per_split": summary["counts"],

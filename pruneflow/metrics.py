@@ -15,7 +15,7 @@ from pruneflow.errors import PipelineError
 
 # Same params, data and machine → the same metrics.json except these wall-clock fields: seeds,
 # TensorFlow op determinism and timestamp-free files make everything else repeat bit for bit
-# (tests/test_faults.py checks it on a tiny run; the README gives the default run's check).
+# (tests/test_flow.py checks it: the flow's build and `dvc repro`'s of the same tiny inputs agree).
 VARYING_FIELDS = ("*_ms", "*throughput_*", "*batch*_vs_dense_*", "comparison.latency_*",
                   "training.*_s", "training.prune_over_dense_epoch_time_x")
 

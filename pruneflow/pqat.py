@@ -1,4 +1,4 @@
-"""Stage 5 — pqat: pruning-preserving quantization-aware training of the stripped pruned model.
+"""PQAT: pruning-preserving quantization-aware training of the stripped pruned model (stage pqat).
 
 Post-training int8 (the export stage) rounds the pruned float weights once. PQAT instead fine-tunes
 with int8 fake quantization in the graph while tfmot's `Default8BitPrunePreserveQuantizeScheme`

@@ -1,8 +1,9 @@
-"""Stage 3 — prune: magnitude-prune the saved dense model while fine-tuning it.
+"""Pruning: tfmot magnitude pruning while fine-tuning, its schedules and masks, strip, and the one
+sparsity counter (stages prune, strip, sweep_point, sweep_derived).
 
 `prune_low_magnitude` wraps the *same* layer objects it is given, so fine-tuning a wrapped
-in-memory model silently changes the dense baseline. This stage therefore always starts from the
-dense artifact on disk and never writes to it.
+in-memory model silently changes the dense baseline. `prune_model` therefore takes the dense artifact's path
+and loads it itself; nothing here writes to it.
 """
 
 from __future__ import annotations

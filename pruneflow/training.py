@@ -1,4 +1,4 @@
-"""Stage 2 — train_dense: the dense baseline every pruning number is compared with.
+"""Dense training: the baseline every pruning number is compared with (stage train_dense).
 
 Recipe for a from-scratch MobileNet on a few thousand small images (see README, "Why the recipe
 works"): BatchNorm momentum 0.9, shift/rotate/zoom augmentation, AdamW with a short warm-up and a

@@ -209,6 +209,29 @@ def shared_build(name: str, build: Callable[[Path], None], tmp_path_factory: pyt
     return root
 
 
+BUILDS = {"dvc_build": build_with_dvc, "flow_build": build_with_flow}
+
+
+@pytest.hookimpl(trylast=True)  # after -m has deselected
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Which shared builds the selected tests need: `make test-fast` (-m "not slow") builds none.
+    config.stash[_NEEDED] = {name for item in items for name in BUILDS if name in getattr(item, "fixturenames", ())}
+
+
+_NEEDED = pytest.StashKey[set]()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_builds_in_parallel(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """With two xdist workers, each starts one build as soon as it starts (gw0 DVC's, gw1 the flow's),
+    so the two builds run side by side instead of one after the other when tests first ask."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    order = {"gw0": "dvc_build", "gw1": "flow_build"}
+    name = order.get(worker)
+    if name and name in request.config.stash.get(_NEEDED, set()):
+        shared_build(name, BUILDS[name], tmp_path_factory)
+
+
 @pytest.fixture(scope="session")
 def dvc_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny pipeline, reproduced once per session by `dvc repro`. Read it; copy it to change it."""
