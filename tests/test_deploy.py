@@ -10,17 +10,29 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from pruneflow.config import Config
-from tests.conftest import ALL_FORMATS, build_config
+from tests.conftest import ALL_FORMATS, build_config, copy_build
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run(dvc_build: Path) -> Config:
-    """The session's build: stripes it learns, every TFLite format, a PQAT model, the bench (read only)."""
-    return build_config(dvc_build)
+def run(dvc_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """A copy of the session's build (stripes it learns, pruned to 80 %) exported in every TFLite format,
+    with a one-epoch PQAT model and the bench of all of them: export, pqat and bench run in-process."""
+    from tasks import bench, export, pqat
+
+    root = copy_build(dvc_build, tmp_path_factory.mktemp("deploy") / "build")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["export"]["formats"] = list(ALL_FORMATS)
+    params["quantize"]["pqat"] = True
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    cfg = build_config(root)
+    for stage in (export, pqat, bench):
+        stage.run(cfg)
+    return cfg
 
 
 @pytest.fixture(scope="module")
