@@ -27,7 +27,7 @@ run: $(VENV)/.installed ## Set up, run the pipeline (dvc repro) on the embedded 
 	python -m pruneflow show
 
 DASK_WORKERS ?= 0
-flow: $(VENV)/.installed ## The same pipeline as one cached Prefect flow (DASK_WORKERS=2: the sweep on local Dask)
+flow: $(VENV)/.installed ## The same pipeline as one cached Prefect flow (DASK_WORKERS=2: each wave of stages on local Dask)
 	python -m flows.pipeline --dask-workers $(DASK_WORKERS)
 
 # A local Prefect server for the nightly deployment (README, "Nightly runs"); UI at http://127.0.0.1:4200
@@ -41,6 +41,11 @@ deploy: $(VENV)/.installed ## Register prefect.yaml's nightly deployment (needs 
 
 show: $(VENV)/.installed ## Print the dense-vs-pruned table and the TFLite variants of the last run
 	python -m pruneflow show
+
+# dvc.yaml is generated from the stage table (pruneflow/stages.py); tests/test_dvc_yaml.py fails when
+# the committed file differs. Run this after adding a stage, a param or changing a stage's deps or outs.
+dvc.yaml: $(VENV)/.installed ## Regenerate dvc.yaml from the stage table
+	python -m pruneflow.tools.dvc_yaml
 
 # The latency benchmarks are the pipeline's `bench` stage (every TFLite variant interleaved in one
 # process) and the `sweep` stage (every sweep point's files, likewise); this re-measures both on demand

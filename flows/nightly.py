@@ -4,7 +4,7 @@ A Prefect run must leave the repository as `dvc repro` would: outputs on disk *a
 the exact code, params and data they came from, so `dvc status` is clean, `dvc metrics diff` in the
 pull request compares the right numbers and `dvc push` uploads them. The flow therefore
 
-1. runs `pipeline` (cached Prefect tasks, the sweep optionally on Dask),
+1. runs `pipeline` (cached Prefect tasks, each wave of stages optionally on Dask),
 2. proves every DVC stage's outputs on disk were written by this flow for exactly the inputs now in
    the workspace (the flow's per-stage stamps: code, params and dependency digests, plus output
    digests) — otherwise recording them would vouch for outputs nobody reproduced,

@@ -20,7 +20,6 @@ import sys
 import pandas as pd
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.filesystems import LocalFileSystem
 from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -95,7 +94,7 @@ def _task(stage: Stage, cfg: Config):
 
     Cached results live beside the stamps in the project (`paths.flow_stamps`), not in PREFECT_HOME:
     the cache travels with the outputs it describes (a copied project, a Dask worker, another user)."""
-    results = LocalFileSystem(basepath=str((cfg.paths.flow_stamps / "results").resolve()))
+    results = (cfg.paths.flow_stamps / "results").resolve()  # a Path: Prefect stores there without a saved block
     return run_stage.with_options(name=stage.name.split("@")[0], refresh_cache=not cache_hit_is_safe(stage, cfg),
                                   result_storage=results)
 
@@ -181,9 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--dask-workers", type=int, default=0, metavar="N",
-                        help="fan the sweep out on a local Dask cluster of N worker processes")
+                        help="run each wave of stages on a local Dask cluster of N worker processes")
     parser.add_argument("--dask-address", default=None, metavar="TCP://HOST:PORT",
-                        help="fan the sweep out on this Dask scheduler (workers need this repo and its data)")
+                        help="run each wave of stages on this Dask scheduler (workers need this repo and its data)")
     args = parser.parse_args(argv)
     if args.dask_workers < 0:
         print(f"pruneflow: error: --dask-workers={args.dask_workers}: allowed is 0 (no Dask) or more", file=sys.stderr)

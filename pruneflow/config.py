@@ -232,7 +232,7 @@ def _sparsities(values: tuple[Float, ...], key: str) -> None:
 class SweepConfig(_Section):
     """Target sparsities (× schedules) pruned from the same dense model, and the accuracy budget."""
 
-    sparsities: tuple[Float, ...] = (0.5, 0.7, 0.8, 0.95)
+    sparsities: tuple[Float, ...] = (0.5, 0.95)
     schedules: tuple[Literal["polynomial", "constant"], ...] = ("polynomial",)
     # The report recommends the highest sparsity whose test accuracy is at most this many points
     # below the dense model's.

@@ -28,11 +28,11 @@ pytestmark = pytest.mark.slow
 # SIGKILL at a chosen rename of the stage's final publish (tests/kill_at_commit.py), with params that
 # make the new outputs differ from the old ones (bench: new timings anyway), so an in-place write
 # would be caught. 1: before any output is published; 2: between two renames (bench: one of its two
-# files published; export: inside the folder swap, the old folder moved aside and the new one not yet in).
+# files published; ingest: inside the folder swap, the old folder moved aside and the new one not yet in).
 KILLS = [
     ("bench", {}, 1),
     ("bench", {}, 2),
-    ("export", {"quantize": {"representative_samples": 20}}, 2),
+    ("ingest", {"data": {"val_fraction": 0.25}}, 2),
     ("report", {"sweep": {"accuracy_budget_pts": 25.0}}, 1),
 ]
 
@@ -56,8 +56,9 @@ def test_sigkill_while_publishing_never_leaves_a_mix_dvc_would_accept(dvc_build:
     elif stage == "bench":
         assert len(changed) == 1  # exactly the first output was published
     else:  # mid-swap: the old folder is moved aside, whole; the next run brings it back before writing
-        assert after[str(cfg.paths.export)] == "missing"
-        assert digest(repo / f".{cfg.paths.export}.old") == before[str(cfg.paths.export)]
+        prepared = cfg.paths.prepared
+        assert after[str(prepared)] == "missing"
+        assert digest(repo / prepared.parent / f".{prepared.name}.old") == before[str(prepared)]
     if changed or rename == 2:
         assert stage in changed_stages(repo)  # DVC never takes the mix for a finished run
     rerun = dvc(repo, "repro", "--force", "--single-item", stage)
@@ -66,7 +67,8 @@ def test_sigkill_while_publishing_never_leaves_a_mix_dvc_would_accept(dvc_build:
     assert stage not in changed_stages(repo)
 
 
-def test_bad_param_fails_with_one_line_and_keeps_previousoutputs(repo: Path) -> None:
+def test_bad_param_fails_with_one_line_and_keeps_previous_outputs(dvc_build: Path, tmp_path: Path) -> None:
+    repo = copy_build(dvc_build, tmp_path / "repo")
     before = outputs(repo)
     original = (repo / "params.yaml").read_text()
     edit_params(repo, {"prune": {"final_sparsity": 1.5}})

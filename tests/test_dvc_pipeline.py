@@ -60,12 +60,13 @@ def test_an_edit_makes_stale_only_the_stages_whose_code_reads_it(repo: Path, wha
     assert changed_stages(repo) == set()
 
 
-def test_changing_prune_final_sparsity_makes_stale_the_main_prune_and_the_sweep_table_only(repo: Path) -> None:
+def test_changing_prune_final_sparsity_makes_stale_the_main_prune_the_sweep_table_and_the_report(repo: Path) -> None:
     original = (repo / "params.yaml").read_text()
     try:
         edit_params(repo, {"prune": {"final_sparsity": 0.7}})
-        # sweep_point@0.5 and sweep_derived do not read it: a point's target is on its command line
-        assert changed_stages(repo) == {"prune", "sweep"}
+        # sweep_point@0.5 and sweep_derived do not read it (a point's target is on its command line);
+        # the report words the schedule and target from it
+        assert changed_stages(repo) == {"prune", "sweep", "report"}
     finally:
         (repo / "params.yaml").write_text(original)
 

@@ -134,7 +134,7 @@ def test_screenshot_shows_the_charts_offline_and_not_with_the_cdn_page(pages: di
     nonwhite, coloured = _pixels(screenshot(pages["charts"], tmp_path / "show.png"))
     cdn_nonwhite, cdn_coloured = _pixels(screenshot(pages["cdn_charts"], tmp_path / "cdn.png"))
     counts = f"non-white {nonwhite} vs {cdn_nonwhite} (cdn page), coloured {coloured} vs {cdn_coloured}"
-    # Measured at 1280x2400 (chromium 156): non-white 116083 vs 6657 (the PNG plot and its captions),
-    # coloured 94384 vs 0 (line, legend, heatmap); the bounds sit at about half of that.
-    assert coloured > 40_000 and cdn_coloured < 100, counts
-    assert nonwhite - cdn_nonwhite > 50_000, counts
+    # Measured at 1280x2400 (chromium 156) on the three training and pruning curves of the session's
+    # build: non-white 36975 vs 0, coloured 6042 vs 0 (lines and legends); the bounds sit at half of that.
+    assert coloured > 3_000 and cdn_coloured < 100, counts
+    assert nonwhite - cdn_nonwhite > 18_000, counts

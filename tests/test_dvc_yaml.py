@@ -11,7 +11,13 @@ import pytest
 import yaml
 
 from pruneflow.config import PruneConfig, load_config
-from pruneflow.stages import BY_NAME, SWEEP_POINT, generations, pipeline_stages, upstream
+from pruneflow.stages import (
+    BY_NAME,
+    SWEEP_POINT,
+    generations,
+    pipeline_stages,
+    upstream,
+)
 from pruneflow.tools import dvc_yaml
 from tests.conftest import REPO
 

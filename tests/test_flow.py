@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ def prefect_api():
 
 
 def _task_states(flow_state) -> dict[str, str]:
-    """Task run name → state name, over the flow run and its sweep subflow run."""
+    """Task run name → state name, over the flow run and its subflow run (the stages)."""
     from prefect import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
@@ -82,20 +83,30 @@ def _stage_names(root: Path) -> list[str]:
 
 def test_flow_and_dvc_builds_of_the_same_inputs_agree_bit_for_bit_but_for_wall_clock_timings(
         flow_build: Path, dvc_build: Path) -> None:
-    from pruneflow.metrics import reproducible_fields
-    from pruneflow.sweep import FLOAT_FILE, INT8_FILE, MODEL_FILE
+    from pruneflow.metrics import flatten, reproducible_fields
+    from pruneflow.sweep import FLOAT_FILE, INT8_FILE, MODEL_FILE, POINT_FILE
 
     cfg = load_config(dvc_build / "params.yaml")
     assert (flow_build / "params.yaml").read_bytes() == (dvc_build / "params.yaml").read_bytes()
     p = cfg.paths
     deterministic = [p.prepared, p.dense_model, p.pruned_model, p.stripped_model, p.strip_check, p.export, p.pqat,
-                     p.sensitivity, p.derived, p.sparsity_table, p.per_class_table, p.predictions, p.weight_histogram,
-                     *(p.sweep / point.name / name for point in cfg.sweep_points() for name in (MODEL_FILE, FLOAT_FILE, INT8_FILE))]
+                     p.sensitivity, p.sparsity_table, p.per_class_table, p.predictions, p.weight_histogram,
+                     *(folder / name for folder in (*(p.sweep / point.name for point in cfg.sweep_points()), p.derived)
+                       for name in (MODEL_FILE, FLOAT_FILE, INT8_FILE))]
     differ = [str(path) for path in deterministic if digest(flow_build / path) != digest(dvc_build / path)]
     assert differ == []
+    for folder in (*(p.sweep / point.name for point in cfg.sweep_points()), p.derived):
+        flow_point, dvc_point = (json.loads((build / folder / POINT_FILE).read_text()) for build in (flow_build, dvc_build))
+        assert flow_point.pop("prune_seconds") > 0 and dvc_point.pop("prune_seconds") > 0  # wall time
+        assert flow_point == dvc_point, folder
     flow_metrics = json.loads((flow_build / p.metrics).read_text())
     dvc_metrics = json.loads((dvc_build / p.metrics).read_text())
     assert reproducible_fields(flow_metrics) == reproducible_fields(dvc_metrics)
+    # only wall-clock fields are excused (latency, throughput, speed-ups, epoch seconds), never a result
+    excused = set(flatten(dvc_metrics)) - set(reproducible_fields(dvc_metrics))
+    assert excused and all(re.search(r"(_ms|_per_s|_x|_s)$", key) for key in excused), sorted(excused)
+    assert {"pruned.test_accuracy_pct", "pruned.size_tflite_gzip_bytes", "pruned.sparsity_prunable_pct",
+            "dense.test_accuracy_pct"} <= set(reproducible_fields(dvc_metrics))
     # the fields excluded above are the timed ones, and they were measured anew in each build
     assert flow_metrics["dense"]["latency_p50_ms"] != dvc_metrics["dense"]["latency_p50_ms"]
 

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from pruneflow import data as ingest
-from tasks import ingest as ingest_stage
 from pruneflow.config import DataConfig, load_config
 from pruneflow.errors import PipelineError
+from tasks import ingest as ingest_stage
 from tests.conftest import write_image_folder, write_params
 
 

@@ -54,7 +54,12 @@ def test_loading_a_corrupt_or_missing_model_file_is_a_one_line_error(tmp_path: P
 
 
 def test_saved_model_round_trips_without_optimizer_state(tmp_path: Path) -> None:
-    from pruneflow.model import build_classifier, compile_classifier, load_model, save_model
+    from pruneflow.model import (
+        build_classifier,
+        compile_classifier,
+        load_model,
+        save_model,
+    )
 
     model = build_classifier(ModelConfig(alpha=0.25), 2, 32)
     compile_classifier(model, 1e-3, 0.0)

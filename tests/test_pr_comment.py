@@ -11,7 +11,14 @@ import pytest
 import yaml
 from PIL import Image
 
-from pruneflow.tools.pr_comment import ChangedPlot, asset_name, build_body, changed_plots, load_failures, plot_failures
+from pruneflow.tools.pr_comment import (
+    ChangedPlot,
+    asset_name,
+    build_body,
+    changed_plots,
+    load_failures,
+    plot_failures,
+)
 from tests.conftest import dvc as _dvc
 from tests.conftest import run_command as _run
 

@@ -33,7 +33,7 @@ def _with_prune(cfg: Config, **changes) -> Config:
 
 
 def _prune(cfg: Config, data: dict):
-    from pruneflow import pruning, model
+    from pruneflow import model, pruning
 
     return pruning.prune_model(model.load_model(cfg.paths.dense_model), cfg, data["train"], data["val"])
 
@@ -45,7 +45,7 @@ def pruned(tiny):
 
 
 def test_target_sparsity_is_reached_within_one_point_on_prunable_layers(pruned) -> None:
-    from pruneflow import pruning, evaluation
+    from pruneflow import evaluation, pruning
 
     stripped = pruning.strip(pruned)
     table = evaluation.layer_sparsity_table(stripped)
@@ -59,7 +59,7 @@ def test_target_sparsity_is_reached_within_one_point_on_prunable_layers(pruned) 
 
 
 def test_head_scope_prunes_only_dense_layers(tiny) -> None:
-    from pruneflow import pruning, evaluation
+    from pruneflow import evaluation, pruning
 
     cfg, data = tiny
     table = evaluation.layer_sparsity_table(pruning.strip(_prune(_with_prune(cfg, scope="head"), data)))
@@ -69,7 +69,7 @@ def test_head_scope_prunes_only_dense_layers(tiny) -> None:
 
 
 def test_strip_leaves_no_wrapper_and_predicts_exactly_like_the_pruned_model(tiny, pruned) -> None:
-    from pruneflow import pruning, model
+    from pruneflow import model, pruning
 
     cfg, data = tiny
     dense = model.load_model(cfg.paths.dense_model)
@@ -83,7 +83,7 @@ def test_strip_leaves_no_wrapper_and_predicts_exactly_like_the_pruned_model(tiny
 
 
 def test_zero_sparsity_is_a_no_op(tiny) -> None:
-    from pruneflow import pruning, model
+    from pruneflow import model, pruning
 
     cfg, data = tiny
     dense = model.load_model(cfg.paths.dense_model)
@@ -106,7 +106,7 @@ def test_mask_sparsity_reports_the_reached_target(pruned) -> None:
 
 
 def test_pruned_model_gzips_smaller_than_dense_and_unstripped_does_not(tiny, pruned, tmp_path: Path) -> None:
-    from pruneflow import pruning, model
+    from pruneflow import model, pruning
 
     cfg, _ = tiny
     model.save_model(pruned, tmp_path / "wrapped.keras")

@@ -14,7 +14,12 @@ from PIL import Image
 
 from pruneflow.config import PruneConfig, parse_config
 from pruneflow.metrics import VARYING_FIELDS, binary_entropy, compare, gzip_bound_x
-from pruneflow.report.figures import DENSE_COLOR, PRUNED_COLOR, pruning_schedule_figure, size_figure
+from pruneflow.report.figures import (
+    DENSE_COLOR,
+    PRUNED_COLOR,
+    pruning_schedule_figure,
+    size_figure,
+)
 from pruneflow.report.sentences import (
     explanation,
     layer_summary,
@@ -23,7 +28,12 @@ from pruneflow.report.sentences import (
     sensitivity_note,
     target_sparsity,
 )
-from pruneflow.report.tradeoffs import SWEEP_COLUMNS, deployment_sentences, rerun_sentence, sweep_sentences
+from pruneflow.report.tradeoffs import (
+    SWEEP_COLUMNS,
+    deployment_sentences,
+    rerun_sentence,
+    sweep_sentences,
+)
 from tests.conftest import build_config, copy_build
 
 

@@ -144,8 +144,9 @@ def test_scan_measures_each_unit_alone_and_restores_the_model(dvc_build: Path) -
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     assert len(table) == 2 * len(units)
     assert set(table["sparsity"]) == {0.5, 0.99}
-    # the drop is measured against the unpruned model: accuracy + drop is the same baseline everywhere
-    assert (table["val_accuracy_pct"] + table["drop_pts"]).round(6).nunique() == 1
+    # every drop is measured against the unpruned model's accuracy, computed here independently
+    baseline = 100.0 * float(np.mean(model.predict(x.astype(np.float32), verbose=0).argmax(1) == y))
+    assert np.allclose(table["val_accuracy_pct"] + table["drop_pts"], baseline)
     assert table["drop_pts"].max() > 0  # pruning a unit to 99 % costs something somewhere
 
 
@@ -157,16 +158,16 @@ def test_sweep_points_pruned_in_parallel_on_dask_equal_the_dvc_build_file_for_fi
 
     from flows.pipeline import run_wave, task_runner
     from pruneflow.io import digest
-    from pruneflow.stages import generations, pipeline_stages
+    from pruneflow.stages import pipeline_stages, upstream
     from pruneflow.sweep import POINT_FILE
 
     root = copy_build(dvc_build, tmp_path / "dask")
     monkeypatch.chdir(root)
     cfg = load_config("params.yaml")
     stages = pipeline_stages(cfg)
-    wave = next(w for w in generations(stages, cfg) if any(s.name == "sweep_derived" for s in w))
-    sweep = [s for s in wave if s.name.startswith("sweep_")]
-    assert {s.name for s in sweep} == {"sweep_point@0.5-polynomial", "sweep_derived"}  # one wave: they run together
+    sweep = [s for s in stages if s.name in ("sweep_point@0.5-polynomial", "sweep_derived")]
+    graph = upstream(stages, cfg)  # neither reads the other: they may run side by side
+    assert not {s.name for s in sweep} & (graph["sweep_derived"] | graph["sweep_point@0.5-polynomial"])
     folders = [out for stage in sweep for out in stage.out_paths(cfg)]
     for folder in folders:
         shutil.rmtree(folder)
