@@ -1,4 +1,5 @@
-"""Stage sensitivity: which layers can take pruning. Prune one unit at a time, measure the drop.
+"""Sensitivity: which layers can take pruning (stages sensitivity, sweep_derived). Prune one unit at a
+time, measure the drop, derive per-layer targets from the drops.
 
 Each unit (a MobileNet block, or a single layer) of the saved dense model is magnitude-pruned alone,
 one-shot (the smallest |w| of each of its kernels set to zero, the mask tfmot's schedule ends with),

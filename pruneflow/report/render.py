@@ -105,8 +105,8 @@ def build_sections(cfg: Config, art: RunArtifacts) -> list[Section]:
 
 
 REPORT_TITLE = "Pruning report: dense vs magnitude-pruned MobileNet"
-PROVENANCE = ("Written by the `report` stage from this run's metrics.json and reports/*.csv; "
-              "every number and sentence is computed, none typed by hand.")
+PROVENANCE = ("Written by the `report` stage from this run's own outputs (its metrics file and the tables its "
+              "stages wrote); every number and sentence is computed, none typed by hand.")
 
 
 def render_markdown(sections: list[Section], figures_link: str) -> str:
