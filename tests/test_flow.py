@@ -88,6 +88,9 @@ def test_flow_and_dvc_builds_of_the_same_inputs_agree_bit_for_bit_but_for_wall_c
 
     cfg = load_config(dvc_build / "params.yaml")
     assert (flow_build / "params.yaml").read_bytes() == (dvc_build / "params.yaml").read_bytes()
+    # the flow ran every stage of the table and recorded each one's outputs (its cache stamps)
+    stamps = {path.stem for path in (flow_build / cfg.paths.flow_stamps).glob("*.json")}
+    assert stamps == {stage.name for stage in pipeline_stages(cfg)}
     p = cfg.paths
     deterministic = [p.prepared, p.dense_model, p.pruned_model, p.stripped_model, p.strip_check, p.export, p.pqat,
                      p.sensitivity, p.sparsity_table, p.per_class_table, p.predictions, p.weight_histogram,
