@@ -11,7 +11,9 @@ when a stage runs, so validating params never pays TensorFlow's import.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,11 +98,23 @@ def _module_file(name: str) -> Path | None:
     return base / "__init__.py" if base.is_dir() else base.with_suffix(".py") if base.with_suffix(".py").is_file() else None
 
 
+# CPython 3.11's ast.parse is not thread-safe: two threads parsing at once raise "AST constructor
+# recursion depth mismatch" (cpython gh-106905), and the flow computes cache keys in its own thread
+# and in the task runner's. Parse under a lock, and only once per file content.
+_PARSE_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> ast.Module:
+    with _PARSE_LOCK:
+        return ast.parse(text)
+
+
 def _library_imports(path: Path) -> set[Path]:
     """Files of the `pruneflow` package that `path` imports (`from pruneflow.x import …`,
     `from pruneflow.report import …`, `import pruneflow.x`), packages' `__init__` included."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(_parsed(path.read_text())):
         names = []
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "pruneflow":
             names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
