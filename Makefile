@@ -39,7 +39,7 @@ deploy: $(VENV)/.installed ## Register prefect.yaml's nightly deployment (needs 
 	prefect --no-prompt deploy --all
 	prefect worker start --pool pruneflow-process
 
-show: $(VENV)/.installed ## Print the dense-vs-pruned table and the TFLite variants of the last run
+show: $(VENV)/.installed ## Print the dense-vs-pruned table, the TFLite variants and the channel-pruning table of the last run
 	python -m pruneflow show
 
 # dvc.yaml is generated from the stage table (pruneflow/stages.py); tests/test_dvc_yaml.py fails when
@@ -48,11 +48,13 @@ dvc.yaml: $(VENV)/.installed ## Regenerate dvc.yaml from the stage table
 	python -m pruneflow.tools.dvc_yaml
 
 # The latency benchmarks are the pipeline's `bench` stage (every TFLite variant interleaved in one
-# process) and the `sweep` stage (every sweep point's files, likewise); this re-measures both on demand
+# process), the `channel_bench` stage (dense, unstructured, channel-pruned, stacked and uniform-width
+# models at two input sides) and the `sweep` stage (every sweep point's files); this re-measures them on demand
 # (machine noise changes timings, not inputs), then updates metrics.json, the sweep table and the
 # report. Keep the machine otherwise idle while it runs.
-bench: $(VENV)/.installed ## Re-run the latency benchmarks (reports/bench.json, reports/sweep.csv), then evaluate + report
+bench: $(VENV)/.installed ## Re-run the latency benchmarks (reports/bench.json, channels.json, sweep.csv), then evaluate + report
 	dvc repro --force --single-item bench
+	dvc repro --force --single-item channel_bench
 	dvc repro --force --single-item sweep
 	dvc repro
 

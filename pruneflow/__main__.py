@@ -1,6 +1,7 @@
 """Command line for DVC stages and humans: `python -m pruneflow <stage> [--params params.yaml]`.
 
-`python -m pruneflow sweep_point --sparsity 0.5 --schedule polynomial` prunes one sweep point.
+`python -m pruneflow sweep_point --sparsity 0.5 --schedule polynomial` prunes one sweep point;
+`python -m pruneflow channel_point --keep 0.35` one point of the channel series.
 `python -m pruneflow show` prints the dense-vs-pruned table of the last evaluation. Bad input ends
 with one line on stderr and exit status 2; outputs already on disk are left as they were.
 """
@@ -10,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pruneflow.config import SweepPoint, load_config
+from pruneflow.config import ChannelPoint, SweepPoint, load_config
 from pruneflow.errors import PipelineError
-from pruneflow.stages import BY_NAME, SWEEP_POINT, sweep_stage
+from pruneflow.stages import BY_NAME, CHANNEL_POINT, SWEEP_POINT, sweep_stage
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("--sparsity", type=float, help="sweep_point only: the target sparsity, 0 < s < 1")
     parser.add_argument("--schedule", choices=["polynomial", "constant"], help="sweep_point only: the schedule")
+    parser.add_argument("--keep", type=float, help="channel_point only: the kept fraction of channels, 0 < keep <= 1")
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.params)
@@ -30,12 +32,17 @@ def main(argv: list[str] | None = None) -> int:
                 raise PipelineError(f"sweep_point: --sparsity={args.sparsity} --schedule={args.schedule}; "
                                     "allowed: --sparsity 0 < s < 1 and --schedule polynomial|constant")
             sweep_stage(SweepPoint(args.sparsity, args.schedule)).run(cfg)
+        elif args.stage == CHANNEL_POINT:
+            if args.keep is None or not 0.0 < args.keep <= 1.0:
+                raise PipelineError(f"channel_point: --keep={args.keep}; allowed: --keep 0 < keep <= 1, e.g. --keep 0.5")
+            sweep_stage(ChannelPoint(args.keep)).run(cfg)
         elif args.stage == "show":
-            from pruneflow.metrics import format_table, format_variants, read_metrics
+            from pruneflow.metrics import format_channels, format_table, format_variants, read_metrics
 
             metrics = read_metrics(cfg.paths.metrics)
             print(format_table(metrics))
             print(format_variants(metrics))
+            print(format_channels(metrics))
         else:
             BY_NAME[args.stage].run(cfg)
     except PipelineError as exc:

@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     Strict,
     ValidationError,
@@ -21,6 +20,7 @@ from pydantic import (
 )
 
 from pruneflow.errors import PipelineError
+from pruneflow.paths import FOLDERS, PathsConfig, _Section
 
 # MobileNet V1/V2 refuse inputs smaller than 32x32 (five stride-2 stages).
 MIN_IMAGE_SIZE = 32
@@ -32,56 +32,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 Int = Annotated[int, Strict()]
 Float = Annotated[float, Strict()]
 Bool = Annotated[bool, Strict()]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
-
-
-class PathsConfig(_Section):
-    """Every file the pipeline reads or writes; dvc.yaml templates the same keys (one home)."""
-
-    prepared: Path = Path("data/prepared")
-    dense_model: Path = Path("models/dense.keras")
-    pruned_model: Path = Path("models/pruned_wrapped.keras")
-    stripped_model: Path = Path("models/pruned_stripped.keras")
-    export: Path = Path("export")
-    pqat: Path = Path("export_pqat")
-    train_log: Path = Path("reports/train_dense.csv")
-    prune_log: Path = Path("reports/prune_epochs.csv")
-    prune_steps: Path = Path("reports/prune_steps.csv")
-    prune_summaries: Path = Path("reports/prune_summaries")
-    strip_check: Path = Path("reports/strip_check.json")
-    sparsity_table: Path = Path("reports/sparsity_per_layer.csv")
-    per_class_table: Path = Path("reports/per_class.csv")
-    predictions: Path = Path("reports/predictions.csv")
-    weight_histogram: Path = Path("reports/weight_histogram.csv")
-    latency_samples: Path = Path("reports/latency_ms.csv")
-    bench: Path = Path("reports/bench.json")
-    sweep: Path = Path("sweep")                          # one folder per sweep point (pruned, stripped, TFLite)
-    sweep_table: Path = Path("reports/sweep.csv")        # the sweep: a row per point, with its latency
-    sensitivity: Path = Path("reports/sensitivity.csv")  # accuracy drop per unit pruned alone
-    derived: Path = Path("sweep_derived")                # pruned with the sensitivity-derived per-layer targets
-    report_md: Path = Path("reports/report.md")
-    report_html: Path = Path("reports/report.html")
-    figures: Path = Path("reports/figures")
-    metrics: Path = Path("metrics.json")
-    flow_stamps: Path = Path(".pruneflow")
-
-    @model_validator(mode="after")
-    def _folders_do_not_overlap(self) -> PathsConfig:
-        for name in ("dense_model", "pruned_model", "stripped_model"):
-            if getattr(self, name).suffix != ".keras":
-                raise ValueError(f"{name}={getattr(self, name)}: allowed is a .keras file (the native format, loaded "
-                                 "in safe mode; .h5 model files can run code on load)")
-        # Folder outputs are replaced as a whole: one that held another output would delete it.
-        others = {name: Path(value) for name, value in self}
-        for folder in ("prepared", "export", "pqat", "prune_summaries", "figures", "flow_stamps", "sweep", "derived"):
-            mine = others[folder]
-            for name, path in others.items():
-                if name != folder and (path == mine or mine in path.parents or path in mine.parents):
-                    raise ValueError(f"{folder}={mine} overlaps {name}={path}; folder outputs need a path of their own")
-        return self
 
 
 class DataConfig(_Section):
@@ -260,6 +210,18 @@ class SweepPoint:
         return f"{self.sparsity}-{self.schedule}"
 
 
+@dataclass(frozen=True)
+class ChannelPoint:
+    """One channel-series run: the kept fraction of every group."""
+
+    keep: float
+
+    @property
+    def name(self) -> str:
+        """The suffix DVC's matrix gives the stage (`channel_point@0.35`) and the point's folder name."""
+        return f"{self.keep}"
+
+
 class SensitivityConfig(_Section):
     """Prune one unit at a time (one-shot, no fine-tune) and measure the validation accuracy drop."""
 
@@ -279,6 +241,36 @@ class SensitivityConfig(_Section):
         return self
 
 
+class ChannelsConfig(_Section):
+    """Structured channel pruning: whole channels removed, the model rebuilt narrower (pruneflow.channels)."""
+
+    keep: Float = Field(0.5, gt=0.0, le=1.0)           # fraction of each group's channels the main model keeps
+    sweep_keeps: tuple[Float, ...] = (0.35,)            # other fractions: the sweep's channel series
+    # internal: every channel group not tied by a residual Add; all: residual streams too
+    scope: Literal["internal", "all"] = "all"
+    criterion: Literal["l1", "l2", "bn_scale"] = "l2"
+    multiple: Int = Field(16, ge=1, le=64)              # kept counts rounded to this multiple (README: measured)
+    schedule: Literal["oneshot", "gradual"] = "oneshot"
+    steps: Int = Field(3, ge=1, le=100)                 # gradual: prune in this many equal steps, fine-tuning between
+    epochs: Int = Field(8, ge=1, le=1000)               # fine-tune epochs (gradual: over all steps)
+    learning_rate: Float = Field(2e-3, gt=0.0, le=1.0)
+    stacked_sparsity: Float = Field(0.9, gt=0.0, lt=1.0)  # magnitude pruning of the channel-pruned model
+    resolution: Int = Field(224, ge=MIN_IMAGE_SIZE, le=512)  # latency also at this input side (same weights)
+    resolution_runs: Int = Field(100, ge=5, le=100_000)      # timed batch-1 rounds at that side
+
+    @model_validator(mode="after")
+    def _keeps_valid(self) -> ChannelsConfig:
+        keeps = self.sweep_keeps
+        if not keeps or any(not 0.0 < k <= 1.0 for k in keeps) or len(set(keeps)) != len(keeps):
+            raise ValueError(f"sweep_keeps={list(keeps)}: allowed is a non-empty list of distinct fractions, each 0 < keep <= 1")
+        if self.keep in keeps:
+            raise ValueError(f"sweep_keeps={list(keeps)} repeats keep={self.keep}: the main channel-pruned model is "
+                             f"already the series' point at that fraction; remove {self.keep} from sweep_keeps")
+        if self.schedule == "gradual" and self.steps > self.epochs:
+            raise ValueError(f"steps={self.steps} must be <= epochs={self.epochs} (each step fine-tunes at least one epoch)")
+        return self
+
+
 class Config(_Section):
     seed: Int = Field(42, ge=0, le=2**31 - 1)
     paths: PathsConfig = PathsConfig()
@@ -291,6 +283,7 @@ class Config(_Section):
     bench: BenchConfig = BenchConfig()
     sweep: SweepConfig = SweepConfig()
     sensitivity: SensitivityConfig = SensitivityConfig()
+    channels: ChannelsConfig = ChannelsConfig()
 
     def main_point(self) -> SweepPoint | None:
         """The main prune as a sweep point (`prune.final_sparsity`, `prune.schedule`), or None when it is
@@ -312,7 +305,7 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _sections_agree(self) -> Config:
-        for name in ("prepared", "export", "pqat", "prune_summaries", "figures", "sweep", "derived"):
+        for name in (folder for folder in FOLDERS if folder != "flow_stamps"):
             folder = getattr(self.paths, name)
             if folder == self.data.folder or folder in self.data.folder.parents or self.data.folder in folder.parents:
                 raise ValueError(f"paths.{name}={folder} overlaps data.folder={self.data.folder}; raw data is never overwritten")

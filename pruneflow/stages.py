@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pruneflow.config import Config, PruneConfig, SweepPoint
+from pruneflow.config import ChannelPoint, ChannelsConfig, Config, PruneConfig, SweepPoint
 from pruneflow.io import stage_commit
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_POINT = "sweep_point"
+CHANNEL_POINT = "channel_point"
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Stage:
     # Files read when present that dvc.yaml cannot list (an optional local weights file): the flow's
     # cache key includes them.
     optional_deps: Callable[[Config], tuple[Path, ...]] = lambda cfg: ()
-    point: SweepPoint | None = None  # a sweep_point stage's target and schedule
+    point: SweepPoint | ChannelPoint | None = None  # a point stage's target (sweep_point, channel_point)
     # Measures wall-clock latency: run alone, never beside another stage (it would time the contention).
     timed: bool = False
 
@@ -70,7 +71,7 @@ class Stage:
     def out_paths(self, cfg: Config) -> tuple[Path, ...]:
         """The files and folders the stage writes."""
         if self.point:
-            return (cfg.paths.sweep / self.point.name,)
+            return (Path(lookup(cfg, MATRIX_FOLDERS[self.name.split("@")[0]])) / self.point.name,)
         return tuple(Path(lookup(cfg, out.key)) for out in self.outs)
 
     def sources(self) -> tuple[Path, ...]:
@@ -136,6 +137,12 @@ def _prune_recipe() -> tuple[str, ...]:
     return tuple(f"prune.{key}" for key in PruneConfig.model_fields if key not in point_keys)
 
 
+def _channel_recipe() -> tuple[str, ...]:
+    """The channels keys that shape a channel-pruned model, except its kept fraction (on a point's command line)."""
+    other = {"keep", "sweep_keeps", "stacked_sparsity", "resolution", "resolution_runs"}
+    return tuple(f"channels.{key}" for key in ChannelsConfig.model_fields if key not in other)
+
+
 def _weights_file(cfg: Config) -> tuple[Path, ...]:
     return (Path(cfg.model.weights),) if cfg.model.weights not in (None, "imagenet") else ()
 
@@ -159,9 +166,23 @@ STAGES: tuple[Stage, ...] = (
           ("paths.prepared", "paths.dense_model", "paths.stripped_model"), (Out("paths.export"),)),
     Stage("bench", ("seed", "bench", "export", "quantize.pqat"), ("paths.prepared", "paths.export", "paths.pqat"),
           (Out("paths.bench", git=True), Out("paths.latency_samples", git=True)), timed=True),
+    # Structured channel pruning: the main kept fraction, the other fractions (DVC matrix, like the
+    # sweep points), the stacked model, the uniform-width baseline, and their side-by-side benchmark.
+    Stage("channel_prune", ("seed", "channels.keep", *_channel_recipe(), "train", "quantize.representative_samples"),
+          ("paths.prepared", "paths.dense_model"), (Out("paths.channel"),)),
+    Stage(CHANNEL_POINT, ("seed", *_channel_recipe(), "train", "quantize.representative_samples"),
+          ("paths.prepared", "paths.dense_model"), ()),
+    Stage("stacked", ("seed", "channels.stacked_sparsity", *_prune_recipe(), "prune.schedule", "train",
+                      "quantize.representative_samples"), ("paths.prepared", "paths.channel"), (Out("paths.stacked"),)),
+    Stage("uniform_baseline", ("seed", "data.image_size", "model", "train", "quantize.representative_samples"),
+          ("paths.prepared", "paths.channel"), (Out("paths.uniform_baseline"),)),
+    Stage("channel_bench", ("seed", "bench.warmup", "bench.runs", "bench.threads", "channels.resolution",
+                            "channels.resolution_runs", "export.formats", "quantize.representative_samples"),
+          ("paths.prepared", "paths.dense_model", "paths.stripped_model", "paths.export", "paths.channel",
+           "paths.stacked", "paths.uniform_baseline"), (Out("paths.channel_bench", git=True),), timed=True),
     Stage("evaluate", ("export", "quantize.pqat", "bench.threads", "bench.batch"),
           ("paths.prepared", "paths.dense_model", "paths.stripped_model", "paths.pruned_model", "paths.export",
-           "paths.pqat", "paths.bench", "paths.train_log", "paths.prune_log"),
+           "paths.pqat", "paths.bench", "paths.train_log", "paths.prune_log", "paths.channel_bench"),
           (Out("paths.metrics", git=True, metric=True), Out("paths.sparsity_table", git=True),
            Out("paths.per_class_table", git=True), Out("paths.predictions", git=True),
            Out("paths.weight_histogram", git=True))),
@@ -175,31 +196,45 @@ STAGES: tuple[Stage, ...] = (
           ("paths.prepared", "paths.dense_model", "paths.sensitivity"), (Out("paths.derived"),)),
     Stage("sweep", ("seed", "bench.warmup", "bench.runs", "bench.threads", "quantize.representative_samples",
                     "export.formats", "prune.final_sparsity", "prune.schedule", "prune.sparsity_m_by_n",
-                    "sweep.sparsities", "sweep.schedules", "sensitivity.derive"),
+                    "sweep.sparsities", "sweep.schedules", "sensitivity.derive", "channels.keep", "channels.sweep_keeps"),
           ("paths.prepared", "paths.dense_model", "paths.stripped_model", "paths.export", "paths.prune_log",
-           "paths.sweep", "paths.derived"),
+           "paths.sweep", "paths.derived", "paths.channel", "paths.channel_sweep"),
           (Out("paths.sweep_table", git=True),), timed=True),
-    Stage("report", ("seed", "data", "model", "train", "prune", "quantize", "export", "bench", "sweep", "sensitivity"),
+    Stage("report", ("seed", "data", "model", "train", "prune", "quantize", "export", "bench", "sweep", "sensitivity",
+                     "channels"),
           ("paths.prepared", "paths.metrics", "paths.train_log", "paths.prune_log", "paths.prune_steps",
            "paths.sparsity_table", "paths.per_class_table", "paths.predictions", "paths.weight_histogram",
-           "paths.latency_samples", "paths.bench", "paths.sweep_table", "paths.sensitivity"),
+           "paths.latency_samples", "paths.bench", "paths.sweep_table", "paths.sensitivity", "paths.channel_bench"),
           (Out("paths.report_md", git=True), Out("paths.report_html", git=True), Out("paths.figures", git=True))),
 )
 
 BY_NAME = {stage.name: stage for stage in STAGES}
+# The matrix stages: each point writes one folder, named as the point, under this paths key.
+MATRIX_FOLDERS = {SWEEP_POINT: "paths.sweep", CHANNEL_POINT: "paths.channel_sweep"}
 
 
-def sweep_stage(point: SweepPoint) -> Stage:
-    """The `sweep_point` stage of one point, named as DVC's matrix names it (`sweep_point@0.5-polynomial`)."""
-    template = BY_NAME[SWEEP_POINT]
-    return Stage(f"{SWEEP_POINT}@{point.name}", template.params, template.deps, template.outs, point=point)
+def matrix_points(name: str, cfg: Config) -> tuple[SweepPoint | ChannelPoint, ...]:
+    """The points a matrix stage expands to, in DVC's matrix order."""
+    if name == SWEEP_POINT:
+        return cfg.sweep_points()
+    return tuple(ChannelPoint(keep) for keep in cfg.channels.sweep_keeps)
+
+
+def sweep_stage(point: SweepPoint | ChannelPoint) -> Stage:
+    """The matrix stage of one point, named as DVC's matrix names it (`sweep_point@0.5-polynomial`,
+    `channel_point@0.35`)."""
+    template = BY_NAME[SWEEP_POINT if isinstance(point, SweepPoint) else CHANNEL_POINT]
+    return Stage(f"{template.name}@{point.name}", template.params, template.deps, template.outs, point=point)
 
 
 def pipeline_stages(cfg: Config) -> tuple[Stage, ...]:
-    """Every stage of this config in dvc.yaml's order, the sweep_point template expanded per point."""
+    """Every stage of this config in dvc.yaml's order, the matrix templates expanded per point."""
     out: list[Stage] = []
     for stage in STAGES:
-        out.extend(sweep_stage(point) for point in cfg.sweep_points()) if stage.name == SWEEP_POINT else out.append(stage)
+        if stage.name in MATRIX_FOLDERS:
+            out.extend(sweep_stage(point) for point in matrix_points(stage.name, cfg))
+        else:
+            out.append(stage)
     return tuple(out)
 
 

@@ -23,6 +23,7 @@ from pruneflow.config import Config, SweepPoint
 from pruneflow.data import load_split
 from pruneflow.errors import PipelineError, require
 from pruneflow.io import atomic_dir, gzip_bytes, gzip_size
+from pruneflow.macs import count_macs, count_params
 from pruneflow.metrics import gzip_bound_x
 from pruneflow.model import distribution, is_chief, save_model
 from pruneflow.pruning import prunable_sparsity_pct, prune_model, strip
@@ -69,7 +70,10 @@ def score_point(stripped: keras.Model, float_fb: bytes, int8_fb: bytes, keras_fi
         # weights are incompressible: raw ÷ 32/((1−s)·32 + H(s)) (the report's bound)
         "gzip_bound_x": bound,
         "gzip_bound_bytes": len(float_fb) / bound,
+        "int8_tflite_bytes": len(int8_fb),
         "int8_tflite_gzip_bytes": len(gzip_bytes(int8_fb)),
+        "macs": count_macs(stripped),
+        "params": count_params(stripped),
     }
 
 

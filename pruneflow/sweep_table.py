@@ -1,5 +1,5 @@
 """The sweep table: the dense baseline, every point (the main prune's own target taken from the main
-pipeline) and the derived point side by side, with their latency timed together and the Pareto flags.
+pipeline), the derived point and the channel-pruned series (kind `channel`, by kept fraction) side by side, with their latency timed together and the Pareto flags.
 
 Latency is measured here, after every point trained, with all files interleaved in one process:
 timings taken while other points train would measure the contention, not the model.
@@ -93,6 +93,14 @@ def collect_points(cfg: Config, test: tuple[np.ndarray, np.ndarray], scratch: Pa
         derived = read_point(p.derived, "sweep_derived")
         points.append(derived)
         files[derived["point"]] = {"float": p.derived / FLOAT_FILE, "int8": p.derived / INT8_FILE}
+    # The second series: channel-pruned models by kept fraction (the main one and channels.sweep_keeps).
+    folders = {cfg.channels.keep: (p.channel, "channel_prune")}
+    folders.update({keep: (p.channel_sweep / str(keep), f"channel_point --keep {keep}") for keep in cfg.channels.sweep_keeps})
+    for keep in sorted(folders, reverse=True):
+        folder, producer = folders[keep]
+        record = read_point(folder, producer)
+        points.append(record)
+        files[record["point"]] = {"float": folder / FLOAT_FILE, "int8": folder / INT8_FILE}
     return dense, points, files
 
 

@@ -87,6 +87,18 @@ def truncated_zip() -> bytes:
     return buffer.getvalue()[: len(buffer.getvalue()) // 2]
 
 
+def prelu_model(path: Path) -> None:
+    """A classifier with a learned-slope activation (per-channel weights the pruner does not slice)."""
+    from pruneflow.model import save_model
+    from pruneflow.tf_env import keras
+
+    inputs = keras.Input((24, 24, 3))
+    x = keras.layers.Conv2D(8, 3, name="conv")(inputs)
+    x = keras.layers.PReLU(name="learned_slope")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    save_model(keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x)), path)
+
+
 def wrong_shape_weights(path: Path) -> None:
     from pruneflow.tf_env import keras
 
@@ -179,7 +191,31 @@ REJECTED: list[tuple[str, str, Callable[[Path], None], str]] = [
     ("model file: a Lambda layer (code that runs on load)", "strip",
      lambda r: lambda_model(r / "models" / "pruned_wrapped.keras", r / "lambda_ran"),
      "models/pruned_wrapped.keras: refusing to load a model with executable layers (Lambda)"),
+    # channels
+    ("params: channel keep fraction 0", "ingest",
+     lambda r: edit_params(r, {"channels": {"keep": 0.0}}), "channels.keep=0.0: Input should be greater than 0"),
+    ("params: channel keep fraction above 1", "ingest",
+     lambda r: edit_params(r, {"channels": {"keep": 1.5}}), "channels.keep=1.5: Input should be less than or equal to 1"),
+    ("params: unknown channel criterion", "ingest",
+     lambda r: edit_params(r, {"channels": {"criterion": "l3"}}), "channels.criterion='l3': Input should be 'l1', 'l2' or 'bn_scale'"),
+    ("params: unknown channel scope", "ingest",
+     lambda r: edit_params(r, {"channels": {"scope": "residual"}}), "channels.scope='residual': Input should be 'internal' or 'all'"),
+    ("params: channel rounding multiple 0", "ingest",
+     lambda r: edit_params(r, {"channels": {"multiple": 0}}), "channels.multiple=0: Input should be greater than or equal to 1"),
+    ("params: the main keep fraction repeated in the channel series", "ingest",
+     lambda r: edit_params(r, {"channels": {"keep": 0.5, "sweep_keeps": [0.35, 0.5]}}),
+     "sweep_keeps=[0.35, 0.5] repeats keep=0.5: the main channel-pruned model is already the series' point at that "
+     "fraction; remove 0.5 from sweep_keeps"),
+    ("params: more gradual steps than fine-tune epochs", "ingest",
+     lambda r: edit_params(r, {"channels": {"schedule": "gradual", "steps": 10, "epochs": 4}}), "steps=10 must be <= epochs=4"),
+    ("params: a channel fine-tune learning rate of 0", "ingest",
+     lambda r: edit_params(r, {"channels": {"learning_rate": 0.0}}), "channels.learning_rate=0.0: Input should be greater than 0"),
+    ("model file: a layer the channel pruner cannot narrow", "channel_prune",
+     lambda r: prelu_model(r / "models" / "dense.keras"),
+     "channel pruning: layer 'learned_slope' (PReLU) is not supported; supported: Conv2D, Dense"),
     # command line
+    ("channel_point: keep fraction out of range", "channel_point --keep 0", lambda r: None,
+     "channel_point: --keep=0.0; allowed: --keep 0 < keep <= 1, e.g. --keep 0.5"),
     ("sweep_point: sparsity out of range", "sweep_point --sparsity 1.5 --schedule polynomial", lambda r: None,
      "sweep_point: --sparsity=1.5 --schedule=polynomial; allowed: --sparsity 0 < s < 1"),
 ]

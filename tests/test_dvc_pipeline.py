@@ -42,8 +42,12 @@ def test_the_build_ran_every_stage_once_and_a_second_repro_does_nothing(dvc_buil
 # What each edit makes stale by itself (DVC then reruns these, and whatever reads an output that changed).
 EDITS = [
     ("a sentence of the report", "pruneflow/report/sentences.py", {"report"}),
-    ("the benchmark's timing code", "pruneflow/timing.py", {"bench", "sweep"}),
-    ("a sweep point's recipe", "pruneflow/sweep.py", {"sweep_point@0.5-polynomial", "sweep_derived", "sweep"}),
+    ("the benchmark's timing code", "pruneflow/timing.py", {"bench", "sweep", "channel_bench"}),
+    # every model written like a sweep point (the channel series, stacked, the baseline) reads it too
+    ("a sweep point's recipe", "pruneflow/sweep.py", {"sweep_point@0.5-polynomial", "sweep_derived", "sweep", "channel_prune",
+                                                      "channel_point@0.25", "stacked", "uniform_baseline", "channel_bench"}),
+    ("the channel pruner", "pruneflow/channels.py", {"channel_prune", "channel_point@0.25", "stacked", "uniform_baseline",
+                                                     "channel_bench"}),
     ("the stage edge of strip", "tasks/strip.py", {"strip"}),
 ]
 
@@ -74,7 +78,8 @@ def test_changing_prune_final_sparsity_makes_stale_the_main_prune_the_sweep_tabl
 def test_prune_param_change_reruns_only_prune_and_downstream_and_shows_in_metrics_diff(repo: Path) -> None:
     edit_params(repo, {"prune": {"final_sparsity": 0.6}})
     out = dvc(repo, "repro")
-    assert stages_run(out.stdout) == {"prune", "strip", "pqat", "export", "bench", "evaluate", "sweep", "report"}
+    assert stages_run(out.stdout) == {"prune", "strip", "pqat", "export", "bench", "channel_bench", "evaluate", "sweep",
+                                      "report"}
 
     diff = json.loads(dvc(repo, "metrics", "diff", "--json").stdout)["metrics.json"]
     sparsity = diff["pruned.sparsity_prunable_pct"]

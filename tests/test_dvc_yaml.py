@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pruneflow.config import PruneConfig, load_config
+from pruneflow.config import ChannelPoint, PruneConfig, SweepPoint, load_config
 from pruneflow.stages import (
     BY_NAME,
     SWEEP_POINT,
@@ -74,12 +74,16 @@ def test_dvc_yaml_has_exactly_the_registered_stages_in_order(dvc_stages) -> None
     assert list(dvc_stages) == [stage.name for stage in _registry()]
     assert [name for name in dvc_stages if name.startswith("sweep_point@")] == [
         f"sweep_point@{point.name}" for point in cfg.sweep_points()]
+    assert [name for name in dvc_stages if name.startswith("channel_point@")] == [
+        f"channel_point@{keep}" for keep in cfg.channels.sweep_keeps]
     assert cfg.main_point() not in cfg.sweep_points()  # the main prune's target is never pruned twice
 
 
 def _command(stage) -> str:
-    if stage.point:  # a sweep point: its sparsity and schedule on the command line, not in params
+    if isinstance(stage.point, SweepPoint):  # a sweep point: its sparsity and schedule on the command line, not in params
         return f"python -m pruneflow sweep_point --sparsity {stage.point.sparsity} --schedule {stage.point.schedule}"
+    if isinstance(stage.point, ChannelPoint):
+        return f"python -m pruneflow channel_point --keep {stage.point.keep}"
     return f"python -m pruneflow {stage.name}"
 
 
@@ -128,7 +132,7 @@ def test_stage_sources_follow_library_imports_transitively() -> None:
 
 def test_timing_code_is_read_only_by_the_stages_that_time_and_they_run_alone() -> None:
     timing = {stage.name for stage in _registry() if REPO / "pruneflow" / "timing.py" in stage.sources()}
-    assert timing == {"bench", "sweep"}
+    assert timing == {"bench", "sweep", "channel_bench"}
     assert {stage.name for stage in _registry() if stage.timed} == timing
 
 

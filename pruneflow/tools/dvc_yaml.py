@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pruneflow.stages import REPO, STAGES, SWEEP_POINT, Out, Stage
+from pruneflow.stages import CHANNEL_POINT, REPO, STAGES, SWEEP_POINT, Out, Stage
 
 HEADER = """\
 # GENERATED from pruneflow/stages.py by `make dvc.yaml` (python -m pruneflow.tools.dvc_yaml): do not edit.
@@ -83,6 +83,9 @@ def stage_yaml(stage: Stage) -> list[str]:
     if stage.name == SWEEP_POINT:
         lines += ["    matrix:", "      sparsity: ${sweep.sparsities}", "      schedule: ${sweep.schedules}",
                   f"    cmd: python -m pruneflow {SWEEP_POINT} --sparsity ${{item.sparsity}} --schedule ${{item.schedule}}"]
+    elif stage.name == CHANNEL_POINT:
+        lines += ["    matrix:", "      keep: ${channels.sweep_keeps}",
+                  f"    cmd: python -m pruneflow {CHANNEL_POINT} --keep ${{item.keep}}"]
     else:
         lines.append(f"    cmd: python -m pruneflow {stage.name}")
     lines.append("    deps:")
@@ -97,6 +100,8 @@ def stage_yaml(stage: Stage) -> list[str]:
     }
     if stage.name == SWEEP_POINT:  # one folder per point, named as the stage's matrix suffix
         lines += ["    outs:", "      - ${paths.sweep}/${item.sparsity}-${item.schedule}:", "          persist: true"]
+    if stage.name == CHANNEL_POINT:
+        lines += ["    outs:", "      - ${paths.channel_sweep}/${item.keep}:", "          persist: true"]
     for section, outs in sections.items():
         if outs:
             lines.append(f"    {section}:")

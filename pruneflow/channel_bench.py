@@ -1,0 +1,138 @@
+"""The structured-pruning table (stage channel_bench): dense, unstructured (the main magnitude prune),
+channel-pruned, stacked and the uniform-width baseline side by side — accuracy, MACs, params, raw and
+gzip bytes of the float and int8 TFLite files, and batch-1 latency in one interleaved benchmark per
+input side and thread count, with each model's speed-up over the dense model in the same format.
+
+Latency is measured at the data's side and at `channels.resolution` (the seed's 224x224 deployment):
+the models are fully convolutional up to the global pooling, so the same weights convert with a larger
+input. The int8 files at that side are calibrated on upscaled train images; they are for timing only
+(accuracy is measured at the data's side).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pruneflow.channel_training import MODEL_FILE
+from pruneflow.config import Config
+from pruneflow.data import load_split
+from pruneflow.errors import require
+from pruneflow.model import load_model
+from pruneflow.sweep import FLOAT_FILE, INT8_FILE, read_point
+from pruneflow.sweep import MODEL_FILE as STRIPPED_FILE
+from pruneflow.sweep_table import exported_point
+from pruneflow.tf_env import keras, tf
+from pruneflow.tflite import TFLiteRunner, calibration_images, in_processes, representative_data, to_tflite
+from pruneflow.timing import interleaved_ms, speedup, summarize
+
+MODELS = ("dense", "unstructured", "channel", "stacked", "uniform_width")
+FORMATS = ("float", "int8")
+CALIBRATION_AT_RESOLUTION = 16  # upscaled train images: enough ranges for a timing-only int8 file
+
+
+def at_resolution(model: keras.Model, side: int) -> keras.Model:
+    """The same layers and weights with a `side`x`side` input (fully convolutional up to the pooling)."""
+    config = model.get_config()
+    for entry in config["layers"]:
+        if entry["class_name"] == "InputLayer":
+            shape = entry["config"]["batch_input_shape"]
+            entry["config"]["batch_input_shape"] = [shape[0], side, side, *shape[3:]]
+    resized = keras.Model.from_config(config)
+    resized.set_weights(model.get_weights())
+    return resized
+
+
+def convert_at_resolution(keras_file: Path, fmt: str, side: int, calibration: np.ndarray | None = None) -> bytes:
+    """The model in `keras_file` at a `side` input, converted to `fmt` (a picklable job for `in_processes`)."""
+    model = at_resolution(load_model(keras_file), side)
+    representative = None if calibration is None else representative_data(calibration, len(calibration))
+    return to_tflite(model, fmt, representative)
+
+
+def model_records(cfg: Config, test: tuple[np.ndarray, np.ndarray], scratch: Path
+                  ) -> tuple[dict[str, dict[str, Any]], dict[str, Path], dict[str, dict[str, Path]]]:
+    """Each model's record (accuracy, MACs, params, sizes), Keras file and float/int8 TFLite files."""
+    p = cfg.paths
+    records, keras_files, files = {}, {}, {}
+    for name, source, path in (("dense", "dense", p.dense_model), ("unstructured", "pruned", p.stripped_model)):
+        records[name], files[name] = exported_point(cfg, source, path, test, scratch)
+        keras_files[name] = path
+    for name, folder, producer, model_file in (("channel", p.channel, "channel_prune", MODEL_FILE),
+                                               ("stacked", p.stacked, "stacked", STRIPPED_FILE),
+                                               ("uniform_width", p.uniform_baseline, "uniform_baseline", MODEL_FILE)):
+        records[name] = read_point(folder, producer)
+        keras_files[name] = require(folder / model_file, producer)
+        files[name] = {"float": folder / FLOAT_FILE, "int8": folder / INT8_FILE}
+    return records, keras_files, files
+
+
+def resolution_files(cfg: Config, keras_files: dict[str, Path], images: np.ndarray, scratch: Path) -> dict[str, dict[str, Path]]:
+    """Float and int8 TFLite files of every model at `channels.resolution` (converted in processes)."""
+    side = cfg.channels.resolution
+    picked = calibration_images(images, CALIBRATION_AT_RESOLUTION).astype(np.float32)
+    upscaled = tf.image.resize(picked, (side, side)).numpy()
+    jobs = [(name, fmt) for name in keras_files for fmt in FORMATS]
+    flatbuffers = in_processes(convert_at_resolution, [(keras_files[name], fmt, side, upscaled if fmt == "int8" else None)
+                                                       for name, fmt in jobs])
+    files: dict[str, dict[str, Path]] = {name: {} for name in keras_files}
+    for (name, fmt), flatbuffer in zip(jobs, flatbuffers):
+        files[name][fmt] = scratch / f"{name}.{side}.{fmt}.tflite"
+        files[name][fmt].write_bytes(flatbuffer)
+    return files
+
+
+def latency(files: dict[str, dict[str, Path]], image: np.ndarray, threads: int, warmup: int, runs: int,
+            seed: int) -> dict[str, dict[str, float]]:
+    """Batch-1 latency of every model × format, interleaved in one run, and the speed-up of each over
+    the dense model in the same format (ratio of medians; paired quartiles beside it)."""
+    calls = {}
+    for name, by_format in files.items():
+        for fmt, path in by_format.items():
+            runner = TFLiteRunner(path, threads, 1)
+            x = runner.prepare(image[None])
+            calls[f"{name}.{fmt}"] = lambda r=runner, x=x: r.invoke(x)
+    samples = interleaved_ms(calls, warmup, runs, seed)
+    out = {}
+    for key, ms in samples.items():
+        fmt = key.split(".", 1)[1]
+        gain = speedup(samples[f"dense.{fmt}"], ms)
+        out[key] = {**summarize(ms), "speedup_vs_dense_same_format_x": gain["x"],
+                    "speedup_paired_q25_x": gain["paired_q25_x"], "speedup_paired_q75_x": gain["paired_q75_x"]}
+    return out
+
+
+def channel_table(cfg: Config) -> dict[str, Any]:
+    """The whole table: per-model records and latency per input side and thread count."""
+    test = load_split(cfg.paths.prepared, "test")
+    train_images, _ = load_split(cfg.paths.prepared, "train")
+    side, big = cfg.data.image_size, cfg.channels.resolution
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        records, keras_files, files = model_records(cfg, test, scratch)
+        sides = {side: files}
+        if big != side:
+            sides[big] = resolution_files(cfg, keras_files, train_images, scratch)
+        timings: dict[str, dict[str, Any]] = {}
+        for size, by_model in sides.items():
+            image = test[0][0] if size == side else tf.image.resize(test[0][:1].astype(np.float32), (size, size)).numpy()[0]
+            runs = cfg.bench.runs if size == side else cfg.channels.resolution_runs
+            warmup = cfg.bench.warmup if size == side else max(1, cfg.bench.warmup // 10)
+            for threads in cfg.bench.threads:
+                timings[f"{size}px_threads_{threads}"] = latency(by_model, image, threads, warmup, runs, cfg.seed)
+    dense = records["dense"]
+    for record in records.values():
+        record["mac_reduction_x"] = dense["macs"] / record["macs"]
+        record["param_reduction_x"] = dense["params"] / record["params"]
+        record["float_size_reduction_x"] = dense["tflite_bytes"] / record["tflite_bytes"]
+        record["accuracy_change_pts"] = record["test_accuracy_pct"] - dense["test_accuracy_pct"]
+        record["int8_gzip_vs_dense_keras_gzip_x"] = dense["keras_gzip_bytes"] / record["int8_tflite_gzip_bytes"]
+    return {"setup": {"sides_px": list(sides), "threads": list(cfg.bench.threads), "runs": {
+                str(side): cfg.bench.runs, str(big): cfg.channels.resolution_runs}, "warmup": cfg.bench.warmup,
+                "calibration_at_resolution": CALIBRATION_AT_RESOLUTION,
+                "method": "batch 1; every model × format of one side and thread count interleaved in one run, "
+                          "shuffled each round; speed-up = ratio of medians vs the dense model in the same format"},
+            "models": records, "latency": timings}

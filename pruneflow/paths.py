@@ -1,0 +1,67 @@
+"""Every file the pipeline reads or writes: the `paths` section of params.yaml (their one home;
+dvc.yaml templates the same keys)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+# Folder outputs: each is replaced as a whole, so none may hold another output.
+FOLDERS = ("prepared", "export", "pqat", "prune_summaries", "figures", "flow_stamps", "sweep", "derived",
+           "channel", "channel_sweep", "stacked", "uniform_baseline")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class PathsConfig(_Section):
+    """Every file the pipeline reads or writes; dvc.yaml templates the same keys (one home)."""
+
+    prepared: Path = Path("data/prepared")
+    dense_model: Path = Path("models/dense.keras")
+    pruned_model: Path = Path("models/pruned_wrapped.keras")
+    stripped_model: Path = Path("models/pruned_stripped.keras")
+    export: Path = Path("export")
+    pqat: Path = Path("export_pqat")
+    train_log: Path = Path("reports/train_dense.csv")
+    prune_log: Path = Path("reports/prune_epochs.csv")
+    prune_steps: Path = Path("reports/prune_steps.csv")
+    prune_summaries: Path = Path("reports/prune_summaries")
+    strip_check: Path = Path("reports/strip_check.json")
+    sparsity_table: Path = Path("reports/sparsity_per_layer.csv")
+    per_class_table: Path = Path("reports/per_class.csv")
+    predictions: Path = Path("reports/predictions.csv")
+    weight_histogram: Path = Path("reports/weight_histogram.csv")
+    latency_samples: Path = Path("reports/latency_ms.csv")
+    bench: Path = Path("reports/bench.json")
+    sweep: Path = Path("sweep")                          # one folder per sweep point (pruned, stripped, TFLite)
+    sweep_table: Path = Path("reports/sweep.csv")        # the sweep: a row per point, with its latency
+    sensitivity: Path = Path("reports/sensitivity.csv")  # accuracy drop per unit pruned alone
+    derived: Path = Path("sweep_derived")                # pruned with the sensitivity-derived per-layer targets
+    channel: Path = Path("channel_pruned")              # the main channel-pruned model: Keras, TFLite, point.json
+    channel_sweep: Path = Path("channel_sweep")         # one folder per other channel keep fraction
+    stacked: Path = Path("stacked")                     # channel-pruned, then magnitude-pruned: Keras, TFLite, point.json
+    uniform_baseline: Path = Path("uniform_baseline")   # the same MACs by a narrower width multiplier, trained from scratch
+    channel_bench: Path = Path("reports/channels.json") # dense/unstructured/channel/stacked/baseline side by side
+    report_md: Path = Path("reports/report.md")
+    report_html: Path = Path("reports/report.html")
+    figures: Path = Path("reports/figures")
+    metrics: Path = Path("metrics.json")
+    flow_stamps: Path = Path(".pruneflow")
+
+    @model_validator(mode="after")
+    def _folders_do_not_overlap(self) -> PathsConfig:
+        for name in ("dense_model", "pruned_model", "stripped_model"):
+            if getattr(self, name).suffix != ".keras":
+                raise ValueError(f"{name}={getattr(self, name)}: allowed is a .keras file (the native format, loaded "
+                                 "in safe mode; .h5 model files can run code on load)")
+        # Folder outputs are replaced as a whole: one that held another output would delete it.
+        others = {name: Path(value) for name, value in self}
+        for folder in FOLDERS:
+            mine = others[folder]
+            for name, path in others.items():
+                if name != folder and (path == mine or mine in path.parents or path in mine.parents):
+                    raise ValueError(f"{folder}={mine} overlaps {name}={path}; folder outputs need a path of their own")
+        return self

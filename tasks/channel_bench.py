@@ -1,0 +1,19 @@
+"""Stage channel_bench: dense, unstructured, channel-pruned, stacked and uniform-width models side by
+side — accuracy, MACs, params, sizes and interleaved batch-1 latency at the data's side and at
+`channels.resolution` → `paths.channel_bench` (see `pruneflow.channel_bench`)."""
+
+from __future__ import annotations
+
+from pruneflow.channel_bench import channel_table
+from pruneflow.config import Config
+from pruneflow.io import write_json
+
+
+def run(cfg: Config) -> None:
+    """Edge: measure every model, write the table."""
+    table = channel_table(cfg)
+    write_json(cfg.paths.channel_bench, table)
+    for setting, variants in table["latency"].items():
+        line = "  ".join(f"{name} {entry['p50_ms']:.3f} ms ({entry['speedup_vs_dense_same_format_x']:.2f}x)"
+                         for name, entry in variants.items())
+        print(f"channel_bench {setting}: {line}")

@@ -1,0 +1,15 @@
+"""Stage stacked: the channel-pruned model magnitude-pruned (the prune recipe at
+`channels.stacked_sparsity`), stripped and exported float and int8 → `paths.stacked/`."""
+
+from __future__ import annotations
+
+from pruneflow.channel_training import stacked
+from pruneflow.config import Config
+
+
+def run(cfg: Config) -> None:
+    """Edge: prune the channel-pruned model's remaining weights, strip, export, score."""
+    point = stacked(cfg)
+    if point:
+        print(f"stacked: accuracy {point['test_accuracy_pct']:.2f} % (int8 {point['int8_test_accuracy_pct']:.2f} %), "
+              f"int8 TFLite gzip {point['int8_tflite_gzip_bytes']} B")
