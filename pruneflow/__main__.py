@@ -37,7 +37,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise PipelineError(f"channel_point: --keep={args.keep}; allowed: --keep 0 < keep <= 1, e.g. --keep 0.5")
             sweep_stage(ChannelPoint(args.keep)).run(cfg)
         elif args.stage == "show":
-            from pruneflow.metrics import format_channels, format_table, format_variants, read_metrics
+            from pruneflow.metrics import (
+                format_channels,
+                format_table,
+                format_variants,
+                read_metrics,
+            )
 
             metrics = read_metrics(cfg.paths.metrics)
             print(format_table(metrics))

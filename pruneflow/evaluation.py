@@ -18,6 +18,7 @@ import pandas as pd
 
 from pruneflow.errors import PipelineError, require
 from pruneflow.io import gzip_size
+from pruneflow.metrics import flat_channels
 from pruneflow.pruning import count_zeros, prunable_weights
 from pruneflow.tf_env import keras
 from pruneflow.tflite import TFLiteRunner, weight_stats
@@ -172,3 +173,13 @@ def data_summary(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def channel_metrics(path: Path) -> dict[str, dict[str, float]]:
+    """metrics.json's `channels` section, from the channel_bench table (see `metrics.flat_channels`).
+
+    Raises:
+        PipelineError: missing or not a channel_bench result.
+    """
+    try:
+        return flat_channels(json.loads(require(path, "channel_bench").read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        raise PipelineError(f"{path}: not a channel_bench result; run `python -m pruneflow channel_bench` (or dvc repro) first") from None

@@ -189,3 +189,65 @@ def gzip_bound_x(s: float, bits: int = 32) -> float:
     """Best compression ratio of `bits`-bit weights at sparsity s when nonzeros are incompressible:
     bits / ((1 − s)·bits + H(s)). Sparsity 0 gives 1.0; 80 % gives 4.49."""
     return bits / ((1 - s) * bits + binary_entropy(s))
+
+
+# metrics.json's `channels` section: its models in reading order (dense first: the others are against it).
+CHANNEL_MODELS = ("dense", "unstructured", "channel", "stacked", "uniform_width")
+
+
+def _channel_settings(record: dict[str, Any]) -> list[str]:
+    """The `<side>px_threads_<n>` settings a flattened channel record was timed at, by side then threads."""
+    found = {key.split("float_p50_ms_", 1)[1] for key in record if key.startswith("float_p50_ms_")}
+    return sorted(found, key=lambda s: tuple(int(part) for part in s.split("px_threads_")))
+
+
+def channel_rows(channels: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One display row per model of metrics.json's `channels` section: accuracy, MACs, parameters, float
+    and int8 TFLite bytes (raw, gzip), and batch-1 p50 per side and thread count with the speed-up over
+    dense in the same format. Shared by `make show` and the report, so both always agree.
+
+    Args:
+        channels: model → its numeric record plus `<fmt>_p50_ms_<setting>` and `<fmt>_speedup_x_<setting>`.
+
+    Returns:
+        The rows (empty without models).
+    """
+    base = channels.get("dense", {}).get("test_accuracy_pct")
+    order = [name for name in CHANNEL_MODELS if name in channels] + sorted(set(channels) - set(CHANNEL_MODELS))
+    rows = []
+    for name in order:
+        r = channels[name]
+        row = {"model": name, "accuracy %": f"{r['test_accuracy_pct']:.1f}",
+               "int8 accuracy %": f"{r['int8_test_accuracy_pct']:.1f}",
+               "vs dense pts": "" if base is None else f"{r['test_accuracy_pct'] - base:+.2f}", "MACs (M)": f"{r['macs'] / 1e6:.2f}",
+               "params": f"{r['params']:,}", "float bytes": f"{r['tflite_bytes']:,}",
+               "float gzip bytes": f"{r['tflite_gzip_bytes']:,}", "int8 bytes": f"{r['int8_tflite_bytes']:,}",
+               "int8 gzip bytes": f"{r['int8_tflite_gzip_bytes']:,}"}
+        for setting in _channel_settings(r):
+            where = setting.replace("px_threads_", "px t")
+            for fmt in ("float", "int8"):
+                row[f"{fmt} p50 ms {where}"] = f"{r[f'{fmt}_p50_ms_{setting}']:.3f}"
+                row[f"{fmt} speed-up {where}"] = f"{r[f'{fmt}_speedup_x_{setting}']:.2f}x"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_channels(metrics: dict[str, Any]) -> str:
+    """The channel-pruning table printed after a run ('' when the metrics have no `channels` section)."""
+    rows = channel_rows(metrics.get("channels") or {})
+    return "" if rows.empty else rows.set_index("model").to_string()
+
+
+def flat_channels(table: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The table as metrics.json's `channels` section (the evaluate stage's flattening): per model its
+    numeric record plus `<format>_p50_ms_<setting>` and `<format>_speedup_x_<setting>`."""
+    out = {}
+    for name, record in table["models"].items():
+        row = {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        for setting, by_variant in table["latency"].items():
+            for fmt in ("float", "int8"):
+                entry = by_variant[f"{name}.{fmt}"]
+                row[f"{fmt}_p50_ms_{setting}"] = entry["p50_ms"]
+                row[f"{fmt}_speedup_x_{setting}"] = entry["speedup_vs_dense_same_format_x"]
+        out[name] = row
+    return out

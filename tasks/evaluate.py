@@ -14,6 +14,7 @@ from pruneflow.data import load_classes, load_split, read_summary
 from pruneflow.errors import require
 from pruneflow.evaluation import (
     SIZE_KEYS,
+    channel_metrics,
     data_summary,
     epoch_times,
     evaluate_keras,
@@ -25,7 +26,13 @@ from pruneflow.evaluation import (
     weight_histogram,
 )
 from pruneflow.io import atomic_path, gzip_size, write_json
-from pruneflow.metrics import compare, format_table, format_variants, reproducibility
+from pruneflow.metrics import (
+    compare,
+    format_channels,
+    format_table,
+    format_variants,
+    reproducibility,
+)
 from pruneflow.model import load_model
 from pruneflow.pruning import prunable_weights
 from pruneflow.tflite import TFLiteRunner, deployables, exported, model_files
@@ -88,6 +95,8 @@ def run(cfg: Config) -> None:
             "latency_threads": cfg.bench.threads[0],
             "bench": bench["setup"],
         },
+        # dense / unstructured / channel / stacked / uniform-width: accuracy, MACs, params, sizes, latency
+        "channels": channel_metrics(p.channel_bench),
         "data": data_summary(read_summary(p.prepared)),
         "reproducibility": reproducibility(),
     }
@@ -98,6 +107,7 @@ def run(cfg: Config) -> None:
     write_json(p.metrics, metrics)
     print(format_table(metrics))
     print(format_variants(metrics))
+    print(format_channels(metrics))
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, float_format: str = "%.4f") -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ class RunArtifacts:
     split_sizes: dict[str, int] = field(default_factory=dict)
     sweep: pd.DataFrame = field(default_factory=pd.DataFrame)
     sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # the channel_bench table (reports/channels.json): `models`, `latency` per side and threads, `setup`
+    channels: dict[str, Any] = field(default_factory=dict)
 
 
 def load_artifacts(cfg: Config) -> RunArtifacts:
@@ -65,4 +68,5 @@ def load_artifacts(cfg: Config) -> RunArtifacts:
         split_sizes={split: len(load_split(p.prepared, split)[1]) for split in SPLITS},
         sweep=csv(p.sweep_table, "sweep"),
         sensitivity=csv(p.sensitivity, "sensitivity"),
+        channels=json.loads(require(p.channel_bench, "channel_bench").read_text()),
     )

@@ -11,6 +11,7 @@ import pandas as pd
 
 from pruneflow.config import Config
 from pruneflow.metrics import comparison_rows, variant_rows
+from pruneflow.report.channels import channel_sentences, channel_table, method_sentence
 from pruneflow.report.figures import (
     accuracy_latency_figure,
     confusion_figure,
@@ -77,8 +78,10 @@ def build_sections(cfg: Config, art: RunArtifacts) -> list[Section]:
                                                            schedule_label(cfg.prune)))),
         "deployment": Plot("deployment.png", "Each TFLite variant's gzipped size and batch-1 latency, with its test accuracy.",
                            png_bytes(deployment_figure(m))),
-        "sweep": Plot("sweep_pareto.png", "Sweep: test accuracy against gzipped size (bar: the gzip bound at that "
-                      "sparsity) and against int8 latency; dense dashed.", png_bytes(sweep_figure(art.sweep))),
+        "sweep": Plot("sweep_pareto.png", "Sweep: test accuracy against gzipped float TFLite size (bar: the gzip bound "
+                      "at that point's zeros) and against batch-1 latency (filled: int8, hollow: float), for the "
+                      "unstructured sparsity points and the structured channel-pruned ones (labelled by the kept "
+                      "fraction of channels); dense dashed.", png_bytes(sweep_figure(art.sweep))),
         "sensitivity": Plot("sensitivity.png", "Accuracy drop per unit pruned alone (validation split).",
                             png_bytes(sensitivity_figure(art.sensitivity))),
     }
@@ -88,6 +91,10 @@ def build_sections(cfg: Config, art: RunArtifacts) -> list[Section]:
               f"threads {bench.get('threads')}, on {bench.get('processor')} ({bench.get('cpus')} CPUs), "
               f"ai-edge-litert {bench.get('ai_edge_litert')}. 'zeros in file' counts exact zeros among the "
               "conv/depthwise/fully-connected weights stored in the flatbuffer itself.") if bench else ""
+    # Without a channel_bench table (artifacts built by hand, or a run from before the stage) the section is left out.
+    channels = [Section("Structured channel pruning", (
+        channel_sentences(art.channels, cfg.data.image_size), method_sentence(art.channels),
+        channel_table(art.channels)))] if art.channels else []
     return [
         Section("What was done", (setup_sentences(cfg, art),)),
         Section("Dense vs pruned", (comparison_rows(m), plots["sizes"], plots["accuracy_latency"])),
@@ -97,6 +104,7 @@ def build_sections(cfg: Config, art: RunArtifacts) -> list[Section]:
             sweep_sentences(art.sweep, cfg.sweep.accuracy_budget_pts, m["setup"]["test_samples"],
                             m.get("reproducibility")),
             sweep_rows(art.sweep), plots["sweep"], plots["sensitivity"], sensitivity_note(cfg))),
+        *channels,
         Section("Where the remaining weights are", (
             layer_summary(art.layers).round(2), plots["layers"], plots["histogram"])),
         Section("Accuracy per class", (plots["confusion"], per_class.round(1))),

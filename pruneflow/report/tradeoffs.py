@@ -11,7 +11,6 @@ import pandas as pd
 from pruneflow.metrics import VARYING_FIELDS
 from pruneflow.report.sentences import LATENCY_NOISE, MEANINGFUL_SIZE_X, _bytes, _share
 
-
 # The issue's targets, checked in every report: gzip dense float Keras → best pruned int8 TFLite
 # at ≤ 1 pt accuracy loss, and a pruned variant ≥ 1.3x faster than dense float TFLite at batch 1.
 GOAL_GZIP_X, GOAL_ACCURACY_LOSS_PTS, GOAL_SPEEDUP_X = 13.0, 1.0, 1.3
@@ -173,7 +172,8 @@ def sweep_sentences(sweep: pd.DataFrame, budget_pts: float, test_samples: int,
     """The recommendation within the accuracy budget, what a rerun repeats, and uniform vs derived targets.
 
     Args:
-        sweep: the sweep table (a dense row, uniform points, maybe a derived one).
+        sweep: the sweep table (a dense row, uniform points, maybe a derived one; its channel rows are
+            not sparsity points and are left to the channel section).
         budget_pts: `sweep.accuracy_budget_pts`.
         test_samples: test images, to say what one image is worth in points.
         reproducibility: metrics.json's `reproducibility` entry, or None when it has none.
@@ -220,9 +220,14 @@ def sweep_sentences(sweep: pd.DataFrame, budget_pts: float, test_samples: int,
 
 
 def sweep_rows(sweep: pd.DataFrame) -> pd.DataFrame:
-    """The sweep table as the report shows it (SWEEP_COLUMNS, rounded)."""
+    """The sweep table as the report shows it (SWEEP_COLUMNS, rounded; plus MACs where the table has them:
+    what the channel points change and the unstructured points do not)."""
     shown = sweep.assign(
         gzip_kb=(sweep["tflite_gzip_bytes"] / 1e3).round(0), bound_kb=(sweep["gzip_bound_bytes"] / 1e3).round(0),
         int8_gzip_kb=(sweep["int8_tflite_gzip_bytes"] / 1e3).round(0))
-    digits = {c: 3 if c.endswith("_ms") else 2 for c in SWEEP_COLUMNS if c != "point"}
-    return shown[list(SWEEP_COLUMNS)].round(digits).rename(columns=SWEEP_COLUMNS)
+    columns = dict(SWEEP_COLUMNS)
+    if "macs" in sweep:
+        shown["macs_m"] = sweep["macs"] / 1e6
+        columns["macs_m"] = "MACs (M)"
+    digits = {c: 3 if c.endswith("_ms") else 2 for c in columns if c != "point"}
+    return shown[list(columns)].round(digits).rename(columns=columns)
