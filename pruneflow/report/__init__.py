@@ -1,13 +1,15 @@
 """The report library: explain what pruning did, from the run's own artifacts.
 
 The `report` stage (tasks/report.py) reads metrics.json and the tables that train_dense, prune,
-evaluate, bench and sweep wrote, and writes `reports/report.md` (figures beside it), a self-contained
+evaluate, bench, channel_bench and sweep wrote, and writes `reports/report.md` (figures beside it), a self-contained
 `reports/report.html` and the PNG figures. No number is typed by hand: every table cell and every
 sentence is formatted from params and measurements, so a rerun rewrites the explanation.
 
 - `inputs`: `RunArtifacts` and `load_artifacts`, the run's outputs read once;
 - `sentences`: what was done and what it did to the dense model, in words;
 - `tradeoffs`: the TFLite variants against the goals, and the sweep's recommendation, in words;
+- `channels`: the structured channel-pruning section (MACs cut, speed-up and its efficiency, sizes,
+  accuracy, the stacked model, the uniform-width baseline, each goal met or missed);
 - `figures`: the matplotlib figures and `png_bytes`;
 - `render`: the sections in order, rendered to Markdown and HTML.
 
