@@ -252,7 +252,7 @@ class ChannelsConfig(_Section):
     multiple: Int = Field(16, ge=1, le=64)              # kept counts rounded to this multiple (README: measured)
     schedule: Literal["oneshot", "gradual"] = "oneshot"
     steps: Int = Field(3, ge=1, le=100)                 # gradual: prune in this many equal steps, fine-tuning between
-    epochs: Int = Field(8, ge=1, le=1000)               # fine-tune epochs (gradual: over all steps)
+    epochs: Int = Field(12, ge=1, le=1000)              # fine-tune epochs (gradual: over all steps)
     learning_rate: Float = Field(2e-3, gt=0.0, le=1.0)
     stacked_sparsity: Float = Field(0.9, gt=0.0, lt=1.0)  # magnitude pruning of the channel-pruned model
     resolution: Int = Field(224, ge=MIN_IMAGE_SIZE, le=512)  # latency also at this input side (same weights)

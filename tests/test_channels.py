@@ -156,3 +156,11 @@ def test_channels_read_by_a_concatenate_or_reshape_are_kept():
     model = keras.Model(inputs, L.Dense(3)(x))
     prunable = {g.key for g in ChannelGraph(model).prunable("all")}
     assert prunable == {"c"}
+
+
+def test_gradual_schedule_ends_at_the_kept_fraction_and_spends_every_epoch():
+    from pruneflow.channel_training import step_epochs, step_keeps
+
+    keeps = step_keeps(0.4, "gradual", 3)
+    assert keeps == pytest.approx([0.8, 0.6, 0.4]) and step_keeps(0.4, "oneshot", 3) == [0.4]
+    assert step_epochs(12, 3) == [4, 4, 4] and step_epochs(8, 3) == [2, 2, 4]
