@@ -17,7 +17,8 @@ from pruneflow.errors import PipelineError
 # TensorFlow op determinism and timestamp-free files make everything else repeat bit for bit
 # (tests/test_flow.py checks it: the flow's build and `dvc repro`'s of the same tiny inputs agree).
 VARYING_FIELDS = ("*_ms", "*throughput_*", "*batch*_vs_dense_*", "comparison.latency_*",
-                  "training.*_s", "training.prune_over_dense_epoch_time_x")
+                  "training.*_s", "training.prune_over_dense_epoch_time_x", "*_seconds",
+                  "channels.*_p50_ms_*", "channels.*_speedup_x_*")
 
 
 def reproducibility() -> dict[str, Any]:

@@ -174,7 +174,8 @@ def _deploy_run_and_check(server: dict, repo: Path) -> None:
     artifacts = asyncio.run(_artifacts(flow_run_id))
     assert {TABLE_ARTIFACT, SWEEP_ARTIFACT, RECORD_ARTIFACT} <= set(artifacts)
     sweep = json.loads(artifacts[SWEEP_ARTIFACT].data)
-    assert [row["point"] for row in sweep] == ["dense", "0.5-polynomial", "0.8-polynomial", "derived-0.5"]
+    assert [row["point"] for row in sweep] == ["dense", "0.5-polynomial", "0.8-polynomial", "derived-0.5",
+                                               "channel-0.5", "channel-0.25"]
     assert "dvc status` clean" in artifacts[RECORD_ARTIFACT].data
 
     # recorded the way `dvc repro` records: every stage in dvc.lock, nothing left to reproduce

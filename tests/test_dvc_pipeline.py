@@ -93,7 +93,8 @@ def test_prune_param_change_reruns_only_prune_and_downstream_and_shows_in_metric
     import pandas as pd
 
     table = pd.read_csv(repo / "reports" / "sweep.csv")  # the main prune is the sweep's point at its target
-    assert table["point"].tolist() == ["dense", "0.5-polynomial", "0.6-polynomial", "derived-0.5"]
+    assert table["point"].tolist() == ["dense", "0.5-polynomial", "0.6-polynomial", "derived-0.5",
+                                         "channel-0.5", "channel-0.25"]
     assert table.loc[2, "sparsity_prunable_pct"] == pytest.approx(60.0, abs=0.5)
     run_command(["git", "add", "-A"], repo)
     run_command(["git", "commit", "-qm", "final_sparsity 0.6"], repo)  # the second commit the PR test compares
@@ -150,5 +151,6 @@ def test_editing_one_sweep_sparsity_reruns_only_that_point_then_the_table_and_re
     assert stages_run(out.stdout) == {"sweep_point@0.4-polynomial", "sweep", "report"}
     assert (repo / "sweep_derived" / "point.json").read_bytes() == kept
     table = pd.read_csv(repo / "reports" / "sweep.csv")
-    assert table["point"].tolist() == ["dense", "0.4-polynomial", "0.5-polynomial", "0.6-polynomial", "derived-0.5"]
+    assert table["point"].tolist() == ["dense", "0.4-polynomial", "0.5-polynomial", "0.6-polynomial",
+                                         "derived-0.5", "channel-0.5", "channel-0.25"]
     assert table.loc[1, "sparsity_prunable_pct"] == pytest.approx(40.0, abs=0.5)

@@ -149,7 +149,8 @@ def test_flow_publishes_the_comparison_table_and_the_explanation_as_artifacts(fl
     from flows.pipeline import SWEEP_ARTIFACT
 
     sweep = json.loads(artifacts[SWEEP_ARTIFACT].data)
-    assert [row["point"] for row in sweep] == ["dense", "0.5-polynomial", "0.8-polynomial", "derived-0.5"]
+    assert [row["point"] for row in sweep] == ["dense", "0.5-polynomial", "0.8-polynomial", "derived-0.5",
+                                               "channel-0.5", "channel-0.25"]
     assert [row["test_accuracy_pct"] for row in sweep] == pd.read_csv(cfg.paths.sweep_table)["test_accuracy_pct"].round(4).tolist()
 
 
