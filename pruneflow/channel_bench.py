@@ -117,12 +117,13 @@ def channel_table(cfg: Config) -> dict[str, Any]:
         if big != side:
             sides[big] = resolution_files(cfg, keras_files, train_images, scratch)
         timings: dict[str, dict[str, Any]] = {}
+        runs = {side: cfg.bench.runs, big: cfg.channels.resolution_runs}
+        # at the large side a round takes ~10x longer: a tenth of the warm-up rounds warms as long
+        warmups = {side: cfg.bench.warmup, big: max(1, cfg.bench.warmup // 10)}
         for size, by_model in sides.items():
             image = test[0][0] if size == side else tf.image.resize(test[0][:1].astype(np.float32), (size, size)).numpy()[0]
-            runs = cfg.bench.runs if size == side else cfg.channels.resolution_runs
-            warmup = cfg.bench.warmup if size == side else max(1, cfg.bench.warmup // 10)
             for threads in cfg.bench.threads:
-                timings[f"{size}px_threads_{threads}"] = latency(by_model, image, threads, warmup, runs, cfg.seed)
+                timings[f"{size}px_threads_{threads}"] = latency(by_model, image, threads, warmups[size], runs[size], cfg.seed)
     dense = records["dense"]
     for record in records.values():
         record["mac_reduction_x"] = dense["macs"] / record["macs"]
@@ -130,8 +131,8 @@ def channel_table(cfg: Config) -> dict[str, Any]:
         record["float_size_reduction_x"] = dense["tflite_bytes"] / record["tflite_bytes"]
         record["accuracy_change_pts"] = record["test_accuracy_pct"] - dense["test_accuracy_pct"]
         record["int8_gzip_vs_dense_keras_gzip_x"] = dense["keras_gzip_bytes"] / record["int8_tflite_gzip_bytes"]
-    return {"setup": {"sides_px": list(sides), "threads": list(cfg.bench.threads), "runs": {
-                str(side): cfg.bench.runs, str(big): cfg.channels.resolution_runs}, "warmup": cfg.bench.warmup,
+    return {"setup": {"sides_px": list(sides), "threads": list(cfg.bench.threads),
+                      "runs": {str(k): v for k, v in runs.items()}, "warmup": {str(k): v for k, v in warmups.items()},
                 "calibration_at_resolution": CALIBRATION_AT_RESOLUTION,
                 "method": "batch 1; every model × format of one side and thread count interleaved in one run, "
                           "shuffled each round; speed-up = ratio of medians vs the dense model in the same format"},

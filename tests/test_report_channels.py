@@ -67,7 +67,7 @@ def _table(channel_acc: float = 89.8, channel_raw: int = 2_400_000, float_x: flo
         for name in ("unstructured", "uniform_width"):
             timed |= {f"{name}.float": _timing(1.9 * scale, 2.0 / 1.9), f"{name}.int8": _timing(0.9 * scale, 1 / 0.9)}
         latency[f"{side}px_threads_1"] = timed
-    setup = {"sides_px": [SIDE, BIG], "threads": [1], "runs": {str(SIDE): 200, str(BIG): 100}, "warmup": 20,
+    setup = {"sides_px": [SIDE, BIG], "threads": [1], "runs": {str(SIDE): 200, str(BIG): 100}, "warmup": {str(SIDE): 20, str(BIG): 2},
              "method": "batch 1, interleaved"}
     return {"models": models, "latency": latency, "setup": setup}
 
@@ -231,3 +231,10 @@ def test_sweep_text_treats_only_uniform_rows_as_sparsity_points_with_channel_row
     assert all("channel" not in s for s in sentences)
     rows = sweep_rows(sweep.assign(tflite_gzip_bytes=sweep["tflite_gzip_bytes"].astype(int)))
     assert list(rows["point"]) == list(sweep["point"]) and list(rows["MACs (M)"]) == [300.0, 300.0, 100.0, 50.0]
+
+
+def test_method_sentence_states_each_sides_rounds_and_warm_up() -> None:
+    from pruneflow.report.channels import method_sentence
+
+    text = method_sentence(_table())
+    assert f"{SIDE} px: 200 after 20 warm-up" in text and f"{BIG} px: 100 after 2 warm-up" in text

@@ -181,10 +181,11 @@ def method_sentence(table: dict[str, Any]) -> str:
     """How the latencies were measured (the table's own `setup`)."""
     setup = table.get("setup") or {}
     runs = setup.get("runs") or {}
-    per_side = ", ".join(f"{side} px: {n}" for side, n in sorted(runs.items(), key=lambda kv: int(kv[0])))
+    warmup = setup.get("warmup") or {}
+    per_side = ", ".join(f"{side} px: {n} after {warmup.get(side, '?')} warm-up" if isinstance(warmup, dict) else
+                         f"{side} px: {n}" for side, n in sorted(runs.items(), key=lambda kv: int(kv[0])))
     return (f"Latency: {setup.get('method', 'batch 1')}; timed rounds per side ({per_side}), "
-            f"{setup.get('warmup')} warm-up, threads {', '.join(str(t) for t in setup.get('threads', ()))}."
-            if setup else "")
+            f"threads {', '.join(str(t) for t in setup.get('threads', ()))}." if setup else "")
 
 
 def channel_sentences(table: dict[str, Any], side: int) -> list[str]:
