@@ -17,8 +17,7 @@ from pruneflow.errors import PipelineError
 # TensorFlow op determinism and timestamp-free files make everything else repeat bit for bit
 # (tests/test_flow.py checks it: the flow's build and `dvc repro`'s of the same tiny inputs agree).
 VARYING_FIELDS = ("*_ms", "*throughput_*", "*batch*_vs_dense_*", "comparison.latency_*",
-                  "training.*_s", "training.prune_over_dense_epoch_time_x", "*_seconds",
-                  "channels.*_p50_ms_*", "channels.*_speedup_x_*")
+                  "training.*_s", "training.prune_over_dense_epoch_time_x", "channels.*_speedup_*_x")
 
 
 def reproducibility() -> dict[str, Any]:
@@ -198,7 +197,7 @@ CHANNEL_MODELS = ("dense", "unstructured", "channel", "stacked", "uniform_width"
 
 def _channel_settings(record: dict[str, Any]) -> list[str]:
     """The `<side>px_threads_<n>` settings a flattened channel record was timed at, by side then threads."""
-    found = {key.split("float_p50_ms_", 1)[1] for key in record if key.startswith("float_p50_ms_")}
+    found = {key[len("float_p50_"):-len("_ms")] for key in record if key.startswith("float_p50_") and key.endswith("_ms")}
     return sorted(found, key=lambda s: tuple(int(part) for part in s.split("px_threads_")))
 
 
@@ -208,7 +207,7 @@ def channel_rows(channels: dict[str, dict[str, Any]]) -> pd.DataFrame:
     dense in the same format. Shared by `make show` and the report, so both always agree.
 
     Args:
-        channels: model → its numeric record plus `<fmt>_p50_ms_<setting>` and `<fmt>_speedup_x_<setting>`.
+        channels: model → its numeric record plus `<fmt>_p50_<setting>_ms` and `<fmt>_speedup_<setting>_x`.
 
     Returns:
         The rows (empty without models).
@@ -227,8 +226,8 @@ def channel_rows(channels: dict[str, dict[str, Any]]) -> pd.DataFrame:
         for setting in _channel_settings(r):
             where = setting.replace("px_threads_", "px t")
             for fmt in ("float", "int8"):
-                row[f"{fmt} p50 ms {where}"] = f"{r[f'{fmt}_p50_ms_{setting}']:.3f}"
-                row[f"{fmt} speed-up {where}"] = f"{r[f'{fmt}_speedup_x_{setting}']:.2f}x"
+                row[f"{fmt} p50 ms {where}"] = f"{r[f'{fmt}_p50_{setting}_ms']:.3f}"
+                row[f"{fmt} speed-up {where}"] = f"{r[f'{fmt}_speedup_{setting}_x']:.2f}x"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -241,14 +240,16 @@ def format_channels(metrics: dict[str, Any]) -> str:
 
 def flat_channels(table: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The table as metrics.json's `channels` section (the evaluate stage's flattening): per model its
-    numeric record plus `<format>_p50_ms_<setting>` and `<format>_speedup_x_<setting>`."""
+    numeric record (but its wall-clock seconds of training) plus `<format>_p50_<setting>_ms` and
+    `<format>_speedup_<setting>_x` (units last: VARYING_FIELDS and readers match them)."""
     out = {}
     for name, record in table["models"].items():
-        row = {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        row = {k: v for k, v in record.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.endswith("_seconds")}
         for setting, by_variant in table["latency"].items():
             for fmt in ("float", "int8"):
                 entry = by_variant[f"{name}.{fmt}"]
-                row[f"{fmt}_p50_ms_{setting}"] = entry["p50_ms"]
-                row[f"{fmt}_speedup_x_{setting}"] = entry["speedup_vs_dense_same_format_x"]
+                row[f"{fmt}_p50_{setting}_ms"] = entry["p50_ms"]
+                row[f"{fmt}_speedup_{setting}_x"] = entry["speedup_vs_dense_same_format_x"]
         out[name] = row
     return out

@@ -73,8 +73,9 @@ def test_metrics_json_and_the_sweep_carry_the_channel_models(dvc_build: Path, ta
     metrics = json.loads((dvc_build / cfg.paths.metrics).read_text())["channels"]
     assert set(metrics) == set(MODELS)
     side = f"{cfg.channels.resolution}px_threads_{cfg.bench.threads[0]}"
-    assert metrics["channel"][f"float_p50_ms_{side}"] == table["latency"][side]["channel.float"]["p50_ms"]
+    assert metrics["channel"][f"float_p50_{side}_ms"] == table["latency"][side]["channel.float"]["p50_ms"]
     assert metrics["channel"]["macs"] == table["models"]["channel"]["macs"]
+    assert not [key for key in metrics["stacked"] if key.endswith("_seconds")], "wall time stays out of metrics.json"
     sweep = pd.read_csv(dvc_build / cfg.paths.sweep_table)
     channel_rows = sweep[sweep["kind"] == "channel"]
     assert sorted(channel_rows["keep"]) == sorted([cfg.channels.keep, *cfg.channels.sweep_keeps])
