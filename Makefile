@@ -9,7 +9,7 @@ export PYTHONUNBUFFERED := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help run flow prefect-server deploy show bench plots plots-diff pr-comment test test-fast chromium dvc.yaml
+.PHONY: help run backbone flow prefect-server deploy show bench plots plots-diff pr-comment test test-fast chromium dvc.yaml
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,6 +25,10 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed ## Set up, run the pipeline (dvc repro) on the embedded MNIST digits, print dense vs pruned
 	dvc repro
 	python -m pruneflow show
+
+BACKBONE ?= backbones/mnist5k_mobilenet.weights.h5
+backbone: $(VENV)/.installed ## Train MobileNet V1 on the embedded digits (~5 min) → $(BACKBONE), the seed preset's weights
+	python -m pruneflow.tools.backbone --train mobilenet $(BACKBONE)
 
 DASK_WORKERS ?= 0
 flow: $(VENV)/.installed ## The same pipeline as one cached Prefect flow (DASK_WORKERS=2: each wave of stages on local Dask)

@@ -2,7 +2,9 @@
 
 `python -m pruneflow sweep_point --sparsity 0.5 --schedule polynomial` prunes one sweep point;
 `python -m pruneflow channel_point --keep 0.35` one point of the channel series.
-`python -m pruneflow show` prints the dense-vs-pruned table of the last evaluation. Bad input ends
+`python -m pruneflow show` prints the dense-vs-pruned table of the last evaluation, what data and params
+it belongs to, and a warning when `dvc status` says it is stale. `python -m pruneflow preset small` writes a
+named recipe (presets/small.yaml) into params.yaml. Bad input ends
 with one line on stderr and exit status 2; outputs already on disk are left as they were.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from pruneflow.config import ChannelPoint, SweepPoint, load_config
 from pruneflow.errors import PipelineError
@@ -19,13 +22,22 @@ from pruneflow.stages import BY_NAME, CHANNEL_POINT, SWEEP_POINT, sweep_stage
 def main(argv: list[str] | None = None) -> int:
     """Run one stage (or `show`); return the process exit status."""
     parser = argparse.ArgumentParser(prog="python -m pruneflow", description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=[*BY_NAME, "show"])
+    parser.add_argument("stage", choices=[*BY_NAME, "show", "preset"])
+    parser.add_argument("name", nargs="?", help="preset only: the preset's name (presets/<name>.yaml)")
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("--sparsity", type=float, help="sweep_point only: the target sparsity, 0 < s < 1")
     parser.add_argument("--schedule", choices=["polynomial", "constant"], help="sweep_point only: the schedule")
     parser.add_argument("--keep", type=float, help="channel_point only: the kept fraction of channels, 0 < keep <= 1")
     args = parser.parse_args(argv)
     try:
+        if args.stage == "preset":
+            from pruneflow.presets import apply_preset, preset_names
+
+            if args.name is None:
+                raise PipelineError(f"preset: give a name; allowed: {', '.join(preset_names())}")
+            changed = apply_preset(args.name, Path(args.params))
+            print(f"preset {args.name}: {len(changed)} key(s) written into {args.params}: {', '.join(changed)}")
+            return 0
         cfg = load_config(args.params)
         if args.stage == SWEEP_POINT:
             if args.sparsity is None or not 0.0 < args.sparsity < 1.0 or args.schedule is None:
@@ -37,14 +49,20 @@ def main(argv: list[str] | None = None) -> int:
                 raise PipelineError(f"channel_point: --keep={args.keep}; allowed: --keep 0 < keep <= 1, e.g. --keep 0.5")
             sweep_stage(ChannelPoint(args.keep)).run(cfg)
         elif args.stage == "show":
+            from pruneflow.config import config_digest
             from pruneflow.metrics import (
                 format_channels,
                 format_table,
                 format_variants,
                 read_metrics,
             )
+            from pruneflow.provenance import source_line, stale_warning
 
             metrics = read_metrics(cfg.paths.metrics)
+            print(source_line(metrics, metrics_digest(cfg)))
+            warning = stale_warning()
+            if warning:
+                print(warning, file=sys.stderr)
             print(format_table(metrics))
             print(format_variants(metrics))
             print(format_channels(metrics))

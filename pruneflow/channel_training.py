@@ -31,18 +31,19 @@ from pruneflow.io import atomic_dir
 from pruneflow.macs import count_macs
 from pruneflow.model import (
     EpochLog,
+    KeepBest,
     build_classifier,
     compile_classifier,
     fit,
     load_model,
     save_model,
     seed_everything,
-    steps_per_epoch,
 )
+from pruneflow.schedule import epochs_for, steps_per_epoch
 from pruneflow.sweep import FLOAT_FILE, INT8_FILE, POINT_FILE, point_config, prune_and_write, score_point
 from pruneflow.tf_env import keras
 from pruneflow.tflite import calibration_images, convert_file, in_processes
-from pruneflow.training import KeepBest, train_dense
+from pruneflow.training import train_dense
 
 MODEL_FILE, WIDTHS_FILE, LOG_FILE = "model.keras", "widths.csv", "epochs.csv"
 
@@ -65,7 +66,8 @@ def channel_prune(dense: keras.Model, cfg: Config, keep: float, train: tuple[np.
 
     Args:
         dense: the dense classifier (not modified: the narrow model is a new one).
-        cfg: `channels` (scope, criterion, multiple, schedule, steps, epochs, lr), train batch/augment, seed.
+        cfg: `channels` (scope, criterion, multiple, schedule, steps, epochs or more to make `min_steps`
+            steps, lr), train batch/augment, seed.
         keep: the final kept fraction of each group.
         train: images and labels to fine-tune on.
         val: images and labels that select the best epoch of the last step.
@@ -79,7 +81,8 @@ def channel_prune(dense: keras.Model, cfg: Config, keep: float, train: tuple[np.
     steps = 1 if c.schedule == "oneshot" else c.steps
     log, model = EpochLog(Path("epochs.csv"), extra=lambda m: {"params": m.count_params()}), dense
     batches = steps_per_epoch(len(train[0]), cfg.train.batch_size)
-    for fraction, epochs in zip(step_keeps(keep, c.schedule, steps), step_epochs(c.epochs, steps)):
+    total_epochs = epochs_for(c.epochs, c.min_steps, batches)
+    for fraction, epochs in zip(step_keeps(keep, c.schedule, steps), step_epochs(total_epochs, steps)):
         model, _ = prune_channels(model, fraction, c.scope, c.criterion, c.multiple, sizes)
         lr = keras.optimizers.schedules.CosineDecay(c.learning_rate, decay_steps=epochs * batches)
         compile_classifier(model, lr, cfg.train.weight_decay)

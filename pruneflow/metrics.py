@@ -82,6 +82,7 @@ def compare(dense: dict[str, Any], pruned: dict[str, Any]) -> dict[str, float]:
 TABLE_ROWS = (
     ("test accuracy (Keras) %", "test_accuracy_pct", "test_accuracy_delta_pts"),
     ("test accuracy (TFLite) %", "tflite_test_accuracy_pct", "tflite_test_accuracy_delta_pts"),
+    ("test accuracy of the majority class %", "majority_class_test_accuracy_pct", None),
     ("test loss", "test_loss", "test_loss_delta"),
     ("sparsity, prunable weights %", "sparsity_prunable_pct", "sparsity_prunable_delta_pts"),
     ("sparsity, all weights %", "sparsity_all_weights_pct", None),

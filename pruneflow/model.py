@@ -133,11 +133,6 @@ def train_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    """Batches per epoch (the last partial batch counts)."""
-    return -(-n // batch_size)
-
-
 class EpochLog(keras.callbacks.Callback):
     """Per-epoch metrics plus wall seconds to a CSV: DVC plots it, the prune/dense epoch-time ratio uses it."""
 
@@ -157,6 +152,20 @@ class EpochLog(keras.callbacks.Callback):
 
     def write(self) -> None:
         write_csv(self.path, self.rows)
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Remember the weights of the epoch with the best validation accuracy (ties: the later one),
+    among epochs `from_epoch` (1-based) and later: a pruning fine-tune only counts epochs at its target."""
+
+    def __init__(self, from_epoch: int = 1) -> None:
+        super().__init__()
+        self.best, self.weights, self.epoch, self.from_epoch = -1.0, None, 0, from_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        score = float((logs or {}).get("val_accuracy", 0.0))
+        if epoch + 1 >= self.from_epoch and score >= self.best:
+            self.best, self.weights, self.epoch = score, self.model.get_weights(), epoch + 1
 
 
 def seed_everything(seed: int) -> None:

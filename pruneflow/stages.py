@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pruneflow.config import ChannelPoint, ChannelsConfig, Config, PruneConfig, SweepPoint
+from pruneflow.config import (
+    ChannelPoint,
+    ChannelsConfig,
+    Config,
+    PruneConfig,
+    SweepPoint,
+    config_digest,
+)
 from pruneflow.io import stage_commit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -246,6 +253,18 @@ def upstream(stages: tuple[Stage, ...], cfg: Config) -> dict[str, set[str]]:
         graph[stage.name] = {writer for dep in stage.dep_paths(cfg) for out, writer in writers
                              if writer != stage.name and (dep == out or out in dep.parents or dep in out.parents)}
     return graph
+
+
+def metrics_digest(cfg: Config, stage: str = "evaluate") -> str:
+    """The digest of the params `stage` (evaluate, which writes metrics.json) and every stage upstream
+    of it read: what DVC compares to call the metrics stale, so equal digests mean the same numbers."""
+    stages = pipeline_stages(cfg)
+    graph, todo, seen = upstream(stages, cfg), [stage], {stage}
+    while todo:
+        for name in graph[todo.pop()] - seen:
+            seen.add(name)
+            todo.append(name)
+    return config_digest(cfg, tuple(key for s in stages if s.name in seen for key in s.params))
 
 
 def generations(stages: tuple[Stage, ...], cfg: Config) -> list[list[Stage]]:

@@ -10,38 +10,46 @@ from __future__ import annotations
 import numpy as np
 
 from pruneflow.config import Config
+from pruneflow.errors import PipelineError
 from pruneflow.model import (
     EpochLog,
+    KeepBest,
     build_classifier,
     compile_classifier,
     distribution,
     fit,
     seed_everything,
-    steps_per_epoch,
     sync_batchnorm,
 )
+from pruneflow.schedule import epochs_for, steps_per_epoch
 from pruneflow.tf_env import keras, tf
 
 
-class KeepBest(keras.callbacks.Callback):
-    """Remember the weights of the epoch with the best validation accuracy (ties: the later one)."""
+def quality_gate(cfg: Config, val_accuracy_pct: float, majority_pct: float, majority_class: str) -> None:
+    """Stop before anything is pruned when the dense model has not learned the data.
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.best, self.weights, self.epoch = -1.0, None, 0
+    Raises:
+        PipelineError: validation accuracy below the majority-class rate + `train.min_margin_pts`;
+            one line with the measured accuracy, the chance level and what to try.
+    """
+    margin = cfg.train.min_margin_pts
+    if margin is None or val_accuracy_pct >= majority_pct + margin:
+        return
+    raise PipelineError(
+        f"train_dense: dense validation accuracy {val_accuracy_pct:.1f} % is below the floor "
+        f"{majority_pct + margin:.1f} % (majority class '{majority_class}' {majority_pct:.1f} % + train.min_margin_pts "
+        f"{margin:g}): the model has not learned this data and pruning it would measure noise; nothing was written. "
+        "Try more images per class, the small-data preset (`python -m pruneflow preset small`), a pretrained "
+        "backbone (model.weights, README 'Transfer learning'), or train.min_margin_pts: null to prune anyway"
+    )
 
-    def on_epoch_end(self, epoch, logs=None):
-        score = float((logs or {}).get("val_accuracy", 0.0))
-        if score >= self.best:
-            self.best, self.weights, self.epoch = score, self.model.get_weights(), epoch + 1
 
-
-def learning_rate(cfg: Config, steps: int) -> keras.optimizers.schedules.LearningRateSchedule:
-    """Linear warm-up to `train.learning_rate`, then cosine decay to zero at the last step."""
-    warmup = min(cfg.train.warmup_epochs * steps, cfg.train.epochs * steps - 1)
+def learning_rate(cfg: Config, steps: int, epochs: int) -> keras.optimizers.schedules.LearningRateSchedule:
+    """Linear warm-up to `train.learning_rate`, then cosine decay to zero at the last of `epochs`."""
+    warmup = min(cfg.train.warmup_epochs * steps, epochs * steps - 1)
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0 if warmup else cfg.train.learning_rate,
-        decay_steps=cfg.train.epochs * steps - warmup,
+        decay_steps=epochs * steps - warmup,
         warmup_target=cfg.train.learning_rate if warmup else None,
         warmup_steps=warmup,
     )
@@ -54,7 +62,8 @@ def train_dense(
     """Train the dense classifier.
 
     Args:
-        cfg: full config (model, train, data.image_size, seed).
+        cfg: full config (model, train, data.image_size, seed); it trains `train.epochs`, or more
+            to make `train.min_steps` steps.
         train: images and labels to fit.
         val: images and labels to select the best epoch.
         num_classes: softmax size.
@@ -67,11 +76,12 @@ def train_dense(
     seed_everything(cfg.seed)
     strategy = strategy or distribution(cfg.train.strategy)
     steps = steps_per_epoch(len(train[0]), cfg.train.batch_size)
+    epochs = epochs_for(cfg.train.epochs, cfg.train.min_steps, steps)
     with strategy.scope():
         model = build_classifier(cfg.model, num_classes, cfg.data.image_size)
-        compile_classifier(model, learning_rate(cfg, steps), cfg.train.weight_decay)
+        compile_classifier(model, learning_rate(cfg, steps, epochs), cfg.train.weight_decay)
     log, best = EpochLog(cfg.paths.train_log), KeepBest()
-    fit(model, train, val, cfg.train, cfg.seed, cfg.train.epochs, [log, best])
+    fit(model, train, val, cfg.train, cfg.seed, epochs, [log, best])
     model.set_weights(best.weights)
     sync_batchnorm(model)
     return model, log, best.epoch

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pruneflow.config import Config
-from pruneflow.data import load_classes, load_split, read_summary
+from pruneflow.data import load_classes, load_split, majority_baseline, read_summary
 from pruneflow.errors import require
 from pruneflow.evaluation import (
     SIZE_KEYS,
@@ -35,6 +35,7 @@ from pruneflow.metrics import (
 )
 from pruneflow.model import load_model
 from pruneflow.pruning import prunable_weights
+from pruneflow.stages import metrics_digest
 from pruneflow.tflite import TFLiteRunner, deployables, exported, model_files
 
 
@@ -44,6 +45,10 @@ def run(cfg: Config) -> None:
     x, y = load_split(p.prepared, "test")
     x = x.astype(np.float32)
     classes = load_classes(p.prepared)
+    train_labels, val_labels = load_split(p.prepared, "train")[1], load_split(p.prepared, "val")[1]
+    majority, chance_test_pct = majority_baseline(train_labels, y)
+    chance = {"class": classes[majority], "val_accuracy_pct": majority_baseline(train_labels, val_labels)[1],
+              "test_accuracy_pct": chance_test_pct}
     results: dict[str, dict[str, Any]] = {}
     layer_tables, class_tables = [], []
     predictions, kernels = {"actual": [classes[i] for i in y]}, {}
@@ -65,6 +70,7 @@ def run(cfg: Config) -> None:
             "test_loss": loss,
             "test_accuracy_pct": acc,
             "tflite_test_accuracy_pct": 100.0 * float(np.mean(tflite_pred == y)),
+            "majority_class_test_accuracy_pct": chance_test_pct,  # the chance level next to every accuracy
             "macro_precision_pct": float(per_class["precision_pct"].mean()),
             "macro_recall_pct": float(per_class["recall_pct"].mean()),
             "per_class": {
@@ -97,7 +103,7 @@ def run(cfg: Config) -> None:
         },
         # dense / unstructured / channel / stacked / uniform-width: accuracy, MACs, params, sizes, latency
         "channels": channel_metrics(p.channel_bench),
-        "data": data_summary(read_summary(p.prepared)),
+        "data": data_summary(read_summary(p.prepared), chance, metrics_digest(cfg)),
         "reproducibility": reproducibility(),
     }
     _write_csv(pd.concat(layer_tables), p.sparsity_table)

@@ -12,17 +12,18 @@ from pruneflow.data import load_split
 from pruneflow.io import atomic_dir
 from pruneflow.model import EpochLog, distribution, is_chief, save_model
 from pruneflow.pruning import StepSparsityLog, mask_sparsity, prune_model, sparsity_api
+from pruneflow.schedule import plan_fine_tune
 
 
 def run(cfg: Config) -> None:
     """Edge: load the dense artifact, prune-fine-tune, write the wrapped model and the pruning logs."""
     prepared = cfg.paths.prepared
-    steps = StepSparsityLog(every=cfg.prune.frequency)
+    train = load_split(prepared, "train")
+    steps = StepSparsityLog(every=plan_fine_tune(cfg.prune, len(train[0]), cfg.train.batch_size).frequency)
     epochs = EpochLog(cfg.paths.prune_log, extra=lambda m: {"sparsity": round(mask_sparsity(m), 6)})
     with atomic_dir(cfg.paths.prune_summaries) as summaries:
         callbacks = [steps, epochs, sparsity_api.PruningSummaries(log_dir=str(summaries))]
-        pruned = prune_model(cfg.paths.dense_model, cfg, load_split(prepared, "train"), load_split(prepared, "val"),
-                             callbacks)
+        pruned = prune_model(cfg.paths.dense_model, cfg, train, load_split(prepared, "val"), callbacks)
         if not is_chief(distribution(cfg.train.strategy)):
             return
         save_model(pruned, cfg.paths.pruned_model)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pruneflow.config import Config
-from pruneflow.data import load_classes, load_split
+from pruneflow.data import load_classes, load_split, majority_baseline
 from pruneflow.model import distribution, is_chief, save_model
-from pruneflow.training import train_dense
+from pruneflow.training import quality_gate, train_dense
 
 
 def run(cfg: Config) -> None:
@@ -13,7 +13,10 @@ def run(cfg: Config) -> None:
     prepared = cfg.paths.prepared
     classes = load_classes(prepared)
     strategy = distribution(cfg.train.strategy)
-    model, log, epoch = train_dense(cfg, load_split(prepared, "train"), load_split(prepared, "val"), len(classes), strategy)
+    train, val = load_split(prepared, "train"), load_split(prepared, "val")
+    model, log, epoch = train_dense(cfg, train, val, len(classes), strategy)
+    majority, chance_pct = majority_baseline(train[1], val[1])
+    quality_gate(cfg, 100.0 * log.rows[epoch - 1]["val_accuracy"], chance_pct, classes[majority])
     if not is_chief(strategy):  # a multi-worker cluster: workers train, the chief alone writes
         return
     save_model(model, cfg.paths.dense_model)

@@ -45,8 +45,8 @@ TINY: dict[str, Any] = {
     "data": {"source": "mnist5k", "image_size": 32, "samples_per_class": 8,
              "val_fraction": 0.25, "test_fraction": 0.25},
     "model": {"alpha": 0.35},
-    "train": {"epochs": 1, "batch_size": 16, "warmup_epochs": 0},
-    "prune": {"epochs": 2, "frequency": 1, "final_sparsity": 0.8, "learning_rate": 0.0001},
+    "train": {"epochs": 1, "min_steps": 0, "batch_size": 16, "warmup_epochs": 0, "min_margin_pts": None},
+    "prune": {"epochs": 2, "min_steps": 20, "frequency": 1, "final_sparsity": 0.8, "learning_rate": 0.0001},
     # Float TFLite only and no PQAT: each extra format costs a conversion in every end-to-end test;
     # tests/test_deploy.py runs every format once.
     "quantize": {"representative_samples": 4, "pqat": False, "pqat_epochs": 1},
@@ -55,6 +55,7 @@ TINY: dict[str, Any] = {
     # One sweep point besides the main prune's own (0.8) and a two-level scan.
     "sweep": {"sparsities": [0.5], "schedules": ["polynomial"]},
     "sensitivity": {"sparsities": [0.5, 0.9], "target_sparsity": 0.8, "derive": False},
+    "channels": {"min_steps": 0},
 }
 
 
@@ -127,8 +128,8 @@ ALL_FORMATS = ("float", "dynamic_range", "int8", "sparse", "sparse_int8")
 BUILD: dict[str, Any] = {
     "data": {"source": "folder", "samples_per_class": None, "val_fraction": 0.2, "test_fraction": 0.25},
     "model": {"architecture": "mobilenet", "alpha": 0.25},
-    "train": {"epochs": 40, "batch_size": 16, "learning_rate": 0.003},
-    "prune": {"epochs": 15, "learning_rate": 0.002, "final_sparsity": 0.8},
+    "train": {"epochs": 40, "min_steps": 0, "batch_size": 16, "learning_rate": 0.003, "min_margin_pts": 10},
+    "prune": {"epochs": 15, "min_steps": 20, "learning_rate": 0.002, "final_sparsity": 0.8},
     "quantize": {"pqat": False, "pqat_epochs": 1, "representative_samples": 100},
     "export": {"formats": ["float", "int8"]},
     "bench": {"threads": [1, 2]},
@@ -136,7 +137,7 @@ BUILD: dict[str, Any] = {
     "sensitivity": {"sparsities": [0.5, 0.9], "target_sparsity": 0.5, "derive": True},
     # channel pruning at half width and one more kept fraction (the flow fans both series out);
     # latency at 64 px stands in for 224 px (the same conversion, a fraction of the timing)
-    "channels": {"keep": 0.5, "sweep_keeps": [0.25], "multiple": 8, "epochs": 6, "resolution": 64, "resolution_runs": 20},
+    "channels": {"keep": 0.5, "sweep_keeps": [0.25], "multiple": 8, "epochs": 6, "min_steps": 0, "resolution": 64, "resolution_runs": 20},
 }
 
 

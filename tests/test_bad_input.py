@@ -131,7 +131,7 @@ REJECTED: list[tuple[str, str, Callable[[Path], None], str]] = [
     ("params: a sweep sparsity above 1", "ingest",
      lambda r: edit_params(r, {"sweep": {"sparsities": [0.5, 1.2]}}), "sweep: sparsities=[0.5, 1.2]: allowed is a non-empty list"),
     ("params: end step before begin step", "ingest",
-     lambda r: edit_params(r, {"prune": {"begin_step": 100, "end_step": 50}}), "end_step=50 must be > begin_step=100"),
+     lambda r: edit_params(r, {"prune": {"begin": 0.6, "end": 0.5}}), "begin=0.6, end=0.5: pruning needs at least 0.1 of the fine-tune between them; allowed: begin <= 0.4"),
     ("params: zero epochs", "ingest",
      lambda r: edit_params(r, {"train": {"epochs": 0}}), "train.epochs=0: Input should be greater than or equal to 1"),
     ("params: image below MobileNet's minimum", "ingest",
@@ -269,7 +269,7 @@ def test_bad_files_are_skipped_and_counted_by_reason(workspace: Path) -> None:
     assert sum(summary["counts"].values()) == 13  # 12 images + the in-folder alias
 
     from pruneflow.evaluation import data_summary
-    assert data_summary(summary)["skipped_files"] == summary["skipped_counts"]
+    assert data_summary(summary, {}, "digest")["skipped_files"] == summary["skipped_counts"]
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "CMYK", "I;16", "1"])

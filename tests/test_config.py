@@ -31,7 +31,7 @@ def test_config_is_frozen() -> None:
     [
         ({"prune": {"final_sparsity": 1.0}}, "prune.final_sparsity=1.0"),
         ({"prune": {"final_sparsity": -0.1}}, "prune.final_sparsity=-0.1"),
-        ({"prune": {"begin_step": 10, "end_step": 5}}, "end_step=5 must be > begin_step=10"),
+        ({"prune": {"begin": 0.6, "end": 0.5}}, "begin=0.6, end=0.5: pruning needs at least 0.1 of the fine-tune"),
         ({"prune": {"initial_sparsity": 0.5, "final_sparsity": 0.2}}, "initial_sparsity=0.5 must be <="),
         ({"train": {"epochs": 0}}, "train.epochs=0"),
         ({"data": {"image_size": 16}}, "data.image_size=16"),
@@ -63,13 +63,14 @@ def test_out_of_range_message_states_the_allowed_bound() -> None:
         parse_config({"prune": {"final_sparsity": 1.2}})
 
 
-def test_freeze_base_cannot_be_combined_with_pruning_the_frozen_base(tmp_path: Path) -> None:
+def test_frozen_base_may_be_pruned_whole_or_only_its_head(tmp_path: Path) -> None:
+    """Both are real choices (README "Transfer learning": tfmot masks frozen weights one-shot, never
+    retrains them); tests/test_transfer.py shows what each does."""
     weights = tmp_path / "base.h5"
     weights.write_bytes(b"x")
-    with pytest.raises(PipelineError) as info:
-        parse_config({"model": {"weights": str(weights), "freeze_base": True}}, "params.yaml")
-    assert str(info.value).startswith("params.yaml: model.freeze_base=true with prune.scope=all would mask frozen")
-    parse_config({"model": {"weights": str(weights), "freeze_base": True}, "prune": {"scope": "head"}})
+    for scope in ("all", "head"):
+        cfg = parse_config({"model": {"weights": str(weights), "freeze_base": True}, "prune": {"scope": scope}})
+        assert cfg.model.freeze_base and cfg.prune.scope == scope
 
 
 def test_params_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 
 import numpy as np
@@ -128,37 +127,6 @@ def test_prune_stage_never_changes_the_dense_artifact(tiny, tmp_path: Path) -> N
     prune_stage.run(cfg.model_copy(update={"paths": cfg.paths.model_copy(update=out)}))
     assert hashlib.sha256(cfg.paths.dense_model.read_bytes()).hexdigest() == before
     assert out["pruned_model"].is_file() and any(out["prune_summaries"].rglob("events.out.*"))
-
-
-@pytest.mark.parametrize(
-    ("changes", "total", "expected"),
-    [
-        ({}, 90, 40),
-        ({"frequency": 7}, 30, 14),
-        ({"begin_step": 5, "frequency": 5}, 30, 15),
-        ({"end_step": 25, "frequency": 5}, 30, 25),
-    ],
-)
-def test_end_step_resolution_lands_on_a_pruning_step(changes: dict, total: int, expected: int) -> None:
-    from pruneflow.pruning import resolve_end_step
-
-    assert resolve_end_step(PruneConfig(**changes), total) == expected
-
-
-@pytest.mark.parametrize(
-    ("changes", "message"),
-    [
-        ({"end_step": 40}, "prune.end_step=40: beyond the 30 fine-tune steps"),
-        ({"end_step": 23, "frequency": 5}, "prune.end_step=23: must be begin_step + a multiple"),
-        ({"begin_step": 14, "frequency": 5}, "prune.begin_step=14: leaves no room"),
-        ({}, "prune.begin_step=0: leaves no room to prune in the 30 fine-tune steps"),
-    ],
-)
-def test_schedule_that_cannot_finish_is_rejected(changes: dict, message: str) -> None:
-    from pruneflow.pruning import resolve_end_step
-
-    with pytest.raises(PipelineError, match=re.escape(message)):
-        resolve_end_step(PruneConfig(**changes), 30)
 
 
 def test_m_by_n_pruning_leaves_at_most_two_nonzeros_in_every_four_input_weights(tiny) -> None:

@@ -34,6 +34,7 @@ from pruneflow.report.tradeoffs import (
     rerun_sentence,
     sweep_sentences,
 )
+from pruneflow.schedule import FineTune
 from tests.conftest import build_config, copy_build
 
 
@@ -153,15 +154,19 @@ def test_size_figure_claims_only_compressed_files_shrink_only_when_the_ratios_sh
 # ----------------------------------------------------------------------------- params → sentences
 
 STEPS = pd.DataFrame({"step": [1, 20, 40, 60], "sparsity": [0.0, 0.5, 0.5, 0.9], "loss": [0.3, 0.4, 0.35, 0.3]})
+PLAN = FineTune(steps_per_epoch=15, epochs=8, begin_step=0, end_step=60, frequency=20)  # 120 steps
 
 
 def test_pruning_sentence_names_the_configured_schedule_and_its_steps() -> None:
-    polynomial = pruning_sentence(PruneConfig(), STEPS)
-    assert ("a PolynomialDecay schedule from 0 % to 90 % sparsity between step 0 and half the fine-tune, rounded down to "
-            "a mask update (prune.end_step null), masks updated every 20 steps (target 90 % reached at step 60 of 60)") in polynomial
+    polynomial = pruning_sentence(PruneConfig(), STEPS, PLAN)
+    assert ("a PolynomialDecay schedule from 0 % to 90 % sparsity from step 0 to step 60 of 120 (prune.begin 0, "
+            "prune.end 0.5 of the fine-tune, on a mask update), masks updated every 20 steps (derived: prune.frequency "
+            "null) (target 90 % reached at step 60 of 60); fine-tuned 8 epochs of 15 steps") in polynomial
     assert "ConstantSparsity" not in polynomial
-    constant = pruning_sentence(PruneConfig(schedule="constant", begin_step=20, end_step=40, frequency=10), STEPS)
-    assert "a ConstantSparsity schedule at 90 % sparsity from step 20, masks recomputed every 10 steps until step 40" in constant
+    plan = FineTune(steps_per_epoch=15, epochs=4, begin_step=20, end_step=40, frequency=10)
+    constant = pruning_sentence(PruneConfig(schedule="constant", begin=0.2, end=0.4, frequency=10), STEPS, plan)
+    assert ("a ConstantSparsity schedule at 90 % sparsity from step 20 to step 40 of 60 (prune.begin 0.2, prune.end 0.4 "
+            "of the fine-tune, on a mask update), masks recomputed every 10 steps (target") in constant
     assert "olynomial" not in constant.lower()
 
 
@@ -183,14 +188,14 @@ def test_schedule_figure_title_and_target_line_follow_the_schedule_and_structure
      "structured 2:4 sparsity (2 zeros in every 4 consecutive input-channel weights, 50 % of each pruned kernel)", "90 %"),
 ])
 def test_pruning_sentence_words_the_layers_from_scope_policy_and_structure(prune: dict, says: str, not_says: str) -> None:
-    sentence = pruning_sentence(PruneConfig(**prune), STEPS)
+    sentence = pruning_sentence(PruneConfig(**prune), STEPS, PLAN)
     assert says in sentence and not_says not in sentence
 
 
 def test_pruning_sentence_measures_n_by_m_against_m_over_n_not_the_final_sparsity() -> None:
     early = STEPS.assign(sparsity=[0.0, 0.5, 0.5, 0.5])
-    assert "(target 50 % reached at step 20 of 60)" in pruning_sentence(PruneConfig(sparsity_m_by_n=(2, 4)), early)
-    assert "(target 90 % not reached: the last logged mask sparsity is 50.0 %)" in pruning_sentence(PruneConfig(), early)
+    assert "(target 50 % reached at step 20 of 60)" in pruning_sentence(PruneConfig(sparsity_m_by_n=(2, 4)), early, PLAN)
+    assert "(target 90 % not reached: the last logged mask sparsity is 50.0 %)" in pruning_sentence(PruneConfig(), early, PLAN)
 
 
 def test_sensitivity_note_follows_the_unit_and_whether_targets_are_derived() -> None:
@@ -241,6 +246,21 @@ def test_report_of_a_tiny_run_has_every_section_and_every_figure_is_a_valid_png(
     html = p.report_html.read_text()
     assert html.count('src="data:image/png;base64,') == len(FIGURES)
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing to fetch
+
+
+@pytest.mark.slow
+def test_report_names_the_data_its_size_the_chance_level_and_the_params_digest(tiny_run) -> None:
+    import json
+
+    from pruneflow.stages import metrics_digest
+
+    md = tiny_run.paths.report_md.read_text()
+    data = json.loads(tiny_run.paths.metrics.read_text())["data"]
+    assert data["params_digest"] == metrics_digest(tiny_run)  # the digest of the params that made it
+    assert "Data: the image folder data/raw, 2 classes at 32×32 px, split 220 train / 80 validation / 100 test" in md
+    assert (f"always answering the majority class '{data['majority_class']['class']}' would score 50.0 % on the test "
+            f"split") in md and f"made with params digest {data['params_digest']}" in md
+    assert re.search(r"\| test accuracy of the majority class % +\| 50\.000 +\| 50\.000 ", md)
 
 
 @pytest.mark.slow

