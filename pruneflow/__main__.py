@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pruneflow.config import ChannelPoint, SweepPoint, load_config
 from pruneflow.errors import PipelineError
-from pruneflow.stages import BY_NAME, CHANNEL_POINT, SWEEP_POINT, sweep_stage
+from pruneflow.stages import BY_NAME, CHANNEL_POINT, SWEEP_POINT, metrics_digest, sweep_stage
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +49,6 @@ def main(argv: list[str] | None = None) -> int:
                 raise PipelineError(f"channel_point: --keep={args.keep}; allowed: --keep 0 < keep <= 1, e.g. --keep 0.5")
             sweep_stage(ChannelPoint(args.keep)).run(cfg)
         elif args.stage == "show":
-            from pruneflow.config import config_digest
             from pruneflow.metrics import (
                 format_channels,
                 format_table,

@@ -108,8 +108,11 @@ def test_a_begin_end_too_close_suggests_a_value_that_passes(prune: dict, key: st
 
 
 @pytest.mark.slow
-def test_an_unlearnable_dataset_stops_at_the_gate_with_one_line_and_keeps_earlier_outputs(in_tmp: Path) -> None:
+def test_an_unlearnable_dataset_stops_at_the_gate_with_one_line_and_keeps_earlier_outputs(
+        in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Every image identical, labels split evenly: no model can beat the majority class."""
+    from pruneflow.__main__ import main
+
     for name in ("cat", "dog"):
         (in_tmp / "data" / "raw" / name).mkdir(parents=True)
         for i in range(24):
@@ -118,12 +121,14 @@ def test_an_unlearnable_dataset_stops_at_the_gate_with_one_line_and_keeps_earlie
     earlier = in_tmp / "models" / "dense.keras"
     earlier.parent.mkdir()
     earlier.write_bytes(b"an earlier good model")
-    assert _run(in_tmp, "ingest").returncode == 0
-    result = _run(in_tmp, "train_dense")
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("pruneflow: error: train_dense: dense validation accuracy 50.0 % "
-                                                   "is below the floor 60.0 % (majority class 'cat' 50.0 % + train.min_margin_pts 10)")
+    assert main(["ingest"]) == 0
+    capsys.readouterr()
+    status = main(["train_dense"])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("pruneflow: error: train_dense: dense validation accuracy 50.0 % is below the floor "
+                               "60.0 % (majority class 'cat' 50.0 % + train.min_margin_pts 10)")
     assert "python -m pruneflow preset small" in lines[0]
     assert earlier.read_bytes() == b"an earlier good model" and not (in_tmp / "reports" / "train_dense.csv").exists()
 
