@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from pruneflow.config import parse_config
-from pruneflow.errors import PipelineError
+from pruneflow.errors import PipelineError, command
 from pruneflow.model import load_model
 from pruneflow.tf_env import keras
 
@@ -78,17 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", choices=["mobilenet", "mobilenet_v2"], help="train this architecture on mnist5k first")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="the recipe (default: params.yaml)")
     args = parser.parse_args(argv)
-    try:
+    def action() -> str:
         if (args.model is None) == (args.train is None):
             raise PipelineError("give a trained model file or --train mobilenet|mobilenet_v2, not both or neither")
         count = (train_backbone(args.train, args.params, args.out) if args.train
                  else write_backbone(args.model, args.out))
-    except PipelineError as exc:
-        print(f"pruneflow: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"backbone: {count:,} weights → {args.out}")
-    return 0
+        return f"backbone: {count:,} weights → {args.out}"
 
+    return command(action)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pruneflow.errors import PipelineError
+from pruneflow.errors import PipelineError, command
 
 
 def _digits1797() -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -73,14 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dataset", help=f"one of {', '.join(DATASETS)}")
     parser.add_argument("out", type=Path, help="a new or empty folder")
     args = parser.parse_args(argv)
-    try:
-        count = write_folder(args.dataset, args.out)
-    except PipelineError as exc:
-        print(f"pruneflow: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"{args.dataset}: {count} images → {args.out}")
-    return 0
-
+    return command(lambda: f"{args.dataset}: {write_folder(args.dataset, args.out)} images → {args.out}")
 
 if __name__ == "__main__":
     sys.exit(main())
