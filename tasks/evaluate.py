@@ -33,7 +33,7 @@ from pruneflow.metrics import (
     format_variants,
     reproducibility,
 )
-from pruneflow.model import load_model
+from pruneflow.model import load_model, seed_everything
 from pruneflow.pruning import prunable_weights
 from pruneflow.stages import metrics_digest
 from pruneflow.tflite import TFLiteRunner, deployables, exported, model_files
@@ -42,6 +42,9 @@ from pruneflow.tflite import TFLiteRunner, deployables, exported, model_files
 def run(cfg: Config) -> None:
     """Edge: measure both exported models, write metrics.json and the per-layer / per-class tables."""
     p = cfg.paths
+    # Op determinism, as every training stage has it (and the Prefect flow's one process): the same
+    # model then gives the same probabilities to the last bit, whatever else loads the CPU.
+    seed_everything(cfg.seed)
     x, y = load_split(p.prepared, "test")
     x = x.astype(np.float32)
     classes = load_classes(p.prepared)

@@ -11,7 +11,10 @@ import pytest
 from pruneflow.config import Config, PruneConfig
 from pruneflow.errors import PipelineError
 from pruneflow.io import gzip_size
+from pruneflow.schedule import FineTune
 from tests.conftest import build_config
+
+PLAN = FineTune(steps_per_epoch=10, epochs=2, begin_step=0, end_step=10, frequency=5)
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +90,8 @@ def test_zero_sparsity_is_a_no_op(tiny) -> None:
     cfg, data = tiny
     dense = model.load_model(cfg.paths.dense_model)
     expected = dense.predict(data["test"][0].astype(np.float32), verbose=0)
-    wrapped = pruning.wrap_for_pruning(model.load_model(cfg.paths.dense_model), _with_prune(cfg, final_sparsity=0.0).prune, 4)
+    plan = FineTune(steps_per_epoch=4, epochs=2, begin_step=0, end_step=4, frequency=1)
+    wrapped = pruning.wrap_for_pruning(model.load_model(cfg.paths.dense_model), _with_prune(cfg, final_sparsity=0.0).prune, plan)
     stripped = pruning.strip(wrapped)
     assert pruning.mask_sparsity(wrapped) == 0.0
     np.testing.assert_allclose(stripped.predict(data["test"][0].astype(np.float32), verbose=0), expected, atol=1e-6)
@@ -160,11 +164,11 @@ def test_xnnpack_policy_prunes_only_the_1x1_convolutions_of_the_xnnpack_form() -
     from pruneflow.tf_env import keras
 
     policy = PruneConfig(policy="xnnpack")
-    wrapped = pruning.wrap_for_pruning(build_classifier(ModelConfig(form="xnnpack", alpha=0.35), 3, 32), policy, 10)
+    wrapped = pruning.wrap_for_pruning(build_classifier(ModelConfig(form="xnnpack", alpha=0.35), 3, 32), policy, PLAN)
     inner = [layer.layer for layer in pruning.wrapped_layers(wrapped)]
     assert inner and all(isinstance(layer, keras.layers.Conv2D) and layer.kernel_size == (1, 1) for layer in inner)
     with pytest.raises(PipelineError, match=r"^prune.policy=xnnpack: Could not find `Conv2D 3x3`.*model.form: xnnpack$"):
-        pruning.wrap_for_pruning(build_classifier(ModelConfig(alpha=0.35), 3, 32), policy, 10)
+        pruning.wrap_for_pruning(build_classifier(ModelConfig(alpha=0.35), 3, 32), policy, PLAN)
 
 
 def test_xnnpack_form_keeps_the_weights_and_the_outputs_shape() -> None:
