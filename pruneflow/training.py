@@ -1,7 +1,7 @@
 """Dense training: the baseline every pruning number is compared with (stage train_dense).
 
-Recipe for a from-scratch MobileNet on a few thousand small images (see README, "Why the recipe
-works"): BatchNorm momentum 0.9, shift/rotate/zoom augmentation, AdamW with a short warm-up and a
+Recipe for a from-scratch MobileNet on a few thousand small images (see docs/design.md, "Why the
+recipe works"): BatchNorm momentum 0.9, shift/rotate/zoom augmentation, AdamW with a short warm-up and a
 cosine decay to zero, and the weights of the best validation epoch.
 """
 

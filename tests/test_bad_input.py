@@ -2,7 +2,7 @@
 status 2, no traceback, and the outputs of the earlier good run untouched — or, for the cases we
 skip and report, a run that succeeds and counts what it left out.
 
-The README's "Bad input" table lists the same cases and what each does.
+The "Bad input" table in docs/operations.md lists the same cases and what each does.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def test_out_of_range_message_states_the_allowed_bound() -> None:
 
 
 def test_frozen_base_may_be_pruned_whole_or_only_its_head(tmp_path: Path) -> None:
-    """Both are real choices (README "Transfer learning": tfmot masks frozen weights one-shot, never
+    """Both are real choices (docs/own-data.md, "Transfer learning": tfmot masks frozen weights one-shot, never
     retrains them); tests/test_transfer.py shows what each does."""
     weights = tmp_path / "base.h5"
     weights.write_bytes(b"x")

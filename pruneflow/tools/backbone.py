@@ -1,5 +1,5 @@
 """A backbone weights file from a model this project trained, for `model.weights` (transfer learning
-offline; README "Transfer learning"):
+offline; docs/own-data.md, "Transfer learning"):
 
     python -m pruneflow.tools.backbone models/dense.keras backbones/mnist5k_mobilenet_v2.weights.h5
     python -m pruneflow.tools.backbone --train mobilenet backbones/mnist5k_mobilenet.weights.h5   # `make backbone`

