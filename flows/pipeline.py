@@ -36,11 +36,11 @@ from pruneflow.metrics import (
     comparison_rows,
     format_table,
     format_variants,
-    read_metrics,
     variant_rows,
 )
 from pruneflow.report import explanation, explanation_markdown
 from pruneflow.stages import Stage, generations, pipeline_stages
+from pruneflow.timings import read_run_metrics
 
 # Artifact keys: lowercase letters, digits and dashes (Prefect's rule); a new version per flow run.
 TABLE_ARTIFACT = "pruneflow-dense-vs-pruned"
@@ -132,7 +132,7 @@ def run_wave(cfg: Config, wave: list[Stage]) -> dict[str, dict[str, str]] | Stat
 @task(name="publish_artifacts")
 def publish_artifacts(cfg: Config) -> None:
     """The run's dense-vs-pruned table and explanation as Prefect artifacts (every run, cached or not)."""
-    metrics = read_metrics(cfg.paths.metrics)
+    metrics = read_run_metrics(cfg.paths.metrics, cfg.paths.timings)
     sentences = explanation(metrics, pd.read_csv(cfg.paths.sparsity_table))
     create_table_artifact(comparison_rows(metrics).to_dict("records"), key=TABLE_ARTIFACT,
                           description="Dense vs pruned: values, ratio (x, dense ÷ pruned) or change")
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     if state.is_failed():
         print(f"pruneflow: error: {state.message}", file=sys.stderr)
         return 2
-    metrics = read_metrics(cfg.paths.metrics)
+    metrics = read_run_metrics(cfg.paths.metrics, cfg.paths.timings)
     print(format_table(metrics))
     print(format_variants(metrics))
     return 0

@@ -53,11 +53,11 @@ def main(argv: list[str] | None = None) -> int:
                 format_channels,
                 format_table,
                 format_variants,
-                read_metrics,
             )
             from pruneflow.provenance import source_line, stale_warning
+            from pruneflow.timings import read_run_metrics
 
-            metrics = read_metrics(cfg.paths.metrics)
+            metrics = read_run_metrics(cfg.paths.metrics, cfg.paths.timings)
             print(source_line(metrics, metrics_digest(cfg)))
             warning = stale_warning()
             if warning:

@@ -185,6 +185,18 @@ def channel_metrics(path: Path) -> dict[str, dict[str, float]]:
         PipelineError: missing or not a channel_bench result.
     """
     try:
-        return flat_channels(json.loads(require(path, "channel_bench").read_text()))
+        table = json.loads(require(path, "channel_bench").read_text())
+        flat = flat_channels(table)
+        # The run's own noise next to each latency: the IQR of the per-run times and the quartiles of
+        # the per-round speed-up ratios (the PR comment calls a change within them noise).
+        for name, row in flat.items():
+            for setting, by_variant in table["latency"].items():
+                for fmt in ("float", "int8"):
+                    entry = by_variant[f"{name}.{fmt}"]
+                    row[f"{fmt}_iqr_{setting}_ms"] = entry["iqr_ms"]
+                    for q in ("q25", "q75"):
+                        if f"speedup_paired_{q}_x" in entry:
+                            row[f"{fmt}_speedup_paired_{q}_{setting}_x"] = entry[f"speedup_paired_{q}_x"]
+        return flat
     except (OSError, ValueError, KeyError, TypeError):
         raise PipelineError(f"{path}: not a channel_bench result; run `python -m pruneflow channel_bench` (or dvc repro) first") from None

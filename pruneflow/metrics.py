@@ -13,20 +13,12 @@ import pandas as pd
 from pruneflow.config import TFLITE_FORMATS
 from pruneflow.errors import PipelineError
 
-# Same params, data and machine → the same metrics.json except these wall-clock fields: seeds,
-# TensorFlow op determinism and timestamp-free files make everything else repeat bit for bit
-# (tests/test_flow.py checks it: the flow's build and `dvc repro`'s of the same tiny inputs agree).
+# Same params, data and machine → the same values except these wall-clock fields: seeds, TensorFlow
+# op determinism and timestamp-free files make everything else repeat bit for bit (tests/test_flow.py
+# checks it: the flow's build and `dvc repro`'s of the same tiny inputs agree). The evaluate stage
+# writes these to timings.json and the rest to metrics.json (pruneflow/timings.py).
 VARYING_FIELDS = ("*_ms", "*throughput_*", "*batch*_vs_dense_*", "comparison.latency_*",
                   "training.*_s", "training.prune_over_dense_epoch_time_x", "channels.*_speedup_*_x")
-
-
-def reproducibility() -> dict[str, Any]:
-    """The metrics file's own statement of which fields may differ between identical reruns."""
-    return {
-        "varies_run_to_run": list(VARYING_FIELDS),
-        "note": "only wall-clock timings (latency, throughput, speed-ups, epoch seconds) vary between reruns; "
-                "every other field repeats exactly for the same params and data on the same machine",
-    }
 
 
 def flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -48,7 +48,8 @@ class PathsConfig(_Section):
     report_md: Path = Path("reports/report.md")
     report_html: Path = Path("reports/report.html")
     figures: Path = Path("reports/figures")
-    metrics: Path = Path("metrics.json")
+    metrics: Path = Path("metrics.json")                # every field that repeats exactly (DVC metrics)
+    timings: Path = Path("timings.json")                # the same run's wall-clock fields (DVC metrics)
     flow_stamps: Path = Path(".pruneflow")
 
     @model_validator(mode="after")

@@ -71,9 +71,15 @@ def test_latency_covers_every_model_and_format_at_both_sides_and_thread_counts(t
 def test_metrics_json_and_the_sweep_carry_the_channel_models(dvc_build: Path, table: dict) -> None:
     cfg = build_config(dvc_build)
     metrics = json.loads((dvc_build / cfg.paths.metrics).read_text())["channels"]
-    assert set(metrics) == set(MODELS)
+    timings = json.loads((dvc_build / cfg.paths.timings).read_text())["channels"]
+    assert set(metrics) == set(MODELS) == set(timings)
     side = f"{cfg.channels.resolution}px_threads_{cfg.bench.threads[0]}"
-    assert metrics["channel"][f"float_p50_{side}_ms"] == table["latency"][side]["channel.float"]["p50_ms"]
+    latency = table["latency"][side]["channel.float"]
+    assert timings["channel"][f"float_p50_{side}_ms"] == latency["p50_ms"]
+    # the run's own noise sits beside each latency (the PR comment judges changes against it)
+    assert timings["channel"][f"float_iqr_{side}_ms"] == latency["iqr_ms"]
+    assert timings["channel"][f"float_speedup_paired_q25_{side}_x"] == latency["speedup_paired_q25_x"]
+    assert not [key for key in metrics["channel"] if key.endswith("_ms") or "_speedup_" in key], "timings stay out"
     assert metrics["channel"]["macs"] == table["models"]["channel"]["macs"]
     assert not [key for key in metrics["stacked"] if key.endswith("_seconds")], "wall time stays out of metrics.json"
     sweep = pd.read_csv(dvc_build / cfg.paths.sweep_table)

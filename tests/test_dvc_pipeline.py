@@ -4,6 +4,7 @@ what an edit makes stale, what a param change reruns, the PR comment on it, a sw
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import yaml
 
 from pruneflow.config import load_config
 from pruneflow.stages import pipeline_stages
+from pruneflow.timings import is_timing
 from tests.conftest import (
     changed_stages,
     copy_build,
@@ -81,13 +83,17 @@ def test_prune_param_change_reruns_only_prune_and_downstream_and_shows_in_metric
     assert stages_run(out.stdout) == {"prune", "strip", "pqat", "export", "bench", "channel_bench", "evaluate", "sweep",
                                       "report"}
 
-    diff = json.loads(dvc(repo, "metrics", "diff", "--json").stdout)["metrics.json"]
+    diffs = json.loads(dvc(repo, "metrics", "diff", "--json").stdout)
+    diff = diffs["metrics.json"]
     sparsity = diff["pruned.sparsity_prunable_pct"]
     assert sparsity["old"] == pytest.approx(80.0, abs=1.0)
     assert sparsity["new"] == pytest.approx(60.0, abs=1.0)
     assert "dense.sparsity_prunable_pct" not in diff  # the dense baseline did not move
-    shown = dvc(repo, "metrics", "diff", "--md").stdout
-    assert "pruned.sparsity_prunable_pct" in shown
+    # metrics.json: exact fields only, so its diff is what the change did; the re-timed bench is in timings.json
+    assert [key for key in diff if is_timing(key)] == []
+    assert "dense.latency_p50_ms" not in diff and "dense.latency_p50_ms" in diffs["timings.json"]
+    shown = dvc(repo, "metrics", "diff", "--md", "--targets", "metrics.json").stdout
+    assert "pruned.sparsity_prunable_pct" in shown and "_ms " not in shown
     params_diff = json.loads(dvc(repo, "params", "diff", "--json").stdout)["params.yaml"]
     assert (params_diff["prune.final_sparsity"]["old"], params_diff["prune.final_sparsity"]["new"]) == (0.8, 0.6)
     import pandas as pd
@@ -112,17 +118,29 @@ def test_pr_comment_shows_lower_target_sparsity_as_negative_sparsity_and_positiv
     out = repo / "reports" / "pr"
     body = (out / "comment.md").read_text()
     print(body)  # shown with `pytest -rP`: the comment a reviewer would read
-    params, rest = body.split("### Metrics")
-    metrics, plots = rest.split("### Changed plots")
+    headline, rest = body.split("### Headline")[1].split("### Params")
+    params, rest = rest.split("### Metrics that repeat exactly (metrics.json)")
+    metrics, rest = rest.split("### Changed plots")
+    plots, timings = rest.split("### Timings (timings.json)")
 
-    assert _row(params, "prune.final_sparsity")[2:] == ["0.8", "0.6"]
+    assert _row(params, "prune.final_sparsity") == ["0.8", "0.6"]
+    # headline: the pruned row shows base → head; the dense row did not change but for its re-timed latency
+    pruned = _row(headline, "pruned, unstructured (float TFLite)")
+    old, new = re.fullmatch(r"(\d+\.\d) → (\d+\.\d) \(-\d+\.\d\d pts\)", pruned[1]).groups()
+    assert (float(old), float(new)) == (pytest.approx(80, abs=1), pytest.approx(60, abs=1))
+    assert re.fullmatch(r"[\d,]+ → [\d,]+ \(\+\d+\.\d %\)", pruned[3]), pruned  # fewer zeros gzip worse
+    dense = _row(headline, "dense (float TFLite)")
+    assert all(cell.endswith("(=)") for cell in dense[:5]), dense
+    assert re.search(r", (within|beyond) noise$", dense[5]) and dense[6] == "1.00× (reference)"
     sparsity = _row(metrics, "pruned.sparsity_prunable_pct")
-    assert float(sparsity[-1]) == pytest.approx(-20.0, abs=2.0)
-    assert float(sparsity[-1]) == pytest.approx(float(sparsity[3]) - float(sparsity[2]), abs=1e-3)
-    assert float(_row(metrics, "pruned.size_keras_gzip_bytes")[-1]) > 0  # fewer zeros compress worse
-    # The dense model is not retrained; only its latency is re-timed (noise).
-    dense = [line for line in metrics.splitlines() if "| dense." in line and "latency" not in line]
-    assert dense == []
+    assert float(sparsity[2].split()[0]) == pytest.approx(-20.0, abs=2.0)
+    assert float(sparsity[2].split()[0]) == pytest.approx(float(sparsity[1]) - float(sparsity[0]), abs=1e-3)
+    assert _row(metrics, "pruned.size_keras_gzip_bytes")[2].startswith("+")  # fewer zeros compress worse
+    # The dense model is not retrained: no exact dense field changed; its re-timed latency is a timing
+    assert [line for line in metrics.splitlines() if line.startswith("| dense.")] == []
+    assert "dense.latency_p50_ms" not in metrics and _row(timings, "dense.latency_p50_ms")[-1] in (
+        "within noise", "beyond noise")
+    assert timings.lstrip().startswith("<details><summary>") and timings.rstrip().endswith("</details>")
     assert "- `reports/prune_steps.csv` (changed)" in plots.splitlines()
     assert "reports/train_dense.csv" not in plots  # the dense stage did not rerun
 

@@ -108,8 +108,9 @@ def test_every_output_persists_so_a_failed_stage_keeps_the_last_good_one(dvc_sta
 
 
 def test_metrics_file_is_kept_in_git_not_the_dvc_cache(dvc_stages) -> None:
-    (entry,) = dvc_stages["evaluate"]["metrics"]
-    assert entry == {"metrics.json": {"cache": False, "persist": True}}
+    exact, timings = dvc_stages["evaluate"]["metrics"]
+    assert exact == {"metrics.json": {"cache": False, "persist": True}}
+    assert timings == {"timings.json": {"cache": False, "persist": True}}
 
 
 def test_a_stage_imports_the_library_never_another_stage() -> None:

@@ -102,24 +102,29 @@ def test_flow_and_dvc_builds_of_the_same_inputs_agree_bit_for_bit_but_for_wall_c
         flow_point, dvc_point = (json.loads((build / folder / POINT_FILE).read_text()) for build in (flow_build, dvc_build))
         assert flow_point.pop("prune_seconds") > 0 and dvc_point.pop("prune_seconds") > 0  # wall time
         assert flow_point == dvc_point, folder
-    flow_metrics = json.loads((flow_build / p.metrics).read_text())
+    # metrics.json holds only what repeats: the two builds wrote the same bytes
+    assert (flow_build / p.metrics).read_bytes() == (dvc_build / p.metrics).read_bytes()
     dvc_metrics = json.loads((dvc_build / p.metrics).read_text())
-    assert reproducible_fields(flow_metrics) == reproducible_fields(dvc_metrics)
-    # only wall-clock fields are excused (latency, throughput, speed-ups, epoch seconds), never a result
-    excused = set(flatten(dvc_metrics)) - set(reproducible_fields(dvc_metrics))
-    assert excused and all(re.search(r"(_ms|_per_s|_x|_s)$", key) for key in excused), sorted(excused)
+    assert reproducible_fields(dvc_metrics) == flatten(dvc_metrics)
     assert {"pruned.test_accuracy_pct", "pruned.size_tflite_gzip_bytes", "pruned.sparsity_prunable_pct",
-            "dense.test_accuracy_pct"} <= set(reproducible_fields(dvc_metrics))
-    # the fields excluded above are the timed ones, and they were measured anew in each build
-    assert flow_metrics["dense"]["latency_p50_ms"] != dvc_metrics["dense"]["latency_p50_ms"]
+            "dense.test_accuracy_pct"} <= set(flatten(dvc_metrics))
+    # timings.json: only wall-clock fields (latency, throughput, speed-ups, epoch seconds), never a result,
+    # measured anew in each build
+    flow_timings = json.loads((flow_build / p.timings).read_text())
+    dvc_timings = json.loads((dvc_build / p.timings).read_text())
+    assert all(re.search(r"(_ms|_per_s|_x|_s)$", key) for key in flatten(dvc_timings)), sorted(flatten(dvc_timings))
+    assert not set(flatten(dvc_timings)) & set(flatten(dvc_metrics))
+    assert flatten(flow_timings).keys() == flatten(dvc_timings).keys()
+    assert flow_timings["dense"]["latency_p50_ms"] != dvc_timings["dense"]["latency_p50_ms"]
 
 
 def test_flow_publishes_the_comparison_table_and_the_explanation_as_artifacts(flow_copy, monkeypatch) -> None:
     import pandas as pd
 
     from flows.pipeline import EXPLANATION_ARTIFACT, TABLE_ARTIFACT, VARIANTS_ARTIFACT
-    from pruneflow.metrics import comparison_rows, read_metrics, variant_rows
+    from pruneflow.metrics import comparison_rows, variant_rows
     from pruneflow.report import explanation
+    from pruneflow.timings import read_run_metrics
 
     root, params, state = flow_copy
     monkeypatch.chdir(root)
@@ -127,7 +132,7 @@ def test_flow_publishes_the_comparison_table_and_the_explanation_as_artifacts(fl
     artifacts = _artifacts(state)
     assert {artifacts[TABLE_ARTIFACT].type, artifacts[EXPLANATION_ARTIFACT].type} == {"table", "markdown"}
 
-    metrics = read_metrics(cfg.paths.metrics)
+    metrics = read_run_metrics(cfg.paths.metrics, cfg.paths.timings)
     table = artifacts[TABLE_ARTIFACT].data
     rows = json.loads(table) if isinstance(table, str) else table
     assert rows == comparison_rows(metrics).to_dict("records")

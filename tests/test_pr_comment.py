@@ -27,22 +27,21 @@ PARAMS_MD = """\
 |-------------|----------------------|----------|-------------|
 | params.yaml | prune.final_sparsity | 0.8      | 0.5         |
 """
-METRICS_MD = """\
-| Path         | Metric                       | HEAD~1   | workspace   | Change   |
-|--------------|------------------------------|----------|-------------|----------|
-| metrics.json | pruned.sparsity_prunable_pct | 80.0     | 50.0        | -30.0    |
-"""
+# Flat metrics of two revisions (what `dvc metrics diff --json --all` gives, files merged)
+BASE = {"pruned.sparsity_prunable_pct": 80.0, "pruned.test_accuracy_pct": 97.0, "pruned.latency_p50_ms": 1.0}
+HEAD = {"pruned.sparsity_prunable_pct": 50.0, "pruned.test_accuracy_pct": 98.0, "pruned.latency_p50_ms": 1.1}
 EMPTY_MD = "| Path   | Param   | main   | workspace   |\n|--------|---------|--------|-------------|\n\n"
 FIGURE = ChangedPlot("reports/figures/sparsity.png", "image", "changed")
 CSV = ChangedPlot("reports/prune_steps.csv", "data", "changed")
 
 
 def _row(md: str, metric: str) -> list[str] | None:
-    """The cells of the Markdown table row naming `metric`, or None."""
+    """The cells after `metric` in the Markdown table row naming it (first or second column), or None."""
     for line in md.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) > 1 and cells[1] == metric:
-            return cells
+        for i in (0, 1):
+            if len(cells) > i + 1 and cells[i] == metric:
+                return cells[i + 1:]
     return None
 
 
@@ -65,36 +64,45 @@ def _git_repo(root: Path, dvc_dir: bool = True) -> Path:
 # ---- pure core ----
 
 
-def test_body_has_title_params_metrics_and_plots_sections_in_order() -> None:
-    body = build_body(PARAMS_MD, METRICS_MD, [CSV], "HEAD~1", None)
+def test_body_reads_headline_params_exact_metrics_plots_then_collapsed_timings() -> None:
+    body = build_body(PARAMS_MD, BASE, HEAD, [CSV], "HEAD~1", None)
     heads = [line for line in body.splitlines() if line.startswith("#")]
-    assert heads == ["## pruneflow: this branch vs `HEAD~1`", "### Params", "### Metrics", "### Changed plots"]
-    assert _row(body, "prune.final_sparsity")[2:] == ["0.8", "0.5"]
-    assert _row(body, "pruned.sparsity_prunable_pct")[-1] == "-30.0"
+    assert heads == ["## pruneflow: this branch vs `HEAD~1`", "### Headline", "### Params",
+                     "### Metrics that repeat exactly (metrics.json)", "### Changed plots", "### Timings (timings.json)"]
+    headline = body.split("### Headline")[1].split("### Params")[0]
+    assert _row(headline, "pruned, unstructured (float TFLite)")[:2] == ["97.0 → 98.0 (+1.00 pts)", "80.0 → 50.0 (-30.00 pts)"]
+    assert _row(body, "prune.final_sparsity") == ["0.8", "0.5"]
+    exact = body.split("### Metrics that repeat exactly")[1].split("### Changed plots")[0]
+    assert _row(exact, "pruned.sparsity_prunable_pct") == ["80.0", "50.0", "-30.0 (-37.5 %)"]
+    assert "latency" not in exact  # wall-clock fields only in the timings section, collapsed
+    timings = body.split("### Timings (timings.json)")[1]
+    assert timings.lstrip().startswith("<details><summary>1 timing fields changed") and "</details>" in timings
+    assert _row(timings, "pruned.latency_p50_ms")[-1] == "no noise measure"
     assert "- `reports/prune_steps.csv` (changed)" in body.splitlines()
 
 
 def test_empty_diffs_are_stated_in_one_line_each() -> None:
-    body = build_body(EMPTY_MD, "", [], "main", None)
+    body = build_body(EMPTY_MD, {}, {}, [], "main", None)
     assert "No params changed against main." in body.splitlines()
-    assert "No metrics changed against main." in body.splitlines()
+    assert "No metrics changed against main: the same params and data give these bit for bit." in body.splitlines()
     assert "No plots changed against main." in body.splitlines()
+    assert "No timings changed against main." in body.splitlines()
     assert "| Path" not in body  # DVC's header-only table is not shown
 
 
 def test_image_plots_embed_under_the_image_base_url() -> None:
-    body = build_body(PARAMS_MD, METRICS_MD, [FIGURE], "main", "https://raw.example/pr-3/abc/")
+    body = build_body(PARAMS_MD, BASE, HEAD, [FIGURE], "main", "https://raw.example/pr-3/abc/")
     assert "![reports/figures/sparsity.png](https://raw.example/pr-3/abc/reports-figures-sparsity.png)" in body
 
 
 def test_image_plots_link_relative_to_the_comment_without_a_base_url() -> None:
-    body = build_body(PARAMS_MD, METRICS_MD, [FIGURE], "main", None)
+    body = build_body(PARAMS_MD, BASE, HEAD, [FIGURE], "main", None)
     assert f"![reports/figures/sparsity.png]({asset_name(FIGURE.name)})" in body
     assert "://" not in body
 
 
 def test_removed_image_is_named_but_not_embedded() -> None:
-    body = build_body(PARAMS_MD, METRICS_MD, [ChangedPlot("reports/figures/old.png", "image", "removed")], "main", None)
+    body = build_body(PARAMS_MD, BASE, HEAD, [ChangedPlot("reports/figures/old.png", "image", "removed")], "main", None)
     assert "**reports/figures/old.png** (removed)" in body
     assert "![" not in body
 
@@ -142,11 +150,11 @@ def test_dvc_load_warnings_become_revision_and_message() -> None:
 
 
 def test_what_dvc_could_not_read_at_the_base_is_a_warning_under_the_title() -> None:
-    body = build_body(EMPTY_MD, "", [], "main", None, ["metrics: unable to read: 'dvc.yaml'"])
+    body = build_body(EMPTY_MD, {}, {}, [], "main", None, ["metrics: unable to read: 'dvc.yaml'"])
     before_params = body.split("### Params")[0]
     assert "> [!WARNING]" in before_params
     assert "> - metrics: unable to read: 'dvc.yaml'" in before_params.splitlines()
-    assert "[!WARNING]" not in build_body(EMPTY_MD, "", [], "main", None)
+    assert "[!WARNING]" not in build_body(EMPTY_MD, {}, {}, [], "main", None)
 
 
 # ---- CLI: one-line errors ----
@@ -229,7 +237,7 @@ def test_unreadable_base_is_reported_in_the_comment_not_as_no_change(tmp_path: P
     assert done.returncode == 0, done.stderr
     body = (repo / "reports" / "pr" / "comment.md").read_text()
     assert "> - metrics: unable to read: 'dvc.yaml', YAML file structure is corrupted" in body.splitlines()
-    assert _row(body, "x")[2:] == ["-", "1", "-"]
+    assert _row(body, "x") == ["–", "1", "new"]
 
 
 
@@ -268,8 +276,8 @@ def test_cli_writes_comment_and_copies_only_changed_images_replacing_stale_ones(
     assert sorted(p.name for p in out.iterdir()) == ["comment.md", "reports-figures-changes.png"]
     assert (out / "reports-figures-changes.png").read_bytes() == (repo / "reports/figures/changes.png").read_bytes()
     body = (out / "comment.md").read_text()
-    assert _row(body, "prune.final_sparsity")[2:] == ["0.8", "0.5"]
-    assert _row(body, "pruned.sparsity_prunable_pct")[2:] == ["80.0", "50.0", "-30.0"]
+    assert _row(body, "prune.final_sparsity") == ["0.8", "0.5"]
+    assert _row(body, "pruned.sparsity_prunable_pct") == ["80.0", "50.0", "-30.0 (-37.5 %)"]
     assert "![reports/figures/changes.png](https://img.example/pr-1/reports-figures-changes.png)" in body
     assert "stays.png" not in body
     assert "- `reports/steps.csv` (changed)" in body.splitlines()

@@ -1,6 +1,6 @@
 """The report library: explain what pruning did, from the run's own artifacts.
 
-The `report` stage (tasks/report.py) reads metrics.json and the tables that train_dense, prune,
+The `report` stage (tasks/report.py) reads metrics.json (with timings.json) and the tables that train_dense, prune,
 evaluate, bench, channel_bench and sweep wrote, and writes `reports/report.md` (figures beside it), a self-contained
 `reports/report.html` and the PNG figures. No number is typed by hand: every table cell and every
 sentence is formatted from params and measurements, so a rerun rewrites the explanation.

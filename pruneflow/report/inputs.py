@@ -12,7 +12,7 @@ import pandas as pd
 from pruneflow.config import Config
 from pruneflow.data import SPLITS, load_classes, load_split
 from pruneflow.errors import require
-from pruneflow.metrics import read_metrics
+from pruneflow.timings import read_run_metrics
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def load_artifacts(cfg: Config) -> RunArtifacts:
         return pd.read_csv(require(path, stage), dtype=dict.fromkeys(labels, str) or None)
 
     return RunArtifacts(
-        metrics=read_metrics(require(p.metrics, "evaluate")),
+        metrics=read_run_metrics(require(p.metrics, "evaluate"), require(p.timings, "evaluate")),
         train_log=csv(p.train_log, "train_dense"),
         prune_log=csv(p.prune_log, "prune"),
         prune_steps=csv(p.prune_steps, "prune"),

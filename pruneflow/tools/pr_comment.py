@@ -1,4 +1,7 @@
-"""Pull-request comment: `dvc params diff`, `dvc metrics diff` and the changed plots against a base revision.
+"""Pull-request comment against a base revision, in the order a reviewer reads it: the headline per
+model (accuracy, sparsity, bytes, MACs, p50 and speed-up; base → head), `dvc params diff`, every exact
+metric that changed (metrics.json), the changed plots, and last, collapsed, the wall-clock fields
+(timings.json), each marked within or beyond the noise the runs measured themselves.
 
 `python -m pruneflow.tools.pr_comment --base main [--out reports/pr] [--image-base-url URL]` writes
 `<out>/comment.md` and copies each changed image plot next to it, so CI can publish the images and
@@ -20,9 +23,9 @@ from typing import Any, Literal
 
 from pruneflow.errors import PipelineError
 from pruneflow.io import atomic_dir
+from pruneflow.review import exact_changes_table, headline_table, timings_section
 
 WORKSPACE = "workspace"  # DVC's name for the working tree in diff output
-PRECISION = 4  # DVC rounds to 5 digits by default; 4 decimals keep latency changes of 0.0001 ms visible
 COMMENT_FILE = "comment.md"
 
 
@@ -123,19 +126,36 @@ def _plots_section(plots: Sequence[ChangedPlot], base: str, image_base_url: str 
     return lines[:-1] if lines[-1] == "" else lines
 
 
+def flat_revisions(diff: dict[str, dict[str, dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(base, workspace) flat metrics from `dvc metrics diff --json --all`, every metrics file merged by
+    dotted key (metrics.json and timings.json share one layout; a base from before the split holds all
+    its fields in metrics.json)."""
+    base: dict[str, Any] = {}
+    head: dict[str, Any] = {}
+    for fields in diff.values():
+        for key, entry in fields.items():
+            if entry.get("old") is not None:
+                base[key] = entry["old"]
+            if entry.get("new") is not None:
+                head[key] = entry["new"]
+    return base, head
+
+
 def build_body(
     params_diff_md: str,
-    metrics_diff_md: str,
+    base_metrics: dict[str, Any],
+    head_metrics: dict[str, Any],
     plots: Sequence[ChangedPlot],
     base: str,
     image_base_url: str | None,
     notes: Sequence[str] = (),
 ) -> str:
-    """The Markdown comment: title, params diff, metrics diff, changed plots.
+    """The Markdown comment: title, headline, params diff, exact metrics, changed plots, timings.
 
     Args:
         params_diff_md: `dvc params diff <base> --md` output.
-        metrics_diff_md: `dvc metrics diff <base> --md` output.
+        base_metrics: flat metrics at `base` (see `flat_revisions`); empty when DVC could not read them.
+        head_metrics: flat metrics of the workspace.
         plots: the changed plots (see `changed_plots`).
         base: the revision compared against, as the user named it.
         image_base_url: where the copied images are published; None links them relative to the comment.
@@ -145,26 +165,39 @@ def build_body(
         The comment body, ending with a newline.
     """
     params = params_diff_md.strip() if has_rows(params_diff_md) else f"No params changed against {base}."
-    metrics = metrics_diff_md.strip() if has_rows(metrics_diff_md) else f"No metrics changed against {base}."
+    exact = exact_changes_table(base_metrics, head_metrics)
+    summary, timing_rows = timings_section(base_metrics, head_metrics)
     lines = [
         f"## pruneflow: this branch vs `{base}`",
         "",
         *([f"> [!WARNING]\n> DVC could not read all of `{base}`:", *[f"> - {n}" for n in notes], ""] if notes else []),
+        "### Headline",
+        "",
+        *headline_table(base_metrics, head_metrics),
+        "",
+        # Latency is timed on whichever machine ran the pipeline: a base measured elsewhere differs by noise.
+        f"<sub>Each cell: `{base}` → this branch (change). Test accuracy in Keras (the int8 rows: TFLite); p50: "
+        "TFLite, batch 1, first bench thread count; speed-ups are against dense in the same interleaved benchmark "
+        "(bench: dense and magnitude-pruned; channel_bench: the structured models). A timing is *beyond noise* when "
+        "neither run's own spread (p50 ± its IQR; speed-up: the quartiles of the per-round ratios) covers the "
+        "other run's value.</sub>",
+        "",
         "### Params",
         "",
         params,
         "",
-        "### Metrics",
+        "### Metrics that repeat exactly (metrics.json)",
         "",
-        metrics,
-        "",
-        # Latency is timed on whichever machine ran the pipeline: a base measured elsewhere differs by noise.
-        f"<sub>`{base}`: the values committed there; workspace: this run. "
-        "Latency changes include machine-to-machine noise.</sub>",
+        *(exact or [f"No metrics changed against {base}: the same params and data give these bit for bit."]),
         "",
         "### Changed plots",
         "",
         *_plots_section(plots, base, image_base_url),
+        "",
+        "### Timings (timings.json)",
+        "",
+        *([f"<details><summary>{summary}</summary>", "", *timing_rows, "", "</details>"] if timing_rows
+          else [f"No timings changed against {base}."]),
     ]
     return "\n".join(lines) + "\n"
 
@@ -193,11 +226,20 @@ def _split_failures(what: str, failures: list[tuple[str, str]]) -> list[str]:
 
 
 def _dvc_diff(kind: str, base: str, *options: str) -> tuple[str, list[str]]:
-    """`dvc <kind> diff <base> --md` output and the notes on what DVC could not read at `base`."""
+    """`dvc <kind> diff <base> <options>` output and the notes on what DVC could not read at `base`."""
     what = f"dvc {kind} diff {base}"
     # The interpreter running this module has DVC installed (same venv): no PATH lookup needed.
-    proc = _run([sys.executable, "-m", "dvc", kind, "diff", base, "--md", *options], what)
+    proc = _run([sys.executable, "-m", "dvc", kind, "diff", base, *options], what)
     return proc.stdout, _split_failures(what, load_failures(proc.stderr))
+
+
+def metrics_revisions(base: str) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Flat metrics at `base` and in the workspace (every DVC metrics file), and notes on `base`."""
+    raw, notes = _dvc_diff("metrics", base, "--json", "--all")
+    try:
+        return (*flat_revisions(json.loads(raw) if raw.strip() else {}), notes)
+    except (ValueError, AttributeError, TypeError):
+        raise PipelineError(f"dvc metrics diff {base} --json: unexpected output; allowed: dvc 3.x") from None
 
 
 def check_repo(base: str) -> None:
@@ -250,10 +292,11 @@ def write_comment(base: str, out: Path, image_base_url: str | None) -> Path:
     ours = lambda f: f.is_file() and f.suffix in {".png", ".md"}  # noqa: E731
     if out.exists() and (not out.is_dir() or not all(ours(f) for f in out.iterdir())):
         raise PipelineError(f"--out={out}: holds other files; allowed: a folder of its own (default reports/pr)")
-    params_md, params_notes = _dvc_diff("params", base)
-    metrics_md, metrics_notes = _dvc_diff("metrics", base, "--precision", str(PRECISION))
+    params_md, params_notes = _dvc_diff("params", base, "--md")
+    base_metrics, head_metrics, metrics_notes = metrics_revisions(base)
     plots, images, plots_notes = collect_changed_plots(base)
-    body = build_body(params_md, metrics_md, plots, base, image_base_url, params_notes + metrics_notes + plots_notes)
+    body = build_body(params_md, base_metrics, head_metrics, plots, base, image_base_url,
+                      params_notes + metrics_notes + plots_notes)
     try:
         with atomic_dir(out) as tmp:
             (tmp / COMMENT_FILE).write_text(body)

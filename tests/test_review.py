@@ -1,0 +1,128 @@
+"""metrics.json vs timings.json, and the review sections built from them: the headline per model, the exact
+changes, and timings judged against the runs' own noise (pure, no TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pruneflow.errors import PipelineError
+from pruneflow.metrics import flatten
+from pruneflow.review import exact_changes_table, headline_table, noise_band, timings_section, verdict
+from pruneflow.timings import is_timing, merge_timings, read_run_metrics, split_timings
+
+RUN = {
+    "dense": {"test_accuracy_pct": 98.0, "sparsity_prunable_pct": 0.0, "size_tflite_bytes": 1000,
+              "size_tflite_gzip_bytes": 900, "latency_p50_ms": 2.0, "latency_p95_ms": 2.5},
+    "pruned": {"test_accuracy_pct": 97.0, "sparsity_prunable_pct": 80.0, "size_tflite_bytes": 1000,
+               "size_tflite_gzip_bytes": 300, "latency_p50_ms": 2.0, "latency_p95_ms": 2.4},
+    "comparison": {"test_accuracy_delta_pts": -1.0, "latency_p50_speedup_x": 1.0},
+    "training": {"dense_epoch_median_s": 3.0},
+    "setup": {"latency_threads": 1, "latency_runs": 100},
+    "data": {"image_size": 48},
+    "variants": {
+        "dense.float": {"size_bytes": 1000, "threads_1": {"batch1_p50_ms": 2.0, "batch1_iqr_ms": 0.2}},
+        "pruned.float": {"size_bytes": 1000, "threads_1": {
+            "batch1_p50_ms": 2.0, "batch1_iqr_ms": 0.2, "batch1_vs_dense_float_x": 1.0,
+            "batch1_vs_dense_float_paired_q25_x": 0.95, "batch1_vs_dense_float_paired_q75_x": 1.05,
+            "batch32_p50_ms": 10.0, "batch32_iqr_ms": 1.0, "throughput_batch32_images_per_s": 3200.0}},
+    },
+    "channels": {"dense": {"macs": 1_000_000, "test_accuracy_pct": 98.0},
+                 "unstructured": {"macs": 1_000_000, "test_accuracy_pct": 97.0},
+                 "channel": {"macs": 300_000, "test_accuracy_pct": 96.0, "sparsity_prunable_pct": 0.0,
+                             "tflite_bytes": 400, "tflite_gzip_bytes": 350, "float_p50_48px_threads_1_ms": 0.7,
+                             "float_iqr_48px_threads_1_ms": 0.05, "float_speedup_48px_threads_1_x": 2.8,
+                             "float_speedup_paired_q25_48px_threads_1_x": 2.7,
+                             "float_speedup_paired_q75_48px_threads_1_x": 2.9}},
+}
+
+
+def _with(changes: dict[str, float]) -> dict[str, float]:
+    return {**flatten(RUN), **changes}
+
+
+def test_split_puts_every_wall_clock_field_in_timings_and_merging_restores_the_run() -> None:
+    fixed, timed = split_timings(RUN)
+    assert all(is_timing(k) for k in flatten(timed)) and not any(is_timing(k) for k in flatten(fixed))
+    assert {"dense.latency_p50_ms", "comparison.latency_p50_speedup_x", "training.dense_epoch_median_s",
+            "variants.pruned.float.threads_1.throughput_batch32_images_per_s",
+            "channels.channel.float_speedup_48px_threads_1_x"} <= set(flatten(timed))
+    assert {"dense.test_accuracy_pct", "comparison.test_accuracy_delta_pts", "channels.channel.macs",
+            "variants.pruned.float.size_bytes"} <= set(flatten(fixed))
+    assert "training" not in fixed  # a section with only timings leaves metrics.json
+    assert merge_timings(fixed, timed) == RUN
+
+
+def test_readers_merge_timings_back_and_read_an_unsplit_metrics_file_alike(tmp_path: Path) -> None:
+    fixed, timed = split_timings(RUN)
+    (tmp_path / "m.json").write_text(json.dumps(fixed))
+    (tmp_path / "t.json").write_text(json.dumps(timed))
+    assert read_run_metrics(tmp_path / "m.json", tmp_path / "t.json") == RUN
+    (tmp_path / "old.json").write_text(json.dumps(RUN))  # written before the split: no timings file
+    assert read_run_metrics(tmp_path / "old.json", tmp_path / "missing.json") == RUN
+    (tmp_path / "t.json").write_text("{not json")
+    with pytest.raises(PipelineError, match="t.json: no readable timings"):
+        read_run_metrics(tmp_path / "m.json", tmp_path / "t.json")
+
+
+def test_noise_band_comes_from_the_same_benchmark_spread() -> None:
+    flat = flatten(RUN)
+    assert noise_band("variants.pruned.float.threads_1.batch1_p50_ms", flat) == pytest.approx((1.8, 2.2))
+    assert noise_band("dense.latency_p50_ms", flat) == pytest.approx((1.8, 2.2))  # the bench's dense.float spread
+    assert noise_band("comparison.latency_p50_speedup_x", flat) == (0.95, 1.05)  # paired-ratio quartiles
+    assert noise_band("channels.channel.float_speedup_48px_threads_1_x", flat) == (2.7, 2.9)
+    assert noise_band("channels.channel.float_p50_48px_threads_1_ms", flat) == pytest.approx((0.65, 0.75))
+    assert noise_band("variants.pruned.float.threads_1.throughput_batch32_images_per_s", flat) == pytest.approx((2880, 3520))
+    assert noise_band("training.dense_epoch_median_s", flat) is None
+    assert noise_band("variants.pruned.float.threads_1.batch1_iqr_ms", flat) is None
+
+
+def _speedup(x: float, spread: float = 0.05) -> dict[str, float]:
+    """A head run whose pruned float speed-up is `x`, with the bench's paired quartiles around it."""
+    v = "variants.pruned.float.threads_1.batch1_vs_dense_float"
+    return {"comparison.latency_p50_speedup_x": x, f"{v}_x": x, f"{v}_paired_q25_x": x - spread,
+            f"{v}_paired_q75_x": x + spread}
+
+
+@pytest.mark.parametrize(("key", "head", "expected"), [
+    ("comparison.latency_p50_speedup_x", _speedup(1.04), "within noise"),
+    ("comparison.latency_p50_speedup_x", _speedup(1.30), "beyond noise"),
+    ("comparison.latency_p50_speedup_x", _speedup(1.30, spread=0.4), "within noise"),  # a noisy head run
+    ("pruned.latency_p50_ms", {"pruned.latency_p50_ms": 2.1}, "within noise"),
+    ("pruned.latency_p50_ms", {"pruned.latency_p50_ms": 1.0}, "beyond noise"),
+    ("training.dense_epoch_median_s", {"training.dense_epoch_median_s": 9.0}, "no noise measure"),
+    ("variants.pruned.float.threads_1.batch1_iqr_ms", {"variants.pruned.float.threads_1.batch1_iqr_ms": 0.4},
+     "noise measure"),
+])
+def test_a_timing_change_is_beyond_noise_only_when_neither_runs_spread_covers_it(key: str, head: dict, expected: str) -> None:
+    assert verdict(key, flatten(RUN), _with(head)) == expected
+
+
+def test_headline_has_a_row_per_model_with_base_head_and_change() -> None:
+    head = _with({"pruned.test_accuracy_pct": 96.5, "pruned.size_tflite_gzip_bytes": 330, **_speedup(1.3),
+                  "pruned.latency_p50_ms": 1.5})
+    lines = headline_table(flatten(RUN), head)
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")[1:]] for line in lines[2:]}
+    assert list(rows) == ["dense (float TFLite)", "pruned, unstructured (float TFLite)", "channel-pruned (float TFLite)"]
+    pruned = rows["pruned, unstructured (float TFLite)"]
+    assert pruned[0] == "97.0 → 96.5 (-0.50 pts)" and pruned[1] == "80.0 (=)"
+    assert pruned[3] == "300 → 330 (+10.0 %)" and pruned[4] == "1.00 (=)"
+    assert pruned[5] == "2.000 → 1.500 (-25.0 %), beyond noise"
+    assert pruned[6] == "1.00 → 1.30 (+0.30), beyond noise"
+    assert rows["dense (float TFLite)"][6] == "1.00× (reference)"
+    assert rows["channel-pruned (float TFLite)"][4] == "0.30 (=)" and rows["channel-pruned (float TFLite)"][6] == "2.80 (=)"
+
+
+def test_exact_changes_leave_timings_out_and_timings_list_beyond_noise_first() -> None:
+    head = _with({"pruned.test_accuracy_pct": 96.5, "pruned.latency_p50_ms": 2.05, "comparison.latency_p50_speedup_x": 1.3,
+                  "training.dense_epoch_median_s": 3.5})  # the bench's own ratio and quartiles unchanged: 1.3 is beyond them
+    exact = exact_changes_table(flatten(RUN), head)
+    assert exact[2:] == ["| pruned.test_accuracy_pct | 97.0 | 96.5 | -0.5 (-0.5 %) |"]
+    assert exact_changes_table(flatten(RUN), flatten(RUN)) == []
+    summary, rows = timings_section(flatten(RUN), head)
+    assert summary.startswith("3 timing fields changed: 1 beyond the noise the runs measured themselves, 1 within it, "
+                              "1 without a noise measure")
+    assert [row.split("|")[1].strip() for row in rows[2:]] == [
+        "comparison.latency_p50_speedup_x", "pruned.latency_p50_ms", "training.dense_epoch_median_s"]
