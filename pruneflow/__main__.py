@@ -55,10 +55,12 @@ def main(argv: list[str] | None = None) -> int:
                 format_variants,
             )
             from pruneflow.provenance import source_line, stale_warning
+            from pruneflow.review import format_headline
             from pruneflow.timings import read_run_metrics
 
             metrics = read_run_metrics(cfg.paths.metrics, cfg.paths.timings)
             print(source_line(metrics, metrics_digest(cfg)))
+            print(format_headline(metrics))
             warning = stale_warning()
             if warning:
                 print(warning, file=sys.stderr)
@@ -74,4 +76,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from pruneflow.console import run_stage_command
+
+    sys.exit(run_stage_command(main, sys.argv[1:]))

@@ -34,34 +34,59 @@ class HeadlineModel:
     speedup: str | None  # None: the reference (dense), 1.00x by definition
 
 
+# The channel benchmark's models: one interleaved benchmark at the data's image size, so their p50s
+# compare directly (the bench stage times batch 1 between batch-32 runs: other absolute numbers).
+HEADLINE_MODELS = (("dense", "dense"), ("unstructured", "pruned, unstructured"), ("channel", "channel-pruned"),
+                   ("stacked", "channel + magnitude"), ("uniform_width", "uniform narrower width"))
+
+
 def headline_models(flat: Flat) -> list[HeadlineModel]:
-    """The models of one run, in reading order: dense, magnitude-pruned (float and int8 TFLite, PQAT),
-    then the structured ones of the channel benchmark. Latency is batch 1 at the first bench thread count."""
+    """The models of one run, in reading order, float TFLite at batch 1 on the first thread count: the
+    channel benchmark's five when the run has them; else dense and pruned from the bench stage."""
     threads = f"threads_{flat.get('setup.latency_threads', 1)}"
-    side = flat.get("data.image_size")
-    setting = f"{side}px_{threads}"
-    models = [m for m in (
-        HeadlineModel("dense (float TFLite)", "dense.test_accuracy_pct", "dense.sparsity_prunable_pct",
-                      "dense.size_tflite_bytes", "dense.size_tflite_gzip_bytes", "channels.dense.macs",
-                      "dense.latency_p50_ms", None),
-        HeadlineModel("pruned, unstructured (float TFLite)", "pruned.test_accuracy_pct", "pruned.sparsity_prunable_pct",
-                      "pruned.size_tflite_bytes", "pruned.size_tflite_gzip_bytes", "channels.unstructured.macs",
-                      "pruned.latency_p50_ms", "comparison.latency_p50_speedup_x"),
-    ) if any(key in flat for key in (m.accuracy, m.sparsity, m.size, m.gzip))]
-    for variant, label in (("pruned.int8", "pruned, int8 TFLite"), ("pruned_pqat.int8", "pruned + PQAT, int8 TFLite")):
-        v = f"variants.{variant}"
-        if f"{v}.test_accuracy_pct" in flat:
-            models.append(HeadlineModel(label, f"{v}.test_accuracy_pct", f"{v}.weights_sparsity_pct", f"{v}.size_bytes",
-                                        f"{v}.size_gzip_bytes", "channels.unstructured.macs",
-                                        f"{v}.{threads}.batch1_p50_ms", f"{v}.{threads}.batch1_vs_dense_float_x"))
-    for name, label in (("channel", "channel-pruned (float TFLite)"), ("stacked", "channel + magnitude (float TFLite)"),
-                        ("uniform_width", "uniform narrower width (float TFLite)")):
+    setting = f"{flat.get('data.image_size')}px_{threads}"
+    models = []
+    for name, label in HEADLINE_MODELS:
         c = f"channels.{name}"
         if f"{c}.test_accuracy_pct" in flat:
             models.append(HeadlineModel(label, f"{c}.test_accuracy_pct", f"{c}.sparsity_prunable_pct", f"{c}.tflite_bytes",
                                         f"{c}.tflite_gzip_bytes", f"{c}.macs", f"{c}.float_p50_{setting}_ms",
-                                        f"{c}.float_speedup_{setting}_x"))
-    return models
+                                        None if name == "dense" else f"{c}.float_speedup_{setting}_x"))
+    if models:
+        return models
+    return [HeadlineModel(label, f"{m}.test_accuracy_pct", f"{m}.sparsity_prunable_pct", f"{m}.size_tflite_bytes",
+                          f"{m}.size_tflite_gzip_bytes", None, f"{m}.latency_p50_ms",
+                          None if m == "dense" else "comparison.latency_p50_speedup_x")
+            for m, label in (("dense", "dense"), ("pruned", "pruned, unstructured"))
+            if any(f"{m}.{k}" in flat for k in ("test_accuracy_pct", "sparsity_prunable_pct", "size_tflite_gzip_bytes"))]
+
+
+def headline_rows(flat: Flat) -> list[dict[str, str]]:
+    """One run's headline (what `make show` prints first): a row per model, display strings."""
+    def value(key: str | None, digits: int, scale: float = 1.0) -> str:
+        v = flat.get(key) if key else None
+        return "–" if v is None else _number(v * scale if scale != 1.0 else v, digits)
+
+    return [{"model": m.label, "test accuracy %": value(m.accuracy, 1), "sparsity %": value(m.sparsity, 1),
+             "bytes": value(m.size, 0), "gzip bytes": value(m.gzip, 0), "MACs (M)": value(m.macs, 2, 1e-6),
+             "p50 ms": value(m.p50, 3), "speed-up vs dense": "1.00x" if m.speedup is None else
+             (value(m.speedup, 2) + "x" if flat.get(m.speedup) is not None else "–")}
+            for m in headline_models(flat)]
+
+
+def format_headline(metrics: dict[str, Any]) -> str:
+    """The printed headline of one run (nested metrics, timings merged): a fixed-width table."""
+    from pruneflow.metrics import flatten
+
+    flat = flatten(metrics)
+    rows = headline_rows(flat)
+    if not rows:
+        return ""
+    widths = {col: max(len(col), *(len(r[col]) for r in rows)) for col in rows[0]}
+    line = lambda r: "  ".join(r[c].ljust(widths[c]) if c == "model" else r[c].rjust(widths[c]) for c in widths)  # noqa: E731
+    title = (f"Headline: float TFLite, p50 at batch 1 ({flat.get('data.image_size')} px, "
+             f"{flat.get('setup.latency_threads', 1)} thread), every model in one interleaved benchmark")
+    return "\n".join([title, line({c: c for c in widths}), *(line(r) for r in rows)])
 
 
 # ---- noise: the run's own spread around a timing, from the same benchmark

@@ -125,11 +125,11 @@ def test_pr_comment_shows_lower_target_sparsity_as_negative_sparsity_and_positiv
 
     assert _row(params, "prune.final_sparsity") == ["0.8", "0.6"]
     # headline: the pruned row shows base → head; the dense row did not change but for its re-timed latency
-    pruned = _row(headline, "pruned, unstructured (float TFLite)")
+    pruned = _row(headline, "pruned, unstructured")
     old, new = re.fullmatch(r"(\d+\.\d) → (\d+\.\d) \(-\d+\.\d\d pts\)", pruned[1]).groups()
     assert (float(old), float(new)) == (pytest.approx(80, abs=1), pytest.approx(60, abs=1))
     assert re.fullmatch(r"[\d,]+ → [\d,]+ \(\+\d+\.\d %\)", pruned[3]), pruned  # fewer zeros gzip worse
-    dense = _row(headline, "dense (float TFLite)")
+    dense = _row(headline, "dense")
     assert all(cell.endswith("(=)") for cell in dense[:5]), dense
     assert re.search(r", (within|beyond) noise$", dense[5]) and dense[6] == "1.00× (reference)"
     sparsity = _row(metrics, "pruned.sparsity_prunable_pct")

@@ -13,6 +13,14 @@ from pruneflow.metrics import flatten
 from pruneflow.review import exact_changes_table, headline_table, noise_band, timings_section, verdict
 from pruneflow.timings import is_timing, merge_timings, read_run_metrics, split_timings
 
+def _channel_model(acc: float, sparsity: float, size: int, gzip: int, macs: int, p50: float, x: float) -> dict:
+    """A model of the channel benchmark at 48 px, 1 thread: IQR a tenth of p50, speed-up quartiles ± 0.1."""
+    s = "48px_threads_1"
+    return {"test_accuracy_pct": acc, "sparsity_prunable_pct": sparsity, "tflite_bytes": size, "tflite_gzip_bytes": gzip,
+            "macs": macs, f"float_p50_{s}_ms": p50, f"float_iqr_{s}_ms": p50 / 10, f"float_speedup_{s}_x": x,
+            f"float_speedup_paired_q25_{s}_x": x - 0.1, f"float_speedup_paired_q75_{s}_x": x + 0.1}
+
+
 RUN = {
     "dense": {"test_accuracy_pct": 98.0, "sparsity_prunable_pct": 0.0, "size_tflite_bytes": 1000,
               "size_tflite_gzip_bytes": 900, "latency_p50_ms": 2.0, "latency_p95_ms": 2.5},
@@ -29,13 +37,10 @@ RUN = {
             "batch1_vs_dense_float_paired_q25_x": 0.95, "batch1_vs_dense_float_paired_q75_x": 1.05,
             "batch32_p50_ms": 10.0, "batch32_iqr_ms": 1.0, "throughput_batch32_images_per_s": 3200.0}},
     },
-    "channels": {"dense": {"macs": 1_000_000, "test_accuracy_pct": 98.0},
-                 "unstructured": {"macs": 1_000_000, "test_accuracy_pct": 97.0},
-                 "channel": {"macs": 300_000, "test_accuracy_pct": 96.0, "sparsity_prunable_pct": 0.0,
-                             "tflite_bytes": 400, "tflite_gzip_bytes": 350, "float_p50_48px_threads_1_ms": 0.7,
-                             "float_iqr_48px_threads_1_ms": 0.05, "float_speedup_48px_threads_1_x": 2.8,
-                             "float_speedup_paired_q25_48px_threads_1_x": 2.7,
-                             "float_speedup_paired_q75_48px_threads_1_x": 2.9}},
+    "channels": {name: _channel_model(*values) for name, values in {
+        "dense": (98.0, 0.0, 1000, 900, 1_000_000, 2.0, 1.0),
+        "unstructured": (97.0, 80.0, 1000, 300, 1_000_000, 2.0, 1.0),
+        "channel": (96.0, 0.0, 400, 350, 300_000, 0.7, 2.8)}.items()},
 }
 
 
@@ -72,8 +77,8 @@ def test_noise_band_comes_from_the_same_benchmark_spread() -> None:
     assert noise_band("variants.pruned.float.threads_1.batch1_p50_ms", flat) == pytest.approx((1.8, 2.2))
     assert noise_band("dense.latency_p50_ms", flat) == pytest.approx((1.8, 2.2))  # the bench's dense.float spread
     assert noise_band("comparison.latency_p50_speedup_x", flat) == (0.95, 1.05)  # paired-ratio quartiles
-    assert noise_band("channels.channel.float_speedup_48px_threads_1_x", flat) == (2.7, 2.9)
-    assert noise_band("channels.channel.float_p50_48px_threads_1_ms", flat) == pytest.approx((0.65, 0.75))
+    assert noise_band("channels.channel.float_speedup_48px_threads_1_x", flat) == pytest.approx((2.7, 2.9))
+    assert noise_band("channels.channel.float_p50_48px_threads_1_ms", flat) == pytest.approx((0.63, 0.77))
     assert noise_band("variants.pruned.float.threads_1.throughput_batch32_images_per_s", flat) == pytest.approx((2880, 3520))
     assert noise_band("training.dense_epoch_median_s", flat) is None
     assert noise_band("variants.pruned.float.threads_1.batch1_iqr_ms", flat) is None
@@ -100,19 +105,35 @@ def test_a_timing_change_is_beyond_noise_only_when_neither_runs_spread_covers_it
     assert verdict(key, flatten(RUN), _with(head)) == expected
 
 
-def test_headline_has_a_row_per_model_with_base_head_and_change() -> None:
-    head = _with({"pruned.test_accuracy_pct": 96.5, "pruned.size_tflite_gzip_bytes": 330, **_speedup(1.3),
-                  "pruned.latency_p50_ms": 1.5})
-    lines = headline_table(flatten(RUN), head)
-    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")[1:]] for line in lines[2:]}
-    assert list(rows) == ["dense (float TFLite)", "pruned, unstructured (float TFLite)", "channel-pruned (float TFLite)"]
-    pruned = rows["pruned, unstructured (float TFLite)"]
-    assert pruned[0] == "97.0 → 96.5 (-0.50 pts)" and pruned[1] == "80.0 (=)"
-    assert pruned[3] == "300 → 330 (+10.0 %)" and pruned[4] == "1.00 (=)"
+def _headline(base: dict, head: dict) -> dict[str, list[str]]:
+    lines = headline_table(base, head)
+    return {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")[1:]] for line in lines[2:]}
+
+
+def test_headline_has_a_row_per_model_of_one_benchmark_with_base_head_and_change() -> None:
+    u, s = "channels.unstructured", "48px_threads_1"
+    head = _with({f"{u}.test_accuracy_pct": 96.5, f"{u}.tflite_gzip_bytes": 330, f"{u}.float_p50_{s}_ms": 1.5,
+                  f"{u}.float_speedup_{s}_x": 1.3, f"{u}.float_speedup_paired_q25_{s}_x": 1.25,
+                  f"{u}.float_speedup_paired_q75_{s}_x": 1.35})
+    rows = _headline(flatten(RUN), head)
+    assert list(rows) == ["dense", "pruned, unstructured", "channel-pruned"]
+    pruned = rows["pruned, unstructured"]
+    assert pruned[:5] == ["97.0 → 96.5 (-0.50 pts)", "80.0 (=)", "1,000 (=)", "300 → 330 (+10.0 %)", "1.00 (=)"]
     assert pruned[5] == "2.000 → 1.500 (-25.0 %), beyond noise"
     assert pruned[6] == "1.00 → 1.30 (+0.30), beyond noise"
-    assert rows["dense (float TFLite)"][6] == "1.00× (reference)"
-    assert rows["channel-pruned (float TFLite)"][4] == "0.30 (=)" and rows["channel-pruned (float TFLite)"][6] == "2.80 (=)"
+    assert rows["dense"][6] == "1.00× (reference)"
+    assert rows["channel-pruned"][4] == "0.30 (=)" and rows["channel-pruned"][6] == "2.80 (=)"
+    # a speed-up inside the other run's paired quartiles is noise
+    noisy = _with({f"{u}.float_speedup_{s}_x": 1.05})
+    assert _headline(flatten(RUN), noisy)["pruned, unstructured"][6] == "1.00 → 1.05 (+0.05), within noise"
+
+
+def test_headline_falls_back_to_the_bench_stage_without_a_channel_benchmark() -> None:
+    run = {k: v for k, v in flatten(RUN).items() if not k.startswith("channels.")}
+    rows = _headline(run, {**run, **_speedup(1.3)})
+    assert list(rows) == ["dense", "pruned, unstructured"]
+    assert rows["pruned, unstructured"][4] == "–"  # MACs come from the channel benchmark
+    assert rows["pruned, unstructured"][6] == "1.00 → 1.30 (+0.30), beyond noise"
 
 
 def test_exact_changes_leave_timings_out_and_timings_list_beyond_noise_first() -> None:
@@ -126,3 +147,15 @@ def test_exact_changes_leave_timings_out_and_timings_list_beyond_noise_first() -
                               "1 without a noise measure")
     assert [row.split("|")[1].strip() for row in rows[2:]] == [
         "comparison.latency_p50_speedup_x", "pruned.latency_p50_ms", "training.dense_epoch_median_s"]
+
+
+def test_show_prints_the_headline_of_one_run_with_its_benchmark_setting() -> None:
+    from pruneflow.review import format_headline
+
+    lines = format_headline(RUN).splitlines()
+    assert lines[0] == "Headline: float TFLite, p50 at batch 1 (48 px, 1 thread), every model in one interleaved benchmark"
+    assert lines[1].split()[:3] == ["model", "test", "accuracy"]
+    assert lines[3].split("  ")[0] == "pruned, unstructured"
+    assert [line.split()[-1] for line in lines[2:]] == ["1.00x", "1.00x", "2.80x"]
+    assert [line.split()[-3] for line in lines[2:]] == ["1.00", "1.00", "0.30"]  # MACs (M)
+    assert format_headline({"setup": {}}) == ""

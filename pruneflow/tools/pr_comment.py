@@ -176,11 +176,11 @@ def build_body(
         *headline_table(base_metrics, head_metrics),
         "",
         # Latency is timed on whichever machine ran the pipeline: a base measured elsewhere differs by noise.
-        f"<sub>Each cell: `{base}` → this branch (change). Test accuracy in Keras (the int8 rows: TFLite); p50: "
-        "TFLite, batch 1, first bench thread count; speed-ups are against dense in the same interleaved benchmark "
-        "(bench: dense and magnitude-pruned; channel_bench: the structured models). A timing is *beyond noise* when "
-        "neither run's own spread (p50 ± its IQR; speed-up: the quartiles of the per-round ratios) covers the "
-        "other run's value.</sub>",
+        f"<sub>Each cell: `{base}` → this branch (change); (=): unchanged. Test accuracy in Keras; bytes of the "
+        "float TFLite file; p50 and speed-up vs dense: float TFLite, batch 1, first bench thread count, all models "
+        "in one interleaved benchmark (channel_bench). A timing is *beyond noise* when neither run's own spread "
+        "(p50 ± its IQR; speed-up: the quartiles of the per-round ratios) covers the other run's value. The int8 "
+        "and other TFLite variants are in the tables below.</sub>",
         "",
         "### Params",
         "",
