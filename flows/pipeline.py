@@ -203,4 +203,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from pruneflow.console import clean_stderr  # TensorFlow's start-up chatter off stderr, errors kept
+
+    with clean_stderr():
+        status = main()
+    sys.exit(status)

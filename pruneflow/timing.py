@@ -23,22 +23,36 @@ from pruneflow.tflite import TFLiteRunner
 BASELINE = "dense.float"
 
 
-def interleaved_ms(calls: dict[str, Callable[[], None]], warmup: int, runs: int, seed: int = 0) -> dict[str, np.ndarray]:
+# A long timing run prints a progress line at each tenth of its rounds, at most one per this many
+# seconds (a short run prints only its last line); between rounds, never inside a timed call.
+PROGRESS_EVERY_S = 2.0
+
+
+def interleaved_ms(calls: dict[str, Callable[[], None]], warmup: int, runs: int, seed: int = 0,
+                   label: str = "timing") -> dict[str, np.ndarray]:
     """Wall time in ms of each call over `runs` rounds after `warmup` rounds.
 
     Every round runs each call once, in a new random order (seeded), so each sample of one call has a
-    same-round partner in every other call.
+    same-round partner in every other call. Progress lines on stdout start with `label`.
     """
     rng = np.random.default_rng(seed)
     names = list(calls)
     times = {name: np.empty(runs) for name in names}
-    for i in range(warmup + runs):
+    rounds, tenths = warmup + runs, 0
+    started = shown = time.perf_counter()
+    for i in range(rounds):
         for j in rng.permutation(len(names)):
             start = time.perf_counter()
             calls[names[j]]()
             elapsed = (time.perf_counter() - start) * 1e3
             if i >= warmup:
                 times[names[j]][i - warmup] = elapsed
+        if (i + 1) * 10 // rounds > tenths:
+            tenths, now = (i + 1) * 10 // rounds, time.perf_counter()
+            if i + 1 == rounds or now - shown >= PROGRESS_EVERY_S:
+                shown = now
+                print(f"{label}: {len(names)} variants, round {i + 1}/{rounds} ({tenths * 10} %), "
+                      f"{now - started:.1f} s", flush=True)
     return times
 
 
@@ -84,9 +98,9 @@ def benchmark(files: dict[str, Path], images: np.ndarray, cfg: BenchConfig, seed
         one = {name: r.prepare(images[:1]) for name, r in single.items()}
         many = {name: r.prepare(np.resize(images, (cfg.batch, *images.shape[1:]))) for name, r in batched.items()}
         b1 = interleaved_ms({n: (lambda r=r, x=one[n]: r.invoke(x)) for n, r in single.items()},
-                            cfg.warmup, cfg.runs, seed)
+                            cfg.warmup, cfg.runs, seed, label=f"bench {threads} thread(s), batch 1")
         bn = interleaved_ms({n: (lambda r=r, x=many[n]: r.invoke(x)) for n, r in batched.items()},
-                            cfg.batch_warmup, cfg.batch_runs, seed + 1)
+                            cfg.batch_warmup, cfg.batch_runs, seed + 1, label=f"bench {threads} thread(s), batch {cfg.batch}")
         first_samples = first_samples or b1
         for name in files:
             stats = {f"batch1_{k}": v for k, v in summarize(b1[name]).items()}
