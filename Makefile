@@ -9,7 +9,7 @@ export PYTHONUNBUFFERED := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help run backbone flow prefect-server deploy show bench plots plots-diff pr-comment test test-fast chromium dvc.yaml
+.PHONY: help run backbone flow prefect-server deploy show bench plots plots-diff pr-comment test test-fast chromium dvc.yaml exp-show push pull
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ DASK_WORKERS ?= 0
 flow: $(VENV)/.installed ## The same pipeline as one cached Prefect flow (DASK_WORKERS=2: each wave of stages on local Dask)
 	python -m flows.pipeline --dask-workers $(DASK_WORKERS)
 
-# A local Prefect server for the nightly deployment (README, "Nightly runs"); UI at http://127.0.0.1:4200
+# A local Prefect server for the nightly deployment (docs/operations.md, "Nightly runs"); UI at http://127.0.0.1:4200
 prefect-server: $(VENV)/.installed ## Start a Prefect server on 127.0.0.1:4200 (foreground)
 	prefect server start --host 127.0.0.1 --port 4200
 
@@ -76,7 +76,7 @@ plots-diff: $(VENV)/.installed ## dvc plots diff BASE (default main) -> dvc_plot
 # `dvc repro` and the same inputs with the Prefect flow (tests/conftest.py), whichever worker asks
 # first, behind a file lock; every integration test starts from a copy. The 20 slowest tests are
 # printed at the end.
-test: $(VENV)/.installed chromium ## Set up and run the whole test suite (tiny configs; see README, Tests)
+test: $(VENV)/.installed chromium ## Set up and run the whole test suite (tiny configs; see docs/tests.md)
 	python -m pytest -n 2 --dist loadfile --durations=20
 
 # The report's browser test opens report.html in Debian's chromium (headless, network off).
@@ -92,3 +92,21 @@ test-fast: $(VENV)/.installed ## Only the tests that train nothing (under a minu
 IMAGE_BASE_URL ?=
 pr-comment: $(VENV)/.installed ## PR comment vs BASE (params, metrics, changed plots) in reports/pr/
 	python -m pruneflow.tools.pr_comment --base "$(BASE)" --image-base-url "$(IMAGE_BASE_URL)"
+
+# DVC experiments (docs/sharing.md): `dvc exp run -S prune.final_sparsity=0.6 evaluate`, then compare
+# them here. The one home of the headline columns: docs/sharing.md shows it, tests/test_dvc_share.py runs
+# this target. `--keep` is re.match'ed against each column name.
+# metrics.json: accuracy, sparsity, float TFLite bytes and gzip bytes; timings.json: p50 and speed-up.
+EXP_COLUMNS := ^(Experiment|prune\.final_sparsity|pruned\.test_accuracy_pct|pruned\.sparsity_prunable_pct|pruned\.size_tflite_bytes|pruned\.size_tflite_gzip_bytes|pruned\.latency_p50_ms|comparison\.latency_p50_speedup_x)$$
+exp-show: $(VENV)/.installed ## Experiments on this commit: the pruned model's headline columns and prune.final_sparsity
+	dvc exp show --md --hide-workspace --drop '.*' --keep '$(EXP_COLUMNS)'
+
+# The DVC remote: .dvc/config's default (`local`, the folder pruneflow-dvc-remote next to this
+# checkout), or REMOTE=s3 (its endpoint and credentials: docs/sharing.md).
+REMOTE ?=
+push: $(VENV)/.installed ## Upload the recorded run's cached outputs (models, exports, data) to the DVC remote
+	dvc push $(if $(REMOTE),-r $(REMOTE))
+
+pull: $(VENV)/.installed ## A fresh clone: download the committed run's outputs (no training), then show
+	dvc pull $(if $(REMOTE),-r $(REMOTE))
+	python -m pruneflow show

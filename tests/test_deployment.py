@@ -1,6 +1,7 @@
 """prefect.yaml's nightly deployment against a real Prefect server on loopback: it registers with its
 cron schedule, a triggered run is picked up by a process worker and completes, its artifacts are
-readable, and it leaves the DVC workspace recorded (dvc.lock written, `dvc status` clean)."""
+readable, and it leaves the DVC workspace recorded (dvc.lock written, `dvc status` clean) and pushed to
+the default remote."""
 
 from __future__ import annotations
 
@@ -90,6 +91,8 @@ def repo(flow_build: Path, tmp_path: Path) -> Path:
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
     for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"],
                 [sys.executable, "-m", "dvc", "config", "core.analytics", "false"],
+                # the deployment pushes after recording (push: true): a default remote of its own
+                [sys.executable, "-m", "dvc", "remote", "add", "-d", "local", str(tmp_path / "dvc-remote")],
                 # the code, params and raw data; the outputs are DVC's to record (cached ones never go in git)
                 ["git", "add", "pruneflow", "tasks", "flows", "dvc.yaml", "params.yaml", "prefect.yaml", ".dvc",
                  ".dvcignore", "data/raw"],
@@ -177,6 +180,7 @@ def _deploy_run_and_check(server: dict, repo: Path) -> None:
     assert [row["point"] for row in sweep] == ["dense", "0.5-polynomial", "0.8-polynomial", "derived-0.5",
                                                "channel-0.5", "channel-0.25"]
     assert "dvc status` clean" in artifacts[RECORD_ARTIFACT].data
+    assert spec["parameters"]["push"] is True and "pushed to the DVC remote" in artifacts[RECORD_ARTIFACT].data
 
     # recorded the way `dvc repro` records: every stage in dvc.lock, nothing left to reproduce
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
@@ -184,4 +188,9 @@ def _deploy_run_and_check(server: dict, repo: Path) -> None:
     assert "metrics.json" in {out["path"] for out in lock["evaluate"]["outs"]}
     status = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=repo, capture_output=True, text=True)
     assert json.loads(status.stdout) == {}
+    # ... and pushed: the remote holds every cached output (`dvc status --cloud`: nothing new or missing)
+    cloud = subprocess.run([sys.executable, "-m", "dvc", "status", "--cloud", "--json"], cwd=repo, capture_output=True,
+                           text=True)
+    assert cloud.returncode == 0 and json.loads(cloud.stdout) == {}, cloud.stdout + cloud.stderr
+    assert any((repo.parent / "dvc-remote").rglob("*"))
     assert json.loads((repo / "metrics.json").read_text())["pruned"]["sparsity_prunable_pct"] == pytest.approx(80.0, abs=1)
