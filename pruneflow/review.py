@@ -171,7 +171,7 @@ def _number(value: Any, digits: int | None = None) -> str:
 def _relative(old: Any, new: Any) -> str:
     if not all(isinstance(v, (int, float)) for v in (old, new)) or not old:
         return ""
-    return f" ({100 * (new - old) / old:+.1f} %)"
+    return f" ({100 * (new - old) / abs(old):+.1f} %)"  # -0.8 → -0.6 is a rise
 
 
 def _cell(old: Any, new: Any, kind: str) -> str:
