@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pruneflow.metrics import flatten
 from pruneflow.timings import is_timing
 
 Flat = Mapping[str, Any]
@@ -76,8 +77,6 @@ def headline_rows(flat: Flat) -> list[dict[str, str]]:
 
 def format_headline(metrics: dict[str, Any]) -> str:
     """The printed headline of one run (nested metrics, timings merged): a fixed-width table."""
-    from pruneflow.metrics import flatten
-
     flat = flatten(metrics)
     rows = headline_rows(flat)
     if not rows:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pruneflow.errors import PipelineError
-from pruneflow.metrics import VARYING_FIELDS, flatten, read_metrics
+from pruneflow.metrics import VARYING_FIELDS, read_metrics
 
 
 def is_timing(key: str) -> bool:
@@ -87,7 +87,3 @@ def read_run_metrics(metrics_path: Path, timings_path: Path) -> dict[str, Any]:
         raise PipelineError(f"{timings_path}: not a pruneflow timings file (a JSON object); rerun evaluate")
     return merge_timings(metrics, timed)
 
-
-def timing_keys(metrics: dict[str, Any]) -> list[str]:
-    """The dotted wall-clock keys of a (merged) metrics dict, sorted."""
-    return sorted(key for key in flatten(metrics) if is_timing(key))
