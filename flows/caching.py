@@ -45,9 +45,11 @@ def stage_key(stage: Stage, cfg: Config) -> str:
 
 
 def output_digests(stage: Stage, cfg: Config) -> dict[str, str] | None:
-    """Content digest of each declared output, or None if one is missing."""
+    """Content digest of each output DVC tracks, or None if one of those or of the stage's timing files is
+    missing. Timing files only need to exist: a rerun elsewhere (dvc repro) that reproduced the results
+    exactly and only re-timed them leaves the flow's cached result valid."""
     outs = stage.out_paths(cfg)
-    if not all(path.exists() for path in outs):
+    if not all(path.exists() for path in (*outs, *stage.timing_paths(cfg))):
         return None
     return {str(path): digest(path) for path in outs}
 

@@ -40,7 +40,7 @@ from pruneflow.metrics import (
 )
 from pruneflow.report import explanation, explanation_markdown
 from pruneflow.stages import Stage, generations, pipeline_stages
-from pruneflow.timings import read_run_metrics
+from pruneflow.timings import read_run_metrics, read_table_with_timings
 
 # Artifact keys: lowercase letters, digits and dashes (Prefect's rule); a new version per flow run.
 TABLE_ARTIFACT = "pruneflow-dense-vs-pruned"
@@ -142,8 +142,8 @@ def publish_artifacts(cfg: Config) -> None:
     if not variants.empty:
         create_table_artifact(variants.to_dict("records"), key=VARIANTS_ARTIFACT,
                               description="Every TFLite variant: accuracy, size, zeros in the file, latency, speed-ups")
-    sweep = pd.read_csv(cfg.paths.sweep_table).round(4)
-    sweep = sweep.astype(object).where(sweep.notna(), None)  # JSON has no NaN (the dense row's prune time)
+    sweep = read_table_with_timings(cfg.paths.sweep_table, cfg.paths.sweep_latency).round(4)
+    sweep = sweep.astype(object).where(sweep.notna(), None)  # JSON has no NaN (the dense row's channel fields)
     create_table_artifact(sweep.to_dict("records"), key=SWEEP_ARTIFACT,
                           description="The sparsity sweep: accuracy, size, gzip bound and latency per target sparsity")
 

@@ -16,7 +16,6 @@ params, sizes) and, for channel models, `widths.csv` (every group's width before
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -127,14 +126,13 @@ def channel_point(cfg: Config, keep: float, out_dir: Path) -> dict[str, Any]:
     """Channel-prune the saved dense model to `keep`, fine-tune, and write the point's folder."""
     train, val = (load_split(cfg.paths.prepared, split) for split in ("train", "val"))
     dense = load_model(require(cfg.paths.dense_model, "train_dense"))
-    dense_macs, start = count_macs(dense), time.perf_counter()
+    dense_macs = count_macs(dense)
     model, log = channel_prune(dense, cfg, keep, train, val)
-    seconds = time.perf_counter() - start
     c = cfg.channels
     identity = {"point": f"channel-{keep}", "kind": "channel", "keep": keep, "scope": c.scope,
                 "criterion": c.criterion, "schedule": c.schedule, "multiple": c.multiple}
     return write_model(model, cfg, out_dir, identity,
-                       {"dense_macs": dense_macs, "mac_ratio_x": dense_macs / count_macs(model), "prune_seconds": seconds},
+                       {"dense_macs": dense_macs, "mac_ratio_x": dense_macs / count_macs(model)},
                        log, widths_table(dense, model, c.scope))
 
 
@@ -176,9 +174,7 @@ def uniform_baseline(cfg: Config) -> dict[str, Any]:
     classes = load_classes(prepared)
     alpha, macs = matching_alpha(cfg, target, len(classes))
     narrow = cfg.model_copy(update={"model": cfg.model.model_copy(update={"alpha": alpha})})
-    start = time.perf_counter()
     model, log, epoch = train_dense(narrow, load_split(prepared, "train"), load_split(prepared, "val"), len(classes))
-    seconds = time.perf_counter() - start
     return write_model(model, cfg, cfg.paths.uniform_baseline,
                        {"point": f"uniform-alpha-{alpha}", "kind": "uniform_width", "alpha": alpha},
-                       {"target_macs": target, "best_epoch": epoch, "train_seconds": seconds}, log)
+                       {"target_macs": target, "best_epoch": epoch}, log)

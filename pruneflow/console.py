@@ -188,7 +188,8 @@ def stage_outputs(argv: list[str]) -> tuple[str, tuple[Path, ...]]:
             stage = sweep_stage(SweepPoint(args.sparsity, args.schedule))
         elif args.stage == CHANNEL_POINT:
             stage = sweep_stage(ChannelPoint(args.keep))
-        return stage.name, stage.out_paths(load_config(args.params))
+        cfg = load_config(args.params)
+        return stage.name, (*stage.out_paths(cfg), *stage.timing_paths(cfg)[:-1])
     except Exception:  # the stage succeeded; a summary without its outputs is still a summary
         return args.stage, ()
 

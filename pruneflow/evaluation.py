@@ -22,6 +22,7 @@ from pruneflow.metrics import flat_channels
 from pruneflow.pruning import count_zeros, prunable_weights
 from pruneflow.tf_env import keras
 from pruneflow.tflite import TFLiteRunner, weight_stats
+from pruneflow.timings import read_with_timings
 
 # Exported file kind → metric name (the unit is in the name).
 SIZE_KEYS = {
@@ -68,14 +69,17 @@ def sparsity_summary(model: keras.Model, table: pd.DataFrame) -> dict[str, float
     }
 
 
-def epoch_times(dense_log: pd.DataFrame, prune_log: pd.DataFrame) -> dict[str, float]:
+def epoch_times(dense_seconds: list[float], prune_seconds: list[float]) -> dict[str, float]:
     """Median epoch wall time of dense training and of pruning fine-tune (first epoch, which
-    builds the graph, excluded when there are others) and their ratio."""
-    def median(log: pd.DataFrame) -> float:
-        seconds = log["seconds"].iloc[1:] if len(log) > 1 else log["seconds"]
-        return float(seconds.median())
+    builds the graph, excluded when there are others) and their ratio; {} without both timings
+    (the stages' timing files are missing: timings never stop a run)."""
+    if not dense_seconds or not prune_seconds:
+        return {}
 
-    dense, prune = median(dense_log), median(prune_log)
+    def median(seconds: list[float]) -> float:
+        return float(np.median(seconds[1:] if len(seconds) > 1 else seconds))
+
+    dense, prune = median(dense_seconds), median(prune_seconds)
     # The one ratio that is pruned ÷ dense (cost, not gain): its name says so.
     return {"dense_epoch_median_s": dense, "prune_epoch_median_s": prune, "prune_over_dense_epoch_time_x": prune / dense}
 
@@ -178,25 +182,14 @@ def data_summary(summary: dict[str, Any], majority: dict[str, Any], params_diges
     }
 
 
-def channel_metrics(path: Path) -> dict[str, dict[str, float]]:
-    """metrics.json's `channels` section, from the channel_bench table (see `metrics.flat_channels`).
+def channel_metrics(path: Path, latency_path: Path) -> dict[str, dict[str, float]]:
+    """metrics.json's `channels` section, from the channel_bench table and its timing half (see
+    `metrics.flat_channels`).
 
     Raises:
         PipelineError: missing or not a channel_bench result.
     """
     try:
-        table = json.loads(require(path, "channel_bench").read_text())
-        flat = flat_channels(table)
-        # The run's own noise next to each latency: the IQR of the per-run times and the quartiles of
-        # the per-round speed-up ratios (the PR comment calls a change within them noise).
-        for name, row in flat.items():
-            for setting, by_variant in table["latency"].items():
-                for fmt in ("float", "int8"):
-                    entry = by_variant[f"{name}.{fmt}"]
-                    row[f"{fmt}_iqr_{setting}_ms"] = entry["iqr_ms"]
-                    for q in ("q25", "q75"):
-                        if f"speedup_paired_{q}_x" in entry:
-                            row[f"{fmt}_speedup_paired_{q}_{setting}_x"] = entry[f"speedup_paired_{q}_x"]
-        return flat
+        return flat_channels(read_with_timings(require(path, "channel_bench"), latency_path))
     except (OSError, ValueError, KeyError, TypeError):
         raise PipelineError(f"{path}: not a channel_bench result; run `python -m pruneflow channel_bench` (or dvc repro) first") from None

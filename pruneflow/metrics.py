@@ -233,16 +233,22 @@ def format_channels(metrics: dict[str, Any]) -> str:
 
 def flat_channels(table: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The table as metrics.json's `channels` section (the evaluate stage's flattening): per model its
-    numeric record (but its wall-clock seconds of training) plus `<format>_p50_<setting>_ms` and
-    `<format>_speedup_<setting>_x` (units last: VARYING_FIELDS and readers match them)."""
+    numeric record plus `<format>_p50_<setting>_ms` and `<format>_speedup_<setting>_x`, each with the
+    run's own noise beside it: the IQR of the per-run times and the quartiles of the per-round speed-up
+    ratios (the PR comment calls a change within them noise). Units last: VARYING_FIELDS and readers
+    match them."""
     out = {}
     for name, record in table["models"].items():
-        row = {k: v for k, v in record.items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.endswith("_seconds")}
-        for setting, by_variant in table["latency"].items():
+        row = {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        for setting, by_variant in table.get("latency", {}).items():
             for fmt in ("float", "int8"):
                 entry = by_variant[f"{name}.{fmt}"]
                 row[f"{fmt}_p50_{setting}_ms"] = entry["p50_ms"]
                 row[f"{fmt}_speedup_{setting}_x"] = entry["speedup_vs_dense_same_format_x"]
+                if "iqr_ms" in entry:
+                    row[f"{fmt}_iqr_{setting}_ms"] = entry["iqr_ms"]
+                for q in ("q25", "q75"):
+                    if f"speedup_paired_{q}_x" in entry:
+                        row[f"{fmt}_speedup_paired_{q}_{setting}_x"] = entry[f"speedup_paired_{q}_x"]
         out[name] = row
     return out

@@ -134,17 +134,20 @@ def train_dataset(
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Per-epoch metrics plus wall seconds to a CSV: DVC plots it, the prune/dense epoch-time ratio uses it."""
+    """Per-epoch metrics to a CSV (DVC plots it), and each epoch's wall seconds kept apart in `seconds`:
+    the CSV is a DVC output, so it holds only what repeats exactly; the stage reports the seconds in
+    its timing file."""
 
     def __init__(self, path: Path, extra=None) -> None:
         super().__init__()
-        self.path, self.extra, self.rows = path, extra, []
+        self.path, self.extra, self.rows, self.seconds = path, extra, [], []
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - self._start, 3)}
+        self.seconds.append(round(time.perf_counter() - self._start, 3))
+        row = {"epoch": epoch + 1}
         row.update({k: float(v) for k, v in sorted((logs or {}).items())})
         if self.extra:
             row.update(self.extra(self.model))

@@ -34,10 +34,12 @@ class PathsConfig(_Section):
     per_class_table: Path = Path("reports/per_class.csv")
     predictions: Path = Path("reports/predictions.csv")
     weight_histogram: Path = Path("reports/weight_histogram.csv")
-    latency_samples: Path = Path("reports/latency_ms.csv")
-    bench: Path = Path("reports/bench.json")
+    latency_samples: Path = Path("reports/latency_ms.csv")  # timing: every timed batch-1 float invoke
+    bench: Path = Path("reports/bench.json")            # timing: the benchmark's latency and throughput
+    bench_setup: Path = Path("reports/bench_setup.json")  # what bench timed: files, bytes, delegates, settings
     sweep: Path = Path("sweep")                          # one folder per sweep point (pruned, stripped, TFLite)
-    sweep_table: Path = Path("reports/sweep.csv")        # the sweep: a row per point, with its latency
+    sweep_table: Path = Path("reports/sweep.csv")        # the sweep: a row per point (accuracy, sizes, MACs)
+    sweep_latency: Path = Path("reports/sweep_latency.csv")  # timing: each sweep point's p50s and latency front
     sensitivity: Path = Path("reports/sensitivity.csv")  # accuracy drop per unit pruned alone
     derived: Path = Path("sweep_derived")                # pruned with the sensitivity-derived per-layer targets
     channel: Path = Path("channel_pruned")              # the main channel-pruned model: Keras, TFLite, point.json
@@ -45,11 +47,13 @@ class PathsConfig(_Section):
     stacked: Path = Path("stacked")                     # channel-pruned, then magnitude-pruned: Keras, TFLite, point.json
     uniform_baseline: Path = Path("uniform_baseline")   # the same MACs by a narrower width multiplier, trained from scratch
     channel_bench: Path = Path("reports/channels.json") # dense/unstructured/channel/stacked/baseline side by side
+    channel_latency: Path = Path("reports/channels_latency.json")  # timing: channel_bench's latencies, speed-ups
     report_md: Path = Path("reports/report.md")
     report_html: Path = Path("reports/report.html")
     figures: Path = Path("reports/figures")
     metrics: Path = Path("metrics.json")                # every field that repeats exactly (DVC metrics)
-    timings: Path = Path("timings.json")                # the same run's wall-clock fields (DVC metrics)
+    timings: Path = Path("timings.json")                # timing: the same run's wall-clock fields (DVC metrics)
+    stage_timings: Path = Path("reports/timings")       # timing: one <stage>.json per stage (seconds, epoch seconds)
     flow_stamps: Path = Path(".pruneflow")
 
     @model_validator(mode="after")

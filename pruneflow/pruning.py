@@ -232,3 +232,28 @@ def check_stripped(pruned: keras.Model, stripped: keras.Model, x: np.ndarray) ->
 # Same weights, same graph: float results may differ only by op scheduling, never beyond this.
 PREDICTION_TOLERANCE = 1e-5
 
+
+
+def pruning_summaries(log_dir: Path) -> keras.callbacks.Callback:
+    """tfmot's TensorBoard callback for per-layer sparsity and thresholds, without the graph and the
+    Keras model text (their op names depend on what the process traced before); pair with
+    `deterministic_events` once training ends."""
+    return sparsity_api.PruningSummaries(log_dir=str(log_dir), write_graph=False, profile_batch=0)
+
+
+def deterministic_events(log_dir: Path) -> None:
+    """Make the TensorBoard event files under `log_dir` a pure function of the run: each event's
+    wall time becomes its step, and each file is renamed `events.out.tfevents.<n>.pruneflow.v2`
+    (TensorFlow names it by the clock, host name and process id). The folder is a DVC output: a rerun
+    that logs the same values then leaves `dvc status` clean. TensorBoard's step axis is unchanged."""
+    from tensorflow.core.util import event_pb2
+
+    for folder in sorted({path.parent for path in log_dir.rglob("events.out.tfevents.*")}):
+        for n, path in enumerate(sorted(folder.glob("events.out.tfevents.*"))):
+            events = [event_pb2.Event.FromString(record.numpy()) for record in tf.data.TFRecordDataset(str(path))]
+            for event in events:
+                event.wall_time = float(event.step)
+            path.unlink()
+            with tf.io.TFRecordWriter(str(folder / f"events.out.tfevents.{n}.pruneflow.v2")) as writer:
+                for event in events:
+                    writer.write(event.SerializeToString(deterministic=True))

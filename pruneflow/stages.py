@@ -14,6 +14,7 @@ import ast
 import functools
 import importlib
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from pruneflow.config import (
     config_digest,
 )
 from pruneflow.io import stage_commit
+from pruneflow.timings import write_stage_timing
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_POINT = "sweep_point"
@@ -37,12 +39,19 @@ CHANNEL_POINT = "channel_point"
 @dataclass(frozen=True)
 class Out:
     """One output: a params key (`paths.prepared`), kept in git instead of DVC's cache when `git`,
-    a DVC plot when `plot` holds its x/y columns, the metrics file when `metric`."""
+    a DVC plot when `plot` holds its x/y columns, the metrics file when `metric`.
+
+    A `timing` output holds wall-clock values (latency, seconds), which differ on every run: it is kept
+    in git but is not a DVC output of its stage and no stage lists it as a dependency, so a rerun that
+    reproduces every other output exactly leaves `dvc status` clean (a `metric` one is a top-level
+    DVC metric: `dvc metrics diff` still shows it).
+    """
 
     key: str
     git: bool = False
     plot: dict[str, str] | None = None
     metric: bool = False
+    timing: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,8 +62,8 @@ class Stage:
     params: tuple[str, ...]
     deps: tuple[str, ...]
     outs: tuple[Out, ...]
-    # Files read when present that dvc.yaml cannot list (an optional local weights file): the flow's
-    # cache key includes them.
+    # Files read that dvc.yaml cannot list (an optional local weights file; timing files, which would
+    # make every rerun of a timed stage look like a change): the flow's cache key includes them.
     optional_deps: Callable[[Config], tuple[Path, ...]] = lambda cfg: ()
     point: SweepPoint | ChannelPoint | None = None  # a point stage's target (sweep_point, channel_point)
     # Measures wall-clock latency: run alone, never beside another stage (it would time the contention).
@@ -66,20 +75,31 @@ class Stage:
         return f"tasks.{self.name.split('@')[0]}"
 
     def run(self, cfg: Config) -> None:
-        """Run the stage's edge; its outputs are published together when it returns."""
+        """Run the stage's edge; its outputs are published together when it returns. Then write its
+        wall-clock seconds (and the edge's own timings, such as epoch seconds) to its timing file."""
         function = importlib.import_module(self.module).run
+        start = time.perf_counter()
         with stage_commit():
-            function(cfg, *((self.point,) if self.point else ()))
+            timed = function(cfg, *((self.point,) if self.point else ()))
+        write_stage_timing(self.timing_file(cfg), self.name, time.perf_counter() - start, timed or {})
+
+    def timing_file(self, cfg: Config) -> Path:
+        """`paths.stage_timings/<stage>.json`: this stage's seconds (not a DVC output)."""
+        return Path(cfg.paths.stage_timings) / f"{self.name}.json"
 
     def dep_paths(self, cfg: Config) -> tuple[Path, ...]:
         """The data files and folders the stage reads."""
         return tuple(Path(lookup(cfg, key)) for key in self.deps)
 
     def out_paths(self, cfg: Config) -> tuple[Path, ...]:
-        """The files and folders the stage writes."""
+        """The files and folders the stage writes that DVC tracks: a pure function of its inputs."""
         if self.point:
             return (Path(lookup(cfg, MATRIX_FOLDERS[self.name.split("@")[0]])) / self.point.name,)
-        return tuple(Path(lookup(cfg, out.key)) for out in self.outs)
+        return tuple(Path(lookup(cfg, out.key)) for out in self.outs if not out.timing)
+
+    def timing_paths(self, cfg: Config) -> tuple[Path, ...]:
+        """The files the stage writes that hold wall-clock values: its timing outputs and timing file."""
+        return (*(Path(lookup(cfg, out.key)) for out in self.outs if out.timing), self.timing_file(cfg))
 
     def sources(self) -> tuple[Path, ...]:
         """The code the stage runs: its edge and every library module it imports, transitively."""
@@ -154,6 +174,12 @@ def _weights_file(cfg: Config) -> tuple[Path, ...]:
     return (Path(cfg.model.weights),) if cfg.model.weights not in (None, "imagenet") else ()
 
 
+def _timings_read(*keys: str, stages: tuple[str, ...] = ()) -> Callable[[Config], tuple[Path, ...]]:
+    """The timing files a stage reads (paths keys, and other stages' timing files): not DVC deps."""
+    return lambda cfg: (*(Path(lookup(cfg, key)) for key in keys),
+                        *(Path(cfg.paths.stage_timings) / f"{name}.json" for name in stages))
+
+
 # The main pipeline, then the sweep. Stages that read the dense model also list `train` (and `model`
 # via the model itself): a change there retrains the dense model, which reruns them anyway.
 STAGES: tuple[Stage, ...] = (
@@ -172,7 +198,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("export", ("quantize.representative_samples", "export"),
           ("paths.prepared", "paths.dense_model", "paths.stripped_model"), (Out("paths.export"),)),
     Stage("bench", ("seed", "bench", "export", "quantize.pqat"), ("paths.prepared", "paths.export", "paths.pqat"),
-          (Out("paths.bench", git=True), Out("paths.latency_samples", git=True)), timed=True),
+          (Out("paths.bench_setup", git=True), Out("paths.bench", git=True, timing=True),
+           Out("paths.latency_samples", git=True, timing=True)), timed=True),
     # Structured channel pruning: the main kept fraction, the other fractions (DVC matrix, like the
     # sweep points), the stacked model, the uniform-width baseline, and their side-by-side benchmark.
     Stage("channel_prune", ("seed", "channels.keep", *_channel_recipe(), "train", "quantize.representative_samples"),
@@ -186,14 +213,16 @@ STAGES: tuple[Stage, ...] = (
     Stage("channel_bench", ("seed", "bench.warmup", "bench.runs", "bench.threads", "channels.resolution",
                             "channels.resolution_runs", "export.formats", "quantize.representative_samples"),
           ("paths.prepared", "paths.dense_model", "paths.stripped_model", "paths.export", "paths.channel",
-           "paths.stacked", "paths.uniform_baseline"), (Out("paths.channel_bench", git=True),), timed=True),
+           "paths.stacked", "paths.uniform_baseline"),
+          (Out("paths.channel_bench", git=True), Out("paths.channel_latency", git=True, timing=True)), timed=True),
     Stage("evaluate", ("export", "quantize.pqat", "bench.threads", "bench.batch"),
           ("paths.prepared", "paths.dense_model", "paths.stripped_model", "paths.pruned_model", "paths.export",
-           "paths.pqat", "paths.bench", "paths.train_log", "paths.prune_log", "paths.channel_bench"),
-          (Out("paths.metrics", git=True, metric=True), Out("paths.timings", git=True, metric=True),
+           "paths.pqat", "paths.bench_setup", "paths.channel_bench"),
+          (Out("paths.metrics", git=True, metric=True), Out("paths.timings", git=True, metric=True, timing=True),
            Out("paths.sparsity_table", git=True),
            Out("paths.per_class_table", git=True), Out("paths.predictions", git=True),
-           Out("paths.weight_histogram", git=True))),
+           Out("paths.weight_histogram", git=True)),
+          optional_deps=_timings_read("paths.bench", "paths.channel_latency", stages=("train_dense", "prune"))),
     Stage("sensitivity", ("prune.scope", "sensitivity.unit", "sensitivity.sparsities"),
           ("paths.prepared", "paths.dense_model"), (Out("paths.sensitivity", git=True),)),
     # One stage per sweep.sparsities × sweep.schedules (DVC matrix): the point's own values are on
@@ -205,15 +234,19 @@ STAGES: tuple[Stage, ...] = (
     Stage("sweep", ("seed", "bench.warmup", "bench.runs", "bench.threads", "quantize.representative_samples",
                     "export.formats", "prune.final_sparsity", "prune.schedule", "prune.sparsity_m_by_n",
                     "sweep.sparsities", "sweep.schedules", "sensitivity.derive", "channels.keep", "channels.sweep_keeps"),
-          ("paths.prepared", "paths.dense_model", "paths.stripped_model", "paths.export", "paths.prune_log",
+          ("paths.prepared", "paths.dense_model", "paths.stripped_model", "paths.export",
            "paths.sweep", "paths.derived", "paths.channel", "paths.channel_sweep"),
-          (Out("paths.sweep_table", git=True),), timed=True),
+          (Out("paths.sweep_table", git=True), Out("paths.sweep_latency", git=True, timing=True)), timed=True),
     Stage("report", ("seed", "data", "model", "train", "prune", "quantize", "export", "bench", "sweep", "sensitivity",
                      "channels"),
-          ("paths.prepared", "paths.metrics", "paths.timings", "paths.train_log", "paths.prune_log", "paths.prune_steps",
+          ("paths.prepared", "paths.metrics", "paths.train_log", "paths.prune_log", "paths.prune_steps",
            "paths.sparsity_table", "paths.per_class_table", "paths.predictions", "paths.weight_histogram",
-           "paths.latency_samples", "paths.bench", "paths.sweep_table", "paths.sensitivity", "paths.channel_bench"),
-          (Out("paths.report_md", git=True), Out("paths.report_html", git=True), Out("paths.figures", git=True))),
+           "paths.bench_setup", "paths.sweep_table", "paths.sensitivity", "paths.channel_bench"),
+          # The report shows latency: it is a timing output itself (in git, not tracked by DVC).
+          (Out("paths.report_md", git=True, timing=True), Out("paths.report_html", git=True, timing=True),
+           Out("paths.figures", git=True, timing=True)),
+          optional_deps=_timings_read("paths.timings", "paths.latency_samples", "paths.channel_latency",
+                                      "paths.sweep_latency")),
 )
 
 BY_NAME = {stage.name: stage for stage in STAGES}
@@ -254,6 +287,12 @@ def upstream(stages: tuple[Stage, ...], cfg: Config) -> dict[str, set[str]]:
         graph[stage.name] = {writer for dep in stage.dep_paths(cfg) for out, writer in writers
                              if writer != stage.name and (dep == out or out in dep.parents or dep in out.parents)}
     return graph
+
+
+def timing_files(cfg: Config) -> list[str]:
+    """Every file (or folder) of the pipeline that holds wall-clock values, in table order."""
+    found = [str(path) for stage in STAGES for path in stage.timing_paths(cfg)[:-1]]
+    return [*dict.fromkeys(found), f"{cfg.paths.stage_timings}/<stage>.json"]
 
 
 def metrics_digest(cfg: Config, stage: str = "evaluate") -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +89,7 @@ def prune_and_write(cfg: Config, out_dir: Path, identity: dict[str, Any],
     and replace `out_dir` with the point's files and its `point.json`."""
     prepared = cfg.paths.prepared
     train, val, test = (load_split(prepared, split) for split in ("train", "val", "test"))
-    start = time.perf_counter()
     pruned = prune_model(require(cfg.paths.dense_model, "train_dense"), cfg, train, val, targets=targets)
-    seconds = time.perf_counter() - start
     stripped = strip(pruned)
     if not is_chief(distribution(cfg.train.strategy)):
         return {}
@@ -103,8 +100,8 @@ def prune_and_write(cfg: Config, out_dir: Path, identity: dict[str, Any],
                                                         (tmp / MODEL_FILE, "int8", calibration)])
         (tmp / FLOAT_FILE).write_bytes(float_fb)
         (tmp / INT8_FILE).write_bytes(int8_fb)
-        point = {**identity, **score_point(stripped, float_fb, int8_fb, tmp / MODEL_FILE, test),
-                 "prune_seconds": seconds}
+        # no wall-clock seconds here: the folder is a DVC output (the stage's timing file has them)
+        point = {**identity, **score_point(stripped, float_fb, int8_fb, tmp / MODEL_FILE, test)}
         if targets is not None:
             pd.DataFrame({"layer": list(targets), "target_sparsity": list(targets.values())}).to_csv(
                 tmp / TARGETS_FILE, index=False, float_format="%.6f")

@@ -22,6 +22,11 @@ from pruneflow.tflite import TFLiteRunner, exported, representative_data, tflite
 from pruneflow.timing import interleaved_ms, speedup, summarize
 
 
+# The columns measured by the clock (and the front drawn from them): the sweep stage writes them to the
+# timing file `paths.sweep_latency`, keyed by `point`, and the rest to the DVC output `paths.sweep_table`.
+TIMING_COLUMNS = ("float_p50_ms", "int8_p50_ms", "int8_speedup_vs_dense_float_x", "pareto_latency")
+
+
 def pareto_front(table: pd.DataFrame, size: str, accuracy: str = "test_accuracy_pct") -> pd.Series:
     """Whether each row is Pareto-optimal: no other row is at least as small and as accurate, and better in one."""
     sizes, accs = table[size].to_numpy(float), table[accuracy].to_numpy(float)
@@ -82,9 +87,8 @@ def collect_points(cfg: Config, test: tuple[np.ndarray, np.ndarray], scratch: Pa
     for point in cfg.uniform_points():
         if point == main:
             record, files[point.name] = exported_point(cfg, "pruned", p.stripped_model, test, scratch)
-            epochs = pd.read_csv(require(p.prune_log, "prune"))
             points.append({"point": point.name, "kind": "uniform", "target_sparsity": point.sparsity,
-                           "schedule": point.schedule, **record, "prune_seconds": float(epochs["seconds"].sum())})
+                           "schedule": point.schedule, **record})
             continue
         folder = p.sweep / point.name
         points.append(read_point(folder, f"sweep_point --sparsity {point.sparsity} --schedule {point.schedule}"))

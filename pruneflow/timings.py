@@ -1,10 +1,13 @@
-"""Deterministic metrics and wall-clock timings, kept in two DVC metrics files (pure; no TensorFlow).
+"""Deterministic results and wall-clock timings, kept in separate files (pure; no TensorFlow).
 
-The evaluate stage measures both in one pass, then splits them: `metrics.json` holds every field that
-repeats exactly for the same params, data and machine (accuracy, sparsity, bytes, MACs), `timings.json`
-the fields that differ on every run (latency, throughput, speed-ups, epoch seconds: the globs of
-`metrics.VARYING_FIELDS`). Both files keep the same nested layout, so a field has the same dotted name
-in either, `dvc metrics diff` of metrics.json shows only real changes, and readers merge them back.
+Every output DVC tracks is a pure function of its stage's inputs; wall-clock values go to timing files,
+which are kept in git but are no stage's DVC output or dependency, so a rerun that reproduces the results
+leaves `dvc status` clean. The evaluate stage measures both in one pass, then splits them:
+`metrics.json` holds every field that repeats exactly for the same params, data and machine (accuracy,
+sparsity, bytes, MACs), `timings.json` the fields that differ on every run (latency, throughput,
+speed-ups, epoch seconds: the globs of `metrics.VARYING_FIELDS`). Both keep the same nested layout, so a
+field has the same dotted name in either and readers merge them back. The timed stages split their
+tables the same way, and every stage records its seconds in `paths.stage_timings/<stage>.json`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from pruneflow.errors import PipelineError
+from pruneflow.io import write_json
 from pruneflow.metrics import VARYING_FIELDS, read_metrics
 
 
@@ -57,13 +63,16 @@ def merge_timings(fixed: dict[str, Any], timed: dict[str, Any]) -> dict[str, Any
     return out
 
 
-def reproducibility_note(timings_path: Path) -> dict[str, Any]:
+def reproducibility_note(timings_path: Path, timing_files: list[str]) -> dict[str, Any]:
     """metrics.json's own statement of where the run-to-run fields went."""
     return {
         "varies_run_to_run": list(VARYING_FIELDS),
         "timings_file": str(timings_path),
-        "note": f"every field of this file repeats exactly for the same params and data on the same machine; "
-                f"the wall-clock fields (latency, throughput, speed-ups, epoch seconds) are in {timings_path}",
+        "timing_files": timing_files,
+        "note": f"every field of this file, and every output DVC tracks, repeats exactly for the same params and "
+                f"data on the same machine; the wall-clock fields (latency, throughput, speed-ups, epoch seconds) "
+                f"are in {timings_path} and the other timing files, which are kept in git but are no stage's DVC "
+                f"output or dependency",
     }
 
 
@@ -87,3 +96,41 @@ def read_run_metrics(metrics_path: Path, timings_path: Path) -> dict[str, Any]:
         raise PipelineError(f"{timings_path}: not a pruneflow timings file (a JSON object); rerun evaluate")
     return merge_timings(metrics, timed)
 
+
+
+def write_stage_timing(path: Path, stage: str, seconds: float, extra: dict[str, Any]) -> None:
+    """A stage's timing file: its wall-clock seconds and the edge's own timings (epoch seconds)."""
+    write_json(path, {"stage": stage, "seconds": round(seconds, 3), **extra})
+
+
+def read_stage_timing(path: Path) -> dict[str, Any]:
+    """A stage's timing file, or {} when it is missing or unreadable: timings are never a reason to stop."""
+    try:
+        timing = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return timing if isinstance(timing, dict) else {}
+
+
+def read_with_timings(table_path: Path, timings_path: Path) -> dict[str, Any]:
+    """A timed stage's deterministic JSON table with its timing half merged back in (the timing half
+    may be missing: the table alone is returned).
+
+    Raises:
+        PipelineError: the table is not JSON (the caller checks that it exists).
+    """
+    try:
+        table = json.loads(table_path.read_text())
+    except ValueError:
+        raise PipelineError(f"{table_path}: not JSON; rerun the stage that writes it (dvc repro)") from None
+    timed = read_stage_timing(timings_path)
+    return merge_timings(table, timed) if timed else table
+
+
+def read_table_with_timings(table_path: Path, timings_path: Path, key: str = "point") -> pd.DataFrame:
+    """A timed stage's deterministic CSV table with its timing columns joined back on `key` (absent
+    timing file: the table alone)."""
+    table = pd.read_csv(table_path)
+    if not timings_path.exists():
+        return table
+    return table.merge(pd.read_csv(timings_path), on=key, how="left")

@@ -1,5 +1,6 @@
 """Stage bench: latency and throughput of every TFLite variant, interleaved in one process
-(`pruneflow.timing`); `make bench` re-measures it on demand."""
+(`pruneflow.timing`); `make bench` re-measures it on demand. The timings go to `paths.bench` and
+`paths.latency_samples` (timing files); the DVC output `paths.bench_setup` says what was timed."""
 
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ def run(cfg: Config) -> None:
     images, _ = load_split(cfg.paths.prepared, "test")
     results, samples = benchmark(files, images, cfg.bench, cfg.seed)
     write_json(cfg.paths.bench, {"setup": setup(cfg.bench, images), **results})
+    # What was timed, and how: the same for every rerun on this machine (downstream stages depend on it).
+    write_json(cfg.paths.bench_setup, {
+        "setup": setup(cfg.bench, images),
+        "variants": {name: {"file": str(path), "bytes": path.stat().st_size, "delegate": results["variants"][name]["delegate"]}
+                     for name, path in files.items()}})
     with atomic_path(cfg.paths.latency_samples) as tmp:
         pd.DataFrame({"run": np.arange(1, cfg.bench.runs + 1), "dense_ms": samples["dense.float"],
                       "pruned_ms": samples["pruned.float"]}).to_csv(tmp, index=False, float_format="%.4f")

@@ -1,6 +1,7 @@
 """Stage channel_bench: dense, unstructured, channel-pruned, stacked and uniform-width models side by
 side — accuracy, MACs, params, sizes and interleaved batch-1 latency at the data's side and at
-`channels.resolution` → `paths.channel_bench` (see `pruneflow.channel_bench`)."""
+`channels.resolution` → `paths.channel_bench` (see `pruneflow.channel_bench`); the latencies go to the
+timing file `paths.channel_latency`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pruneflow.io import write_json
 def run(cfg: Config) -> None:
     """Edge: measure every model, write the table."""
     table = channel_table(cfg)
-    write_json(cfg.paths.channel_bench, table)
+    write_json(cfg.paths.channel_bench, {key: value for key, value in table.items() if key != "latency"})
+    write_json(cfg.paths.channel_latency, {"latency": table["latency"]})
     for setting, variants in table["latency"].items():
         line = "  ".join(f"{name} {entry['p50_ms']:.3f} ms ({entry['speedup_vs_dense_same_format_x']:.2f}x)"
                          for name, entry in variants.items())

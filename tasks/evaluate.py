@@ -4,6 +4,7 @@ fields) and the per-layer / per-class tables."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,9 @@ from pruneflow.metrics import (
 )
 from pruneflow.model import load_model, seed_everything
 from pruneflow.pruning import prunable_weights
-from pruneflow.stages import metrics_digest
+from pruneflow.stages import BY_NAME, metrics_digest, timing_files
 from pruneflow.tflite import TFLiteRunner, deployables, exported, model_files
-from pruneflow.timings import reproducibility_note, split_timings
+from pruneflow.timings import read_stage_timing, reproducibility_note, split_timings
 
 
 def run(cfg: Config) -> None:
@@ -93,9 +94,12 @@ def run(cfg: Config) -> None:
     files = {name: require(path, "pqat" if "pqat" in name else "export") for name, path in deployables(cfg).items()}
     variants = variant_metrics(files, x, y, bench, results["dense"]["size_keras_gzip_bytes"],
                                max(cfg.bench.threads), cfg.bench.batch)
+    training = epoch_times(*(read_stage_timing(BY_NAME[stage].timing_file(cfg)).get("epoch_seconds", [])
+                             for stage in ("train_dense", "prune")))
     metrics = {
         **results,
-        "training": epoch_times(pd.read_csv(require(p.train_log, "train_dense")), pd.read_csv(require(p.prune_log, "prune"))),
+        # epoch seconds from the training stages' timing files (their CSVs hold only what repeats)
+        **({"training": training} if training else {}),
         "comparison": compare(results["dense"], results["pruned"]),
         "variants": variants,
         "setup": {
@@ -103,12 +107,12 @@ def run(cfg: Config) -> None:
             "latency_runs": cfg.bench.runs,
             "latency_warmup_runs": cfg.bench.warmup,
             "latency_threads": cfg.bench.threads[0],
-            "bench": bench["setup"],
+            "bench": json.loads(require(p.bench_setup, "bench").read_text())["setup"],
         },
         # dense / unstructured / channel / stacked / uniform-width: accuracy, MACs, params, sizes, latency
-        "channels": channel_metrics(p.channel_bench),
+        "channels": channel_metrics(p.channel_bench, p.channel_latency),
         "data": data_summary(read_summary(p.prepared), chance, metrics_digest(cfg)),
-        "reproducibility": reproducibility_note(p.timings),
+        "reproducibility": reproducibility_note(p.timings, timing_files(cfg)),
     }
     _write_csv(pd.concat(layer_tables), p.sparsity_table)
     _write_csv(pd.concat(class_tables), p.per_class_table)

@@ -11,8 +11,9 @@ from pruneflow.pqat import pqat_model
 from pruneflow.tflite import PQAT_FORMATS, to_tflite, write_tflite
 
 
-def run(cfg: Config) -> None:
-    """Edge: PQAT-fine-tune the stripped pruned model and write its int8 TFLite files to `paths.pqat`."""
+def run(cfg: Config) -> dict[str, list[float]] | None:
+    """Edge: PQAT-fine-tune the stripped pruned model and write its int8 TFLite files to `paths.pqat`;
+    return the epochs' wall seconds."""
     with atomic_dir(cfg.paths.pqat) as out:
         if not cfg.quantize.pqat:
             (out / "DISABLED").write_text("quantize.pqat is false in params.yaml\n")
@@ -26,4 +27,5 @@ def run(cfg: Config) -> None:
         for fmt in PQAT_FORMATS:
             write_tflite(out, "pruned_pqat", fmt, to_tflite(qat, fmt))
         print(f"pqat: {sorted(p.name for p in out.iterdir())} → {cfg.paths.pqat}")
+    return {"epoch_seconds": log.seconds}
 

@@ -11,23 +11,26 @@ from pruneflow.config import Config
 from pruneflow.data import load_split
 from pruneflow.io import atomic_dir
 from pruneflow.model import EpochLog, distribution, is_chief, save_model
-from pruneflow.pruning import StepSparsityLog, mask_sparsity, prune_model, sparsity_api
+from pruneflow.pruning import StepSparsityLog, deterministic_events, mask_sparsity, prune_model, pruning_summaries
 from pruneflow.schedule import plan_fine_tune
 
 
-def run(cfg: Config) -> None:
-    """Edge: load the dense artifact, prune-fine-tune, write the wrapped model and the pruning logs."""
+def run(cfg: Config) -> dict[str, list[float]] | None:
+    """Edge: load the dense artifact, prune-fine-tune, write the wrapped model and the pruning logs;
+    return the epochs' wall seconds."""
     prepared = cfg.paths.prepared
     train = load_split(prepared, "train")
     steps = StepSparsityLog(every=plan_fine_tune(cfg.prune, len(train[0]), cfg.train.batch_size).frequency)
     epochs = EpochLog(cfg.paths.prune_log, extra=lambda m: {"sparsity": round(mask_sparsity(m), 6)})
     with atomic_dir(cfg.paths.prune_summaries) as summaries:
-        callbacks = [steps, epochs, sparsity_api.PruningSummaries(log_dir=str(summaries))]
+        callbacks = [steps, epochs, pruning_summaries(summaries)]
         pruned = prune_model(cfg.paths.dense_model, cfg, train, load_split(prepared, "val"), callbacks)
         if not is_chief(distribution(cfg.train.strategy)):
-            return
+            return None
+        deterministic_events(summaries)
         save_model(pruned, cfg.paths.pruned_model)
         steps.write(cfg.paths.prune_steps)
         epochs.write()
     print(f"prune: mask sparsity {mask_sparsity(pruned):.4f} → {cfg.paths.pruned_model}")
+    return {"epoch_seconds": epochs.seconds}
 

@@ -9,11 +9,11 @@ from pathlib import Path
 from pruneflow.config import Config
 from pruneflow.data import load_split
 from pruneflow.io import atomic_path
-from pruneflow.sweep_table import collect_points, sweep_latency, sweep_table
+from pruneflow.sweep_table import TIMING_COLUMNS, collect_points, sweep_latency, sweep_table
 
 
 def run(cfg: Config) -> None:
-    """Edge: collect the points, time them together, write the sweep table."""
+    """Edge: collect the points, time them together, write the sweep table and its timing half."""
     p = cfg.paths
     test = load_split(p.prepared, "test")
     with tempfile.TemporaryDirectory(prefix="pruneflow-sweep-") as scratch:
@@ -21,5 +21,7 @@ def run(cfg: Config) -> None:
         latency = sweep_latency(files, test[0], cfg)
     table = sweep_table(points, dense, latency)
     with atomic_path(p.sweep_table) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.4f")
+        table.drop(columns=list(TIMING_COLUMNS)).to_csv(tmp, index=False, float_format="%.4f")
+    with atomic_path(p.sweep_latency) as tmp:
+        table[["point", *TIMING_COLUMNS]].to_csv(tmp, index=False, float_format="%.4f")
     print(table[["point", "test_accuracy_pct", "sparsity_prunable_pct", "tflite_gzip_bytes", "int8_p50_ms"]].to_string(index=False))

@@ -8,8 +8,9 @@ from pruneflow.model import distribution, is_chief, save_model
 from pruneflow.training import quality_gate, train_dense
 
 
-def run(cfg: Config) -> None:
-    """Edge: read the prepared splits, train, write the dense model and its training curve."""
+def run(cfg: Config) -> dict[str, list[float]] | None:
+    """Edge: read the prepared splits, train, write the dense model and its training curve; return the
+    epochs' wall seconds (for the stage's timing file)."""
     prepared = cfg.paths.prepared
     classes = load_classes(prepared)
     strategy = distribution(cfg.train.strategy)
@@ -22,4 +23,5 @@ def run(cfg: Config) -> None:
     save_model(model, cfg.paths.dense_model)
     log.write()
     print(f"train_dense: best val_accuracy {max(r['val_accuracy'] for r in log.rows):.4f} at epoch {epoch} → {cfg.paths.dense_model}")
+    return {"epoch_seconds": log.seconds}
 

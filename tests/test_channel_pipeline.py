@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from pruneflow.channels import kept_count
+from pruneflow.timings import read_table_with_timings
 from tests.conftest import build_config
 
 pytestmark = pytest.mark.slow
@@ -20,7 +21,12 @@ MODELS = ("dense", "unstructured", "channel", "stacked", "uniform_width")
 
 @pytest.fixture(scope="module")
 def table(dvc_build: Path) -> dict:
-    return json.loads((dvc_build / build_config(dvc_build).paths.channel_bench).read_text())
+    """The channel_bench table with its timing half (the latencies) merged back, as readers see it."""
+    from pruneflow.timings import read_with_timings
+
+    p = build_config(dvc_build).paths
+    assert "latency" not in json.loads(p.channel_bench.read_text()), "latency stays out of the DVC output"
+    return read_with_timings(p.channel_bench, p.channel_latency)
 
 
 def test_every_group_in_scope_is_narrowed_to_the_kept_fraction(dvc_build: Path) -> None:
@@ -82,7 +88,8 @@ def test_metrics_json_and_the_sweep_carry_the_channel_models(dvc_build: Path, ta
     assert not [key for key in metrics["channel"] if key.endswith("_ms") or "_speedup_" in key], "timings stay out"
     assert metrics["channel"]["macs"] == table["models"]["channel"]["macs"]
     assert not [key for key in metrics["stacked"] if key.endswith("_seconds")], "wall time stays out of metrics.json"
-    sweep = pd.read_csv(dvc_build / cfg.paths.sweep_table)
+    assert "int8_p50_ms" not in pd.read_csv(cfg.paths.sweep_table).columns, "latency stays out of the DVC output"
+    sweep = read_table_with_timings(cfg.paths.sweep_table, cfg.paths.sweep_latency)
     channel_rows = sweep[sweep["kind"] == "channel"]
     assert sorted(channel_rows["keep"]) == sorted([cfg.channels.keep, *cfg.channels.sweep_keeps])
     assert channel_rows["int8_p50_ms"].notna().all() and (channel_rows["macs"] < sweep["macs"].max()).all()

@@ -108,9 +108,23 @@ def test_every_output_persists_so_a_failed_stage_keeps_the_last_good_one(dvc_sta
 
 
 def test_metrics_file_is_kept_in_git_not_the_dvc_cache(dvc_stages) -> None:
-    exact, timings = dvc_stages["evaluate"]["metrics"]
-    assert exact == {"metrics.json": {"cache": False, "persist": True}}
-    assert timings == {"timings.json": {"cache": False, "persist": True}}
+    assert dvc_stages["evaluate"]["metrics"] == [{"metrics.json": {"cache": False, "persist": True}}]
+
+
+def test_timing_files_are_no_stages_output_or_dependency_and_timings_json_is_a_top_level_metric(dvc_stages) -> None:
+    cfg = load_config(REPO / "params.yaml")
+    timing = {str(path) for stage in _registry() for path in stage.timing_paths(cfg)}
+    assert {"timings.json", "reports/bench.json", "reports/latency_ms.csv", "reports/channels_latency.json",
+            "reports/sweep_latency.csv", "reports/report.md", "reports/timings/train_dense.json",
+            "reports/timings/sweep_point@0.5-polynomial.json"} <= timing
+    for name, stage in dvc_stages.items():
+        listed = set().union(*(_names(stage.get(section)) for section in ("deps", "outs", "metrics", "plots")))
+        clash = {(entry, path) for entry in listed for path in timing
+                 if entry == path or path.startswith(f"{entry}/") or entry.startswith(f"{path}/")}
+        assert clash == set(), name
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    top = yaml.safe_load((REPO / "dvc.yaml").read_text())["metrics"]
+    assert [_resolve(entry, params) for entry in top] == ["timings.json"]
 
 
 def test_a_stage_imports_the_library_never_another_stage() -> None:

@@ -23,11 +23,16 @@ def test_per_class_precision_and_recall_from_known_predictions() -> None:
 def test_epoch_time_ratio_ignores_the_graph_building_first_epoch() -> None:
     from pruneflow.evaluation import epoch_times
 
-    dense = pd.DataFrame({"seconds": [30.0, 10.0, 10.0, 12.0]})
-    prune = pd.DataFrame({"seconds": [40.0, 15.0, 15.0]})
-    times = epoch_times(dense, prune)
+    times = epoch_times([30.0, 10.0, 10.0, 12.0], [40.0, 15.0, 15.0])
     assert times["dense_epoch_median_s"] == 10.0
     assert times["prune_over_dense_epoch_time_x"] == pytest.approx(1.5)
+
+
+def test_missing_epoch_timings_leave_out_the_training_section_instead_of_stopping() -> None:
+    from pruneflow.evaluation import epoch_times
+
+    assert epoch_times([], [40.0, 15.0]) == {}
+    assert epoch_times([12.0], [13.0])["prune_over_dense_epoch_time_x"] == pytest.approx(13 / 12)
 
 
 def test_layer_sparsity_counts_zeros_of_prunable_kernels_only() -> None:

@@ -182,13 +182,9 @@ def test_sweep_points_pruned_in_parallel_on_dask_equal_the_dvc_build_file_for_fi
     for folder in folders:
         files = sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
         assert files == sorted(p.relative_to(dvc_build / folder) for p in (dvc_build / folder).rglob("*") if p.is_file())
-        for name in files:
-            if name.name == POINT_FILE:  # every field but the wall time
-                mine, built = (json.loads(f.read_text()) for f in (folder / name, dvc_build / folder / name))
-                assert mine.pop("prune_seconds") > 0 and built.pop("prune_seconds") > 0
-                assert mine == built, folder
-            else:  # the Keras file too: canonical zip, no save time inside
-                assert digest(folder / name) == digest(dvc_build / folder / name), folder / name
+        for name in files:  # point.json and the Keras file too: no wall time or save time inside
+            assert digest(folder / name) == digest(dvc_build / folder / name), folder / name
+        assert POINT_FILE in {name.name for name in files}
 
 
 @pytest.mark.slow

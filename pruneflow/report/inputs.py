@@ -1,8 +1,8 @@
-"""The report's inputs: one run's metrics.json and the tables its stages wrote, read once."""
+"""The report's inputs: one run's metrics.json and the tables its stages wrote, read once, each with its
+timing file (timings.json, the latency samples, the sweep's and channel_bench's latencies) merged in."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ import pandas as pd
 from pruneflow.config import Config
 from pruneflow.data import SPLITS, load_classes, load_split
 from pruneflow.errors import require
-from pruneflow.timings import read_run_metrics
+from pruneflow.timings import read_run_metrics, read_table_with_timings, read_with_timings
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,10 @@ def load_artifacts(cfg: Config) -> RunArtifacts:
         per_class=csv(p.per_class_table, "evaluate", ("class",)),
         predictions=csv(p.predictions, "evaluate", ("actual", "dense", "pruned")),
         histogram=csv(p.weight_histogram, "evaluate"),
-        latency=csv(p.latency_samples, "bench"),
+        latency=csv(p.latency_samples, "bench"),  # a timing file
         classes=load_classes(p.prepared),
         split_sizes={split: len(load_split(p.prepared, split)[1]) for split in SPLITS},
-        sweep=csv(p.sweep_table, "sweep"),
+        sweep=read_table_with_timings(require(p.sweep_table, "sweep"), require(p.sweep_latency, "sweep")),
         sensitivity=csv(p.sensitivity, "sensitivity"),
-        channels=json.loads(require(p.channel_bench, "channel_bench").read_text()),
+        channels=read_with_timings(require(p.channel_bench, "channel_bench"), require(p.channel_latency, "channel_bench")),
     )

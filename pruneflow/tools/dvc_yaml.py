@@ -19,6 +19,10 @@ HEADER = """\
 # is written twice. Each stage lists its code (its edge in tasks/ and the pruneflow modules it imports),
 # the data and the params keys it reads. Outputs are `persist: true`: DVC leaves the previous good
 # outputs in place while a stage runs, and the stage replaces them atomically only once it succeeded.
+# Every output listed here is a pure function of its stage's inputs. Wall-clock values (latency,
+# seconds) go to timing files, kept in git but no stage's output or dependency here (each stage's
+# comment names its own; every stage also writes ${paths.stage_timings}/<stage>.json), so a rerun that
+# reproduces the results leaves `dvc status` clean. timings.json is a top-level metric below.
 """
 
 # `dvc plots show` / `dvc plots diff main` (offline: see .dvc/config and vendor/vega): the report's PNG
@@ -79,7 +83,9 @@ def _out(out: Out) -> list[str]:
 
 def stage_yaml(stage: Stage) -> list[str]:
     """One stage's lines of dvc.yaml."""
-    lines = [*_summary(stage), f"  {stage.name}:"]
+    timing = [f"${{{out.key}}}" for out in stage.outs if out.timing]
+    note = [f"  # Timing files (in git, not tracked here): {', '.join(timing)}."] if timing else []
+    lines = [*_summary(stage), *note, f"  {stage.name}:"]
     if stage.name == SWEEP_POINT:
         lines += ["    matrix:", "      sparsity: ${sweep.sparsities}", "      schedule: ${sweep.schedules}",
                   f"    cmd: python -m pruneflow {SWEEP_POINT} --sparsity ${{item.sparsity}} --schedule ${{item.schedule}}"]
@@ -93,10 +99,11 @@ def stage_yaml(stage: Stage) -> list[str]:
     lines += [f"      - ${{{key}}}" for key in stage.deps]
     if stage.params:
         lines += ["    params:", *(f"      - {key}" for key in stage.params)]
+    tracked = [o for o in stage.outs if not o.timing]
     sections = {
-        "metrics": [o for o in stage.outs if o.metric],
-        "outs": [o for o in stage.outs if not o.metric and not o.plot],
-        "plots": [o for o in stage.outs if o.plot],
+        "metrics": [o for o in tracked if o.metric],
+        "outs": [o for o in tracked if not o.metric and not o.plot],
+        "plots": [o for o in tracked if o.plot],
     }
     if stage.name == SWEEP_POINT:  # one folder per point, named as the stage's matrix suffix
         lines += ["    outs:", "      - ${paths.sweep}/${item.sparsity}-${item.schedule}:", "          persist: true"]
@@ -115,7 +122,9 @@ def render() -> str:
     lines = ["stages:"]
     for stage in STAGES:
         lines += [*stage_yaml(stage), ""]
-    return HEADER + "\n".join(lines) + PLOTS
+    # Timing metrics files: `dvc metrics show/diff` read them, `dvc status` never hashes them.
+    metrics = [f"  - ${{{out.key}}}" for stage in STAGES for out in stage.outs if out.timing and out.metric]
+    return HEADER + "\n".join(lines) + "metrics:\n" + "\n".join(metrics) + "\n" + PLOTS
 
 
 def main(argv: list[str] | None = None) -> int:
