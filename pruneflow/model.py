@@ -44,7 +44,7 @@ def build_classifier(cfg: ModelConfig, num_classes: int, image_size: int) -> ker
     scaled = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale_to_unit")(inputs)
     try:
         base = _BASES[cfg.architecture](
-            input_tensor=scaled, include_top=False, weights=cfg.weights, alpha=cfg.alpha, pooling="avg"
+            input_tensor=scaled, include_top=False, weights=cfg.weights, alpha=cfg.alpha, pooling=None
         )
     except Exception as exc:  # a failed download or a bad file surfaces as many exception types
         if cfg.weights is None:
@@ -59,7 +59,10 @@ def build_classifier(cfg: ModelConfig, num_classes: int, image_size: int) -> ker
             layer.momentum = cfg.bn_momentum
         if cfg.freeze_base:
             layer.trainable = False
-    x = keras.layers.Dense(cfg.dense_units, activation="relu", name="head_dense")(base.output)
+    # The pooling layer named here, not by keras.applications (`pooling="avg"` names it by how many were
+    # built before in the process): the saved file is then the same from any process (DVC, the flow).
+    pooled = keras.layers.GlobalAveragePooling2D(name="global_average_pooling2d")(base.output)
+    x = keras.layers.Dense(cfg.dense_units, activation="relu", name="head_dense")(pooled)
     x = keras.layers.Dropout(cfg.dropout, name="head_dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="head_logits")(x)
     model = keras.Model(inputs, outputs, name=f"{cfg.architecture}_classifier")
