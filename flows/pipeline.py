@@ -84,7 +84,8 @@ def run_stage(cfg: Config, stage: Stage) -> dict[str, str] | State:
         return Failed(message=str(exc))
     outputs = output_digests(stage, cfg)
     if outputs is None:
-        return Failed(message=f"wrote only part of its outputs {[str(p) for p in stage.out_paths(cfg)]}")
+        missing = [str(p) for p in (*stage.out_paths(cfg), *stage.timing_paths(cfg)) if not p.exists()]
+        return Failed(message=f"wrote only part of its outputs: missing {missing}")
     record_run(stage, cfg, key, outputs)
     return outputs
 

@@ -189,7 +189,7 @@ def stage_outputs(argv: list[str]) -> tuple[str, tuple[Path, ...]]:
         elif args.stage == CHANNEL_POINT:
             stage = sweep_stage(ChannelPoint(args.keep))
         cfg = load_config(args.params)
-        return stage.name, (*stage.out_paths(cfg), *stage.timing_paths(cfg)[:-1])
+        return stage.name, (*stage.out_paths(cfg), *stage.timing_out_paths(cfg))
     except Exception:  # the stage succeeded; a summary without its outputs is still a summary
         return args.stage, ()
 

@@ -97,9 +97,13 @@ class Stage:
             return (Path(lookup(cfg, MATRIX_FOLDERS[self.name.split("@")[0]])) / self.point.name,)
         return tuple(Path(lookup(cfg, out.key)) for out in self.outs if not out.timing)
 
+    def timing_out_paths(self, cfg: Config) -> tuple[Path, ...]:
+        """The outputs the edge publishes that hold wall-clock values (in git, not tracked by DVC)."""
+        return tuple(Path(lookup(cfg, out.key)) for out in self.outs if out.timing)
+
     def timing_paths(self, cfg: Config) -> tuple[Path, ...]:
         """The files the stage writes that hold wall-clock values: its timing outputs and timing file."""
-        return (*(Path(lookup(cfg, out.key)) for out in self.outs if out.timing), self.timing_file(cfg))
+        return (*self.timing_out_paths(cfg), self.timing_file(cfg))
 
     def sources(self) -> tuple[Path, ...]:
         """The code the stage runs: its edge and every library module it imports, transitively."""
@@ -291,7 +295,7 @@ def upstream(stages: tuple[Stage, ...], cfg: Config) -> dict[str, set[str]]:
 
 def timing_files(cfg: Config) -> list[str]:
     """Every file (or folder) of the pipeline that holds wall-clock values, in table order."""
-    found = [str(path) for stage in STAGES for path in stage.timing_paths(cfg)[:-1]]
+    found = [str(path) for stage in STAGES for path in stage.timing_out_paths(cfg)]
     return [*dict.fromkeys(found), f"{cfg.paths.stage_timings}/<stage>.json"]
 
 

@@ -260,8 +260,9 @@ def flow_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def copy_build(build: Path, dst: Path) -> Path:
-    """A private, writable copy of a shared build (git history, DVC cache and flow cache included)."""
-    shutil.copytree(build, dst, symlinks=True)
+    """A private, writable copy of a shared build (git history, DVC cache and flow cache included),
+    without the shared build's `.built` marker (not a project file: git would see it untracked)."""
+    shutil.copytree(build, dst, symlinks=True, ignore=lambda folder, names: [".built"] if folder == str(build) else [])
     return dst
 
 

@@ -26,28 +26,42 @@ pytestmark = pytest.mark.slow
 
 
 # SIGKILL at a chosen rename of the stage's final publish (tests/kill_at_commit.py), with params that
-# make the new outputs differ from the old ones (bench: new timings anyway), so an in-place write
-# would be caught. 1: before any output is published; 2: between two renames (bench: one of its two
-# files published; ingest: inside the folder swap, the old folder moved aside and the new one not yet in).
+# make the new outputs differ from the old ones, so an in-place write would be caught. 1: before any
+# output is published; 2: between two renames (bench: the first of its three files published, the
+# others not; ingest: inside the folder swap, the old folder moved aside and the new one not yet in).
+# A stage's files are its DVC outputs and its timing outputs (in git): none may be left half-new.
 KILLS = [
-    ("bench", {}, 1),
-    ("bench", {}, 2),
+    ("bench", {"bench": {"runs": 6}}, 1),
+    ("bench", {"bench": {"runs": 6}}, 2),
     ("ingest", {"data": {"val_fraction": 0.25}}, 2),
     ("report", {"sweep": {"accuracy_budget_pts": 25.0}}, 1),
 ]
+
+
+def _files_published_by(stage, cfg) -> tuple[Path, ...]:
+    """What a stage publishes together: its DVC outputs and timing outputs (its stage timing file is
+    written after the publish)."""
+    return (*stage.out_paths(cfg), *stage.timing_out_paths(cfg))
+
+
+def _published(repo: Path) -> dict[str, str]:
+    """Digest of every file every stage publishes, by path."""
+    cfg = load_config(repo / "params.yaml")
+    return {str(path): digest(repo / path) if (repo / path).exists() else "missing"
+            for stage in pipeline_stages(cfg) for path in _files_published_by(stage, cfg)}
 
 
 @pytest.mark.parametrize(("stage", "changes", "rename"), KILLS, ids=[f"{k[0]}-rename{k[2]}" for k in KILLS])
 def test_sigkill_while_publishing_never_leaves_a_mix_dvc_would_accept(dvc_build: Path, tmp_path: Path, stage: str,
                                                                        changes: dict, rename: int) -> None:
     repo = copy_build(dvc_build, tmp_path / "repo")
-    before = outputs(repo)
+    before = _published(repo)
     edit_params(repo, changes)
     killed = run_command([sys.executable, "kill_at_commit.py", str(rename), stage], repo, check=False)
     assert killed.returncode == -signal.SIGKILL, f"{stage} was not killed while publishing:\n{killed.stderr[-2000:]}"
-    after = outputs(repo)
+    after = _published(repo)
     cfg = load_config(repo / "params.yaml")
-    mine = {str(p) for p in next(s for s in pipeline_stages(cfg) if s.name == stage).out_paths(cfg)}
+    mine = {str(p) for p in _files_published_by(next(s for s in pipeline_stages(cfg) if s.name == stage), cfg)}
     assert {k: v for k, v in after.items() if k not in mine} == {k: v for k, v in before.items() if k not in mine}
     changed = {path for path in mine if after[path] != before[path]}
     if rename == 1:

@@ -244,6 +244,9 @@ def test_stage_tasks_retry_transient_io_only_never_bad_input_or_a_deterministic_
         def out_paths(self, cfg) -> tuple:
             return (in_tmp / f"{self.name}.out",)
 
+        def timing_paths(self, cfg) -> tuple:
+            return ()  # its own run() writes no timing file
+
         def run(self, cfg) -> None:
             attempts.append(self.name)
             if self.name in failures and (self.name != "flaky_disk" or attempts.count(self.name) == 1):
