@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
+from pathlib import Path
 
 import pandas as pd
 from prefect import flow, task
@@ -31,6 +32,7 @@ from flows.caching import (
     stage_key,
 )
 from pruneflow.config import Config, load_config
+from pruneflow.dvc_cache import cache_outputs_matching_lock
 from pruneflow.errors import PipelineError
 from pruneflow.metrics import (
     comparison_rows,
@@ -200,7 +202,19 @@ def main(argv: list[str] | None = None) -> int:
     metrics = read_run_metrics(cfg.paths.metrics, cfg.paths.timings)
     print(format_table(metrics))
     print(format_variants(metrics))
+    if Path(".dvc").is_dir():
+        _hand_outputs_to_dvc()
     return 0
+
+
+def _hand_outputs_to_dvc() -> None:
+    """Put the outputs that match dvc.lock into DVC's cache, so that `dvc repro` after `make flow` on a
+    fresh clone has nothing to rerun. The flow's results stand whatever DVC says: a failure is a warning."""
+    try:
+        print(cache_outputs_matching_lock(Path.cwd()).summary())
+    except Exception as exc:  # noqa: BLE001 -- DVC's bookkeeping only; the run itself succeeded
+        print(f"pruneflow: warning: DVC's cache was not updated ({type(exc).__name__}: {exc}); "
+              "`dvc status` shows what differs from dvc.lock", file=sys.stderr)
 
 
 if __name__ == "__main__":

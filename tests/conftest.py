@@ -287,11 +287,17 @@ def edit_params(repo: Path, changes: dict[str, dict]) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def outputs(repo: Path) -> dict[str, str]:
-    """Digest of every output of every stage, by path."""
+def published_by(stage, cfg, timing_outputs: bool = False) -> tuple[Path, ...]:
+    """A stage's DVC outputs, and with `timing_outputs` the timing files it publishes together with
+    them (its stage timing file, written after the publish, is not one of them)."""
+    return (*stage.out_paths(cfg), *(stage.timing_out_paths(cfg) if timing_outputs else ()))
+
+
+def outputs(repo: Path, timing_outputs: bool = False) -> dict[str, str]:
+    """Digest of every output of every stage (see `published_by`), by path; "missing" where absent."""
     cfg = load_config(repo / "params.yaml")
     return {str(out): digest(repo / out) if (repo / out).exists() else "missing"
-            for stage in pipeline_stages(cfg) for out in stage.out_paths(cfg)}
+            for stage in pipeline_stages(cfg) for out in published_by(stage, cfg, timing_outputs)}
 
 
 def changed_stages(repo: Path) -> set[str]:

@@ -18,6 +18,7 @@ from tests.conftest import (
     dvc,
     edit_params,
     outputs,
+    published_by,
     run_command,
     stages_run,
 )
@@ -38,30 +39,17 @@ KILLS = [
 ]
 
 
-def _files_published_by(stage, cfg) -> tuple[Path, ...]:
-    """What a stage publishes together: its DVC outputs and timing outputs (its stage timing file is
-    written after the publish)."""
-    return (*stage.out_paths(cfg), *stage.timing_out_paths(cfg))
-
-
-def _published(repo: Path) -> dict[str, str]:
-    """Digest of every file every stage publishes, by path."""
-    cfg = load_config(repo / "params.yaml")
-    return {str(path): digest(repo / path) if (repo / path).exists() else "missing"
-            for stage in pipeline_stages(cfg) for path in _files_published_by(stage, cfg)}
-
-
 @pytest.mark.parametrize(("stage", "changes", "rename"), KILLS, ids=[f"{k[0]}-rename{k[2]}" for k in KILLS])
 def test_sigkill_while_publishing_never_leaves_a_mix_dvc_would_accept(dvc_build: Path, tmp_path: Path, stage: str,
                                                                        changes: dict, rename: int) -> None:
     repo = copy_build(dvc_build, tmp_path / "repo")
-    before = _published(repo)
+    before = outputs(repo, timing_outputs=True)
     edit_params(repo, changes)
     killed = run_command([sys.executable, "kill_at_commit.py", str(rename), stage], repo, check=False)
     assert killed.returncode == -signal.SIGKILL, f"{stage} was not killed while publishing:\n{killed.stderr[-2000:]}"
-    after = _published(repo)
+    after = outputs(repo, timing_outputs=True)
     cfg = load_config(repo / "params.yaml")
-    mine = {str(p) for p in _files_published_by(next(s for s in pipeline_stages(cfg) if s.name == stage), cfg)}
+    mine = {str(p) for p in published_by(next(s for s in pipeline_stages(cfg) if s.name == stage), cfg, True)}
     assert {k: v for k, v in after.items() if k not in mine} == {k: v for k, v in before.items() if k not in mine}
     changed = {path for path in mine if after[path] != before[path]}
     if rename == 1:

@@ -68,7 +68,10 @@ def test_every_output_of_the_flow_in_place_of_dvc_repros_leaves_dvc_status_clean
     # every timed stage measured anew, every stage's seconds differ, and the report shows the new timings
     timed = {p.bench, p.latency_samples, p.channel_latency, p.sweep_latency, p.timings, p.report_md}
     assert {str(path) for path in timed} <= changed
-    assert {str(BY_NAME[name].timing_file(cfg)) for name in ("train_dense", "prune", "pqat", "evaluate")} <= changed
+    # the stages that do timed work in the tiny build; its pqat is off (quantize.pqat: false), so pqat's
+    # timing file holds only a ~0.001 s no-op that may repeat to the millisecond
+    assert not cfg.quantize.pqat
+    assert {str(BY_NAME[name].timing_file(cfg)) for name in ("train_dense", "prune", "evaluate")} <= changed
     # git sees only timing files changed: no other file in git moved
     changes = _git_changes(repo)
     assert changes, "the flow's timings should differ from dvc repro's"
