@@ -32,7 +32,7 @@ from flows.caching import (
     stage_key,
 )
 from pruneflow.config import Config, load_config
-from pruneflow.dvc_cache import cache_outputs_matching_lock
+from pruneflow.dvc_cache import hand_outputs_to_dvc
 from pruneflow.errors import PipelineError
 from pruneflow.metrics import (
     comparison_rows,
@@ -203,18 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(metrics))
     print(format_variants(metrics))
     if Path(".dvc").is_dir():
-        _hand_outputs_to_dvc()
+        hand_outputs_to_dvc(Path.cwd())
     return 0
-
-
-def _hand_outputs_to_dvc() -> None:
-    """Put the outputs that match dvc.lock into DVC's cache, so that `dvc repro` after `make flow` on a
-    fresh clone has nothing to rerun. The flow's results stand whatever DVC says: a failure is a warning."""
-    try:
-        print(cache_outputs_matching_lock(Path.cwd()).summary())
-    except Exception as exc:  # noqa: BLE001 -- DVC's bookkeeping only; the run itself succeeded
-        print(f"pruneflow: warning: DVC's cache was not updated ({type(exc).__name__}: {exc}); "
-              "`dvc status` shows what differs from dvc.lock", file=sys.stderr)
 
 
 if __name__ == "__main__":
