@@ -300,6 +300,26 @@ def outputs(repo: Path, timing_outputs: bool = False) -> dict[str, str]:
             for stage in pipeline_stages(cfg) for out in published_by(stage, cfg, timing_outputs)}
 
 
+def dvc_status(repo: Path) -> dict:
+    """`dvc status --json`: each stage that must rerun, with what changed."""
+    return json.loads(dvc(repo, "status", "--json").stdout)
+
+
 def changed_stages(repo: Path) -> set[str]:
     """The stages `dvc status` says must rerun (their own code, deps, params or outputs changed)."""
-    return set(json.loads(dvc(repo, "status", "--json").stdout))
+    return set(dvc_status(repo))
+
+
+def replace_outputs(source: Path, repo: Path, timing: bool) -> None:
+    """Every DVC output (and, with `timing`, every timing file) of the build `source` in place of `repo`'s."""
+    cfg = load_config(repo / "params.yaml")
+    for stage in pipeline_stages(cfg):
+        for path in (*stage.out_paths(cfg), *(stage.timing_paths(cfg) if timing else ())):
+            target = repo / path
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            copier = shutil.copytree if (source / path).is_dir() else shutil.copy2
+            copier(source / path, target)

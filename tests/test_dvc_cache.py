@@ -5,7 +5,6 @@ DVC cache is empty, filled with the files the flow (`flow_build`) or `dvc repro`
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
@@ -15,8 +14,7 @@ import pytest
 
 from pruneflow.config import load_config
 from pruneflow.dvc_cache import cache_outputs_matching_lock, only_missing_from_cache
-from pruneflow.stages import pipeline_stages
-from tests.conftest import dvc, run_command, stages_run
+from tests.conftest import dvc, dvc_status, replace_outputs, run_command, stages_run
 
 
 def test_only_a_stage_whose_every_status_entry_is_an_output_not_in_cache_counts_as_missing_from_cache() -> None:
@@ -48,23 +46,6 @@ def _fresh_clone(build: Path, tmp_path: Path) -> Path:
     return clone
 
 
-def _copy_outputs(source: Path, clone: Path, timing: bool) -> None:
-    """Every DVC output (and, with `timing`, every timing file) of `source` in place of the clone's."""
-    cfg = load_config(clone / "params.yaml")
-    for stage in pipeline_stages(cfg):
-        for path in (*stage.out_paths(cfg), *(stage.timing_paths(cfg) if timing else ())):
-            target = clone / path
-            if target.is_dir():
-                shutil.rmtree(target)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            copy = shutil.copytree if (source / path).is_dir() else shutil.copy2
-            copy(source / path, target)
-
-
-def _status(clone: Path) -> dict:
-    return json.loads(dvc(clone, "status", "--json").stdout)
-
-
 @pytest.mark.slow
 def test_make_flow_on_a_fresh_clone_puts_its_outputs_into_dvcs_cache_and_leaves_nothing_to_rerun(
         dvc_build: Path, flow_build: Path, tmp_path: Path) -> None:
@@ -72,10 +53,10 @@ def test_make_flow_on_a_fresh_clone_puts_its_outputs_into_dvcs_cache_and_leaves_
     cfg = load_config(clone / "params.yaml")
     # the state `make flow` leaves in the clone: the flow's outputs and timing files, and its own cache
     # (stamps and Prefect results), so that this run of the flow finds every stage Cached
-    _copy_outputs(flow_build, clone, timing=True)
+    replace_outputs(flow_build, clone, timing=True)
     shutil.copytree(flow_build / cfg.paths.flow_stamps, clone / cfg.paths.flow_stamps)
     lock = (clone / "dvc.lock").read_bytes()
-    status = _status(clone)
+    status = dvc_status(clone)
     assert status and all(only_missing_from_cache(entries) for entries in status.values()), status
     assert stages_run(dvc(clone, "repro", "--dry").stdout) == set(status)  # what DVC would rerun before
 
@@ -84,7 +65,7 @@ def test_make_flow_on_a_fresh_clone_puts_its_outputs_into_dvcs_cache_and_leaves_
     assert f"DVC: put the outputs of {len(status)} stages into DVC's cache" in out, out
     assert "differ from dvc.lock" not in out
     assert (clone / "dvc.lock").read_bytes() == lock
-    assert _status(clone) == {}
+    assert dvc_status(clone) == {}
     dry = dvc(clone, "repro", "--dry")
     assert stages_run(dry.stdout) == set() and "up to date" in dry.stdout, dry.stdout
 
@@ -94,18 +75,18 @@ def test_outputs_that_differ_from_dvc_lock_stay_out_of_dvcs_cache_and_dvc_lock_k
         dvc_build: Path, tmp_path: Path) -> None:
     clone = _fresh_clone(dvc_build, tmp_path)
     cfg = load_config(clone / "params.yaml")
-    _copy_outputs(dvc_build, clone, timing=False)
+    replace_outputs(dvc_build, clone, timing=False)
     lock = (clone / "dvc.lock").read_bytes()
     with open(clone / cfg.paths.stripped_model, "ab") as handle:  # strip's output, changed behind DVC's back
         handle.write(b"\0")
     # DVC calls it only "not in cache": the word alone does not prove a file matches dvc.lock
-    assert _status(clone)["strip"] == [{"changed outs": {str(cfg.paths.stripped_model): "not in cache"}}]
+    assert dvc_status(clone)["strip"] == [{"changed outs": {str(cfg.paths.stripped_model): "not in cache"}}]
 
     result = cache_outputs_matching_lock(clone)
     assert {"strip", "export", "evaluate"} <= set(result.differing)  # the changed output, and its readers
     assert {"ingest", "train_dense", "prune"} <= set(result.cached)
     assert not set(result.cached) & set(result.differing)
     assert (clone / "dvc.lock").read_bytes() == lock
-    status = _status(clone)
+    status = dvc_status(clone)
     assert set(status) == set(result.differing)
     assert status["strip"] == [{"changed outs": {str(cfg.paths.stripped_model): "not in cache"}}]

@@ -7,7 +7,6 @@ session's two tiny builds (tests/conftest.py): `dvc_build`, a git + DVC repo aft
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,14 @@ import pytest
 from pruneflow.config import load_config
 from pruneflow.io import digest
 from pruneflow.stages import BY_NAME, pipeline_stages
-from tests.conftest import changed_stages, copy_build, dvc, run_command, stages_run
+from tests.conftest import (
+    changed_stages,
+    copy_build,
+    dvc,
+    replace_outputs,
+    run_command,
+    stages_run,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -52,15 +58,7 @@ def test_every_output_of_the_flow_in_place_of_dvc_repros_leaves_dvc_status_clean
     before = _timing_digests(repo)
     # The flow's results, made in its own process from the same project and inputs, replace every file
     # `dvc repro` wrote: DVC-tracked outputs and timing files alike.
-    for stage in pipeline_stages(cfg):
-        for path in (*stage.out_paths(cfg), *stage.timing_paths(cfg)):
-            target = repo / path
-            if target.is_dir():
-                shutil.rmtree(target)
-            else:
-                target.unlink()
-            copy = shutil.copytree if (flow_build / path).is_dir() else shutil.copy2
-            copy(flow_build / path, target)
+    replace_outputs(flow_build, repo, timing=True)
     _nothing_to_rerun(repo)
     after = _timing_digests(repo)
     changed = {path for path in before if before[path] != after[path]}
