@@ -16,7 +16,8 @@ from pathlib import Path
 
 from pruneflow.config import ChannelPoint, SweepPoint, load_config
 from pruneflow.errors import PipelineError
-from pruneflow.stages import BY_NAME, CHANNEL_POINT, SWEEP_POINT, metrics_digest, sweep_stage
+from pruneflow.lineage import metrics_digest
+from pruneflow.stages import BY_NAME, CHANNEL_POINT, SWEEP_POINT, sweep_stage
 
 
 def main(argv: list[str] | None = None) -> int:

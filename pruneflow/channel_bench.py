@@ -17,13 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from pruneflow.channel_training import MODEL_FILE
 from pruneflow.config import Config
 from pruneflow.data import load_split
 from pruneflow.errors import require
 from pruneflow.model import load_model
-from pruneflow.sweep import FLOAT_FILE, INT8_FILE, read_point
-from pruneflow.sweep import MODEL_FILE as STRIPPED_FILE
+from pruneflow.points import FLOAT_FILE, INT8_FILE, MODEL_FILE, STRIPPED_FILE, read_point
 from pruneflow.sweep_table import exported_point
 from pruneflow.tf_env import keras, tf
 from pruneflow.tflite import TFLiteRunner, calibration_images, in_processes, representative_data, to_tflite

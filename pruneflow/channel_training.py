@@ -38,13 +38,13 @@ from pruneflow.model import (
     save_model,
     seed_everything,
 )
+from pruneflow.points import FLOAT_FILE, INT8_FILE, LOG_FILE, MODEL_FILE, POINT_FILE, WIDTHS_FILE
 from pruneflow.schedule import epochs_for, steps_per_epoch
-from pruneflow.sweep import FLOAT_FILE, INT8_FILE, POINT_FILE, point_config, prune_and_write, score_point
+from pruneflow.scoring import score_point
+from pruneflow.sweep import point_config, prune_and_write
 from pruneflow.tf_env import keras
 from pruneflow.tflite import calibration_images, convert_file, in_processes
 from pruneflow.training import train_dense
-
-MODEL_FILE, WIDTHS_FILE, LOG_FILE = "model.keras", "widths.csv", "epochs.csv"
 
 
 def step_keeps(keep: float, schedule: str, steps: int) -> list[float]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -169,19 +168,6 @@ def format_variants(metrics: dict[str, Any]) -> str:
     """The per-variant table printed after a run ('' when the metrics have no variants)."""
     rows = variant_rows(metrics)
     return "" if rows.empty else rows.set_index("variant").to_string()
-
-
-def binary_entropy(s: float) -> float:
-    """H(s) in bits: the information in one weight's zero/nonzero flag at sparsity s."""
-    if s <= 0.0 or s >= 1.0:
-        return 0.0
-    return -(s * math.log2(s) + (1 - s) * math.log2(1 - s))
-
-
-def gzip_bound_x(s: float, bits: int = 32) -> float:
-    """Best compression ratio of `bits`-bit weights at sparsity s when nonzeros are incompressible:
-    bits / ((1 − s)·bits + H(s)). Sparsity 0 gives 1.0; 80 % gives 4.49."""
-    return bits / ((1 - s) * bits + binary_entropy(s))
 
 
 # metrics.json's `channels` section: its models in reading order (dense first: the others are against it).

@@ -26,10 +26,9 @@ from pruneflow.config import (
     Config,
     PruneConfig,
     SweepPoint,
-    config_digest,
 )
 from pruneflow.io import stage_commit
-from pruneflow.timings import write_stage_timing
+from pruneflow.timings import stage_timing_file, write_stage_timing
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_POINT = "sweep_point"
@@ -85,7 +84,7 @@ class Stage:
 
     def timing_file(self, cfg: Config) -> Path:
         """`paths.stage_timings/<stage>.json`: this stage's seconds (not a DVC output)."""
-        return Path(cfg.paths.stage_timings) / f"{self.name}.json"
+        return stage_timing_file(cfg.paths.stage_timings, self.name)
 
     def dep_paths(self, cfg: Config) -> tuple[Path, ...]:
         """The data files and folders the stage reads."""
@@ -294,21 +293,22 @@ def upstream(stages: tuple[Stage, ...], cfg: Config) -> dict[str, set[str]]:
 
 
 def timing_files(cfg: Config) -> list[str]:
-    """Every file (or folder) of the pipeline that holds wall-clock values, in table order."""
+    """Every file (or folder) of the pipeline that holds wall-clock values, in table order (what
+    `pruneflow.lineage.timing_files` says without the table, checked by a test)."""
     found = [str(path) for stage in STAGES for path in stage.timing_out_paths(cfg)]
     return [*dict.fromkeys(found), f"{cfg.paths.stage_timings}/<stage>.json"]
 
 
-def metrics_digest(cfg: Config, stage: str = "evaluate") -> str:
-    """The digest of the params `stage` (evaluate, which writes metrics.json) and every stage upstream
-    of it read: what DVC compares to call the metrics stale, so equal digests mean the same numbers."""
+def params_upstream(cfg: Config, stage: str = "evaluate") -> tuple[str, ...]:
+    """The params keys `stage` and every stage upstream of it read: what DVC compares to call its outputs
+    stale (`pruneflow.lineage.METRICS_PARAMS` says the same for evaluate, checked by a test)."""
     stages = pipeline_stages(cfg)
     graph, todo, seen = upstream(stages, cfg), [stage], {stage}
     while todo:
         for name in graph[todo.pop()] - seen:
             seen.add(name)
             todo.append(name)
-    return config_digest(cfg, tuple(key for s in stages if s.name in seen for key in s.params))
+    return tuple(sorted({key for s in stages if s.name in seen for key in s.params}))
 
 
 def generations(stages: tuple[Stage, ...], cfg: Config) -> list[list[Stage]]:

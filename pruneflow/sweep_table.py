@@ -17,7 +17,8 @@ from pruneflow.config import Config
 from pruneflow.data import load_split
 from pruneflow.errors import require
 from pruneflow.model import load_model
-from pruneflow.sweep import FLOAT_FILE, INT8_FILE, read_point, score_point
+from pruneflow.points import FLOAT_FILE, INT8_FILE, read_point
+from pruneflow.scoring import score_point
 from pruneflow.tflite import TFLiteRunner, exported, representative_data, tflite_kind, to_tflite
 from pruneflow.timing import interleaved_ms, speedup, summarize
 

@@ -98,6 +98,11 @@ def read_run_metrics(metrics_path: Path, timings_path: Path) -> dict[str, Any]:
 
 
 
+def stage_timing_file(stage_timings: Path, stage: str) -> Path:
+    """`paths.stage_timings/<stage>.json`: a stage's seconds (a timing file, not a DVC output)."""
+    return Path(stage_timings) / f"{stage}.json"
+
+
 def write_stage_timing(path: Path, stage: str, seconds: float, extra: dict[str, Any]) -> None:
     """A stage's timing file: its wall-clock seconds and the edge's own timings (epoch seconds)."""
     write_json(path, {"stage": stage, "seconds": round(seconds, 3), **extra})

@@ -36,9 +36,9 @@ from pruneflow.metrics import (
 )
 from pruneflow.model import load_model, seed_everything
 from pruneflow.pruning import prunable_weights
-from pruneflow.stages import BY_NAME, metrics_digest, timing_files
+from pruneflow.lineage import metrics_digest, timing_files
 from pruneflow.tflite import TFLiteRunner, deployables, exported, model_files
-from pruneflow.timings import read_stage_timing, reproducibility_note, split_timings
+from pruneflow.timings import read_stage_timing, reproducibility_note, split_timings, stage_timing_file
 
 
 def run(cfg: Config) -> None:
@@ -94,7 +94,7 @@ def run(cfg: Config) -> None:
     files = {name: require(path, "pqat" if "pqat" in name else "export") for name, path in deployables(cfg).items()}
     variants = variant_metrics(files, x, y, bench, results["dense"]["size_keras_gzip_bytes"],
                                max(cfg.bench.threads), cfg.bench.batch)
-    training = epoch_times(*(read_stage_timing(BY_NAME[stage].timing_file(cfg)).get("epoch_seconds", [])
+    training = epoch_times(*(read_stage_timing(stage_timing_file(p.stage_timings, stage)).get("epoch_seconds", [])
                              for stage in ("train_dense", "prune")))
     metrics = {
         **results,

@@ -11,11 +11,15 @@ import pytest
 import yaml
 
 from pruneflow.config import ChannelPoint, PruneConfig, SweepPoint, load_config
+from pruneflow import lineage
 from pruneflow.stages import (
     BY_NAME,
+    STAGES as STAGES_TABLE,
     SWEEP_POINT,
     generations,
+    params_upstream,
     pipeline_stages,
+    timing_files,
     upstream,
 )
 from pruneflow.tools import dvc_yaml
@@ -181,3 +185,57 @@ def test_the_flow_runs_stages_in_waves_after_everything_they_read() -> None:
 def test_stage_sources_exist() -> None:
     for stage in _registry():
         assert all(isinstance(p, Path) and p.is_file() for p in stage.sources()), stage.name
+
+
+TRAINING_STAGES = {"train_dense", "prune", "pqat", "channel_prune", "channel_point", "stacked", "uniform_baseline",
+                   "sweep_point", "sweep_derived"}
+
+# What each edit makes stale by its code alone (dvc.yaml lists a stage's sources as its deps): the
+# printing, report and review code reruns no training stage, and a reader of trained points (the
+# benchmarks, the sweep table) is not a training stage's reader of recipes.
+EDITS = [
+    ("the printed tables", "pruneflow/metrics.py", {"evaluate", "report"}),
+    ("a report sentence", "pruneflow/report/sentences.py", {"report"}),
+    ("the PR comment", "pruneflow/tools/pr_comment.py", set()),
+    ("the review tables", "pruneflow/review.py", set()),
+    ("the console filter", "pruneflow/console.py", set()),
+    ("the stage table", "pruneflow/stages.py", set()),
+    ("the timing-file readers", "pruneflow/timings.py", {"evaluate", "report"}),
+    ("the entropy bound", "pruneflow/compression.py",
+     {"sweep_point", "sweep_derived", "channel_prune", "channel_point", "stacked", "uniform_baseline", "channel_bench",
+      "sweep", "report"}),
+    ("the channel training recipe", "pruneflow/channel_training.py",
+     {"channel_prune", "channel_point", "stacked", "uniform_baseline"}),
+    ("the sweep point recipe", "pruneflow/sweep.py",
+     {"sweep_point", "sweep_derived", "channel_prune", "channel_point", "stacked", "uniform_baseline"}),
+    ("the benchmark clock", "pruneflow/timing.py", {"bench", "channel_bench", "sweep"}),
+]
+
+
+@pytest.mark.parametrize(("what", "path", "stale"), EDITS, ids=[e[0] for e in EDITS])
+def test_an_edit_reruns_only_the_stages_whose_code_imports_it(what: str, path: str, stale: set) -> None:
+    assert {stage.name for stage in STAGES_TABLE if REPO / path in stage.sources()} == stale, what
+
+
+def test_an_edit_to_report_printing_or_pr_comment_code_reruns_no_training_stage() -> None:
+    presentation = [REPO / "pruneflow" / name for name in ("metrics.py", "review.py", "console.py", "provenance.py",
+                                                           "timings.py", "lineage.py", "stages.py")]
+    presentation += [*(REPO / "pruneflow" / "report").glob("*.py"), *(REPO / "pruneflow" / "tools").glob("*.py")]
+    for stage in STAGES_TABLE:
+        if stage.name in TRAINING_STAGES:
+            assert set(stage.sources()).isdisjoint(presentation), stage.name
+
+
+def test_lineage_names_the_params_upstream_of_evaluate_as_the_stage_table_does() -> None:
+    cfg = load_config(REPO / "params.yaml")
+    assert lineage.leaf_keys(cfg, lineage.METRICS_PARAMS) == lineage.leaf_keys(cfg, params_upstream(cfg, "evaluate"))
+    # a param of a stage downstream of evaluate only (the sweep list) is not in the digest; one upstream is
+    changed = cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"accuracy_budget_pts": 2.0})})
+    assert lineage.metrics_digest(changed) == lineage.metrics_digest(cfg)
+    changed = cfg.model_copy(update={"bench": cfg.bench.model_copy(update={"runs": cfg.bench.runs + 1})})
+    assert lineage.metrics_digest(changed) != lineage.metrics_digest(cfg)
+
+
+def test_lineage_names_the_timing_files_the_stage_table_marks() -> None:
+    cfg = load_config(REPO / "params.yaml")
+    assert lineage.timing_files(cfg) == timing_files(cfg)

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from pruneflow.config import PruneConfig, parse_config
-from pruneflow.metrics import VARYING_FIELDS, binary_entropy, compare, gzip_bound_x
+from pruneflow.compression import binary_entropy, gzip_bound_x
+from pruneflow.metrics import VARYING_FIELDS, compare
 from pruneflow.report.figures import (
     DENSE_COLOR,
     PRUNED_COLOR,
@@ -252,7 +253,7 @@ def test_report_of_a_tiny_run_has_every_section_and_every_figure_is_a_valid_png(
 def test_report_names_the_data_its_size_the_chance_level_and_the_params_digest(tiny_run) -> None:
     import json
 
-    from pruneflow.stages import metrics_digest
+    from pruneflow.lineage import metrics_digest
 
     md = tiny_run.paths.report_md.read_text()
     data = json.loads(tiny_run.paths.metrics.read_text())["data"]

@@ -213,7 +213,7 @@ def test_an_unknown_preset_lists_the_shipped_ones(in_tmp: Path) -> None:
 
 @pytest.mark.slow
 def test_show_names_source_size_and_digest_and_warns_only_when_stale(dvc_build: Path, tmp_path: Path) -> None:
-    from pruneflow.stages import metrics_digest
+    from pruneflow.lineage import metrics_digest
 
     repo = copy_build(dvc_build, tmp_path / "repo")
     digest = metrics_digest(load_config(repo / "params.yaml"))

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from pruneflow.config import Config, PruneConfig
-from pruneflow.metrics import binary_entropy, gzip_bound_x
+from pruneflow.compression import binary_entropy, gzip_bound_x
 from pruneflow.report.inputs import RunArtifacts
 from pruneflow.schedule import FineTune, epochs_for, plan_fine_tune, steps_per_epoch
 

@@ -1,0 +1,35 @@
+"""The folder of one trained point (a sweep point, the derived point, a channel-pruned model, the
+stacked model, the uniform-width baseline): its file names and its `point.json` (pure; no TensorFlow).
+
+The stages that only read points (channel_bench, sweep) import this, not the modules that train
+them: an edit to a training recipe then reruns the training stages, and the readers only when the
+files they read change.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pruneflow.errors import PipelineError, require
+
+POINT_FILE = "point.json"     # accuracy, sparsity, sizes, MACs of the point (what repeats exactly)
+TARGETS_FILE = "targets.csv"  # the derived point's per-layer target sparsities
+FLOAT_FILE, INT8_FILE = "model.tflite", "model.int8.tflite"
+STRIPPED_FILE = "pruned_stripped.keras"  # a magnitude-pruned point's stripped Keras model
+MODEL_FILE = "model.keras"               # a channel-pruned or uniform-width point's Keras model
+WIDTHS_FILE, LOG_FILE = "widths.csv", "epochs.csv"  # a channel point's group widths and epoch log
+
+
+def read_point(directory: Path, producer: str) -> dict[str, Any]:
+    """A point's `point.json`.
+
+    Raises:
+        PipelineError: missing or unreadable.
+    """
+    path = require(directory / POINT_FILE, producer)
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        raise PipelineError(f"{path}: not JSON; run `python -m pruneflow {producer}` (or dvc repro) again") from None
