@@ -22,7 +22,12 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet -e ".[test]" || (rm -rf $(VENV); exit 1)
 	touch $@
 
-run: $(VENV)/.installed ## Set up, run the pipeline (dvc repro) on the embedded MNIST digits, print dense vs pruned
+# `make run` reproduces the DVC pipeline with independent stages side by side (JOBS at a time; a latency
+# benchmark always alone), each one `dvc repro --single-item`, then a plain `dvc repro` that finds
+# nothing left (pruneflow/tools/repro.py). JOBS=1 is plain `dvc repro`'s order, one stage at a time.
+JOBS ?= 2
+run: $(VENV)/.installed ## Set up, run the pipeline (dvc repro, JOBS=2 stages at once) on the embedded MNIST digits, print dense vs pruned
+	python -m pruneflow.tools.repro --jobs $(JOBS)
 	dvc repro
 	python -m pruneflow show
 

@@ -28,7 +28,7 @@ from pruneflow.config import (
     SweepPoint,
 )
 from pruneflow.io import stage_commit
-from pruneflow.timings import stage_timing_file, write_stage_timing
+from pruneflow.timings import record_execution, stage_timing_file, write_stage_timing
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_POINT = "sweep_point"
@@ -80,7 +80,9 @@ class Stage:
         start = time.perf_counter()
         with stage_commit():
             timed = function(cfg, *((self.point,) if self.point else ()))
-        write_stage_timing(self.timing_file(cfg), self.name, time.perf_counter() - start, timed or {})
+        seconds = time.perf_counter() - start
+        write_stage_timing(self.timing_file(cfg), self.name, seconds, timed or {})
+        record_execution(self.name, seconds)
 
     def timing_file(self, cfg: Config) -> Path:
         """`paths.stage_timings/<stage>.json`: this stage's seconds (not a DVC output)."""

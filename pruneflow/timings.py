@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,26 @@ def read_run_metrics(metrics_path: Path, timings_path: Path) -> dict[str, Any]:
 def stage_timing_file(stage_timings: Path, stage: str) -> Path:
     """`paths.stage_timings/<stage>.json`: a stage's seconds (a timing file, not a DVC output)."""
     return Path(stage_timings) / f"{stage}.json"
+
+
+# When set, every stage execution appends a line here (stage, seconds, working folder, and the pytest
+# test that caused it): how the test suite counts its stage executions (tests/conftest.py).
+EXECUTION_LOG = "PRUNEFLOW_STAGE_LOG"
+
+
+def record_execution(stage: str, seconds: float) -> None:
+    """Append one JSON line for this stage execution to `$PRUNEFLOW_STAGE_LOG`, if set (one write: lines
+    from processes running at once do not interleave)."""
+    target = os.environ.get(EXECUTION_LOG)
+    if not target:
+        return
+    line = json.dumps({"stage": stage, "seconds": round(seconds, 3), "cwd": os.getcwd(),
+                       "test": os.environ.get("PYTEST_CURRENT_TEST", "")}) + "\n"
+    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
 
 
 def write_stage_timing(path: Path, stage: str, seconds: float, extra: dict[str, Any]) -> None:

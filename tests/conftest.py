@@ -26,6 +26,7 @@ from PIL import Image
 from pruneflow.config import load_config
 from pruneflow.io import digest
 from pruneflow.stages import pipeline_stages
+from pruneflow.timings import EXECUTION_LOG
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,6 +37,32 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="pruneflow-test-prefect-")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # Every stage execution of the session (in-process, under DVC, the flow or Dask) appends a line here;
+    # set once by the controller, inherited by the xdist workers and every process they start.
+    os.environ.setdefault(EXECUTION_LOG, tempfile.mkstemp(prefix="pruneflow-test-stages-", suffix=".jsonl")[1])
+
+
+def executions_by_file(log: Path) -> dict[str, list[dict[str, Any]]]:
+    """The stage executions in `log`, grouped by where they happened: `shared builds`, or the test file
+    whose test (or fixture) caused them."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for line in log.read_text().splitlines() if log.exists() else []:
+        entry = json.loads(line)
+        where = "shared builds" if Path(entry["cwd"]).name in BUILDS else entry["test"].split("::")[0] or "?"
+        groups.setdefault(where, []).append(entry)
+    return groups
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """How many stage executions the session made, and where (docs/tests.md quotes it)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    groups = executions_by_file(Path(os.environ[EXECUTION_LOG]))
+    total = sum(len(entries) for entries in groups.values())
+    seconds = sum(entry["seconds"] for entries in groups.values() for entry in entries)
+    terminalreporter.write_sep("-", f"{total} stage executions, {seconds / 60:.1f} min of stage time")
+    for where, entries in sorted(groups.items(), key=lambda item: -sum(e["seconds"] for e in item[1])):
+        terminalreporter.write_line(f"{len(entries):4d} executions {sum(e['seconds'] for e in entries):7.0f} s  {where}")
 
 
 # Smallest config that still exercises every stage: 32 px (MobileNet's minimum), width 0.35,
@@ -169,14 +196,17 @@ def project_copy(root: Path) -> Path:
 
 
 def build_with_dvc(root: Path) -> None:
-    """A git+DVC repo of the project, reproduced by `dvc repro` and committed ("baseline")."""
+    """A git+DVC repo of the project, reproduced as `make run` does (`pruneflow.tools.repro`, then `dvc repro`)
+    and committed ("baseline")."""
     project_copy(root)
     for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.com"],
                 ["git", "config", "user.name", "test"]):
         run_command(cmd, root)
     dvc(root, "init", "-q")
     dvc(root, "config", "core.analytics", "false")
-    (root / "repro.log").write_text(dvc(root, "repro").stdout)
+    # as `make run` does: the runner (independent stages side by side), then a plain `dvc repro`
+    (root / "repro.log").write_text(run_command([sys.executable, "-m", "pruneflow.tools.repro", "--jobs", "2"], root).stdout)
+    (root / "repro_after.log").write_text(dvc(root, "repro").stdout)
     run_command(["git", "add", "-A"], root)
     run_command(["git", "commit", "-qm", "baseline"], root)
 

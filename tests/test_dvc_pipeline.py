@@ -33,23 +33,31 @@ def repo(dvc_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy_build(dvc_build, tmp_path_factory.mktemp("dvc") / "repo")
 
 
-def test_the_build_ran_every_stage_once_and_a_second_repro_does_nothing(dvc_build: Path, repo: Path) -> None:
+def test_the_build_ran_every_stage_once_two_at_a_time_and_a_second_repro_does_nothing(dvc_build: Path, repo: Path) -> None:
     cfg = load_config(repo / "params.yaml")
-    assert stages_run((dvc_build / "repro.log").read_text()) == {stage.name for stage in pipeline_stages(cfg)}
+    log = (dvc_build / "repro.log").read_text()
+    names = [stage.name for stage in pipeline_stages(cfg)]
+    assert sorted(re.findall(r"Running stage '([^']+)'", log)) == sorted(names)  # each once
+    assert f"repro: {len(names)} of {len(names)} stages stale or downstream of a change, run at most 2 at once" in log
+    # `make run`'s plain `dvc repro` after the runner found nothing left to do
+    assert stages_run((dvc_build / "repro_after.log").read_text()) == set()
     again = dvc(repo, "repro")
     assert stages_run(again.stdout) == set()
     assert "up to date" in again.stdout
 
 
 # What each edit makes stale by itself (DVC then reruns these, and whatever reads an output that changed).
+# (tests/test_dvc_yaml.py checks more edits against the table; these check that DVC agrees with it)
 EDITS = [
     ("a sentence of the report", "pruneflow/report/sentences.py", {"report"}),
+    ("the printed tables", "pruneflow/metrics.py", {"evaluate", "report"}),
+    ("the PR comment", "pruneflow/tools/pr_comment.py", set()),
     ("the benchmark's timing code", "pruneflow/timing.py", {"bench", "sweep", "channel_bench"}),
-    # every model written like a sweep point (the channel series, stacked, the baseline) reads it too
-    ("a sweep point's recipe", "pruneflow/sweep.py", {"sweep_point@0.5-polynomial", "sweep_derived", "sweep", "channel_prune",
-                                                      "channel_point@0.25", "stacked", "uniform_baseline", "channel_bench"}),
-    ("the channel pruner", "pruneflow/channels.py", {"channel_prune", "channel_point@0.25", "stacked", "uniform_baseline",
-                                                     "channel_bench"}),
+    # every model written like a sweep point (the channel series, stacked, the baseline) reads it too; the
+    # readers of the points (sweep, channel_bench) do not
+    ("a sweep point's recipe", "pruneflow/sweep.py", {"sweep_point@0.5-polynomial", "sweep_derived", "channel_prune",
+                                                      "channel_point@0.25", "stacked", "uniform_baseline"}),
+    ("the channel pruner", "pruneflow/channels.py", {"channel_prune", "channel_point@0.25", "stacked", "uniform_baseline"}),
     ("the stage edge of strip", "tasks/strip.py", {"strip"}),
 ]
 

@@ -1,7 +1,12 @@
 """Sharing runs (docs/sharing.md), on copies of the session's tiny build (tests/conftest.py `dvc_build`):
 DVC experiments (`dvc exp run -S`, two queued experiments on `dvc queue start -j 2`, `make exp-show`,
 `dvc exp apply`, `dvc exp branch`) and remotes (`make push` / `make pull` into a fresh clone through
-.dvc/config's default local remote, and through its S3 remote against moto's S3 server on 127.0.0.1)."""
+.dvc/config's default local remote, and through its S3 remote against moto's S3 server on 127.0.0.1).
+
+The experiments set `bench.batch`, the throughput batch: its claim is DVC's (what a set param reruns,
+queued runs on their own params, equal to a run in the workspace), so it changes a param that reruns
+two stages in seconds (bench and evaluate), not one that retrains (`prune.final_sparsity`, the docs'
+example, reruns seven stages: tests/test_dvc_pipeline.py reruns a prune param once)."""
 
 from __future__ import annotations
 
@@ -27,10 +32,11 @@ pytestmark = pytest.mark.slow
 
 VENV = Path(sys.executable).parent.parent
 
-# What `-S prune.final_sparsity=...` with target `evaluate` reruns: the prune and everything between it
-# and evaluate (pqat reads the stripped model, off in the build but still a stage; channel_bench times
-# it next to the channel-pruned models); ingest, train_dense and the channel models stay as recorded.
-PRUNE_TO_EVALUATE = {"prune", "strip", "pqat", "export", "bench", "channel_bench", "evaluate"}
+# What `-S bench.batch=...` with target `evaluate` reruns: the benchmark (its throughput batch) and
+# evaluate (its TFLite accuracy pass runs at that batch; metrics.json records the bench setup); every
+# model, export and the channel benchmark stay as recorded.
+BATCH_TO_EVALUATE = {"bench", "evaluate"}
+BASELINE_BATCH = 4  # the build's bench.batch (tests/conftest.py TINY)
 
 
 def make(repo: Path, *args: str) -> subprocess.CompletedProcess:
@@ -79,11 +85,11 @@ def exp_repo(dvc_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def sequential(exp_repo: Path) -> dict:
-    """`dvc exp run -S prune.final_sparsity=0.6 evaluate` in the workspace: what it ran, its metrics."""
+    """`dvc exp run -S bench.batch=6 evaluate` in the workspace: what it ran, its metrics."""
     start = time.monotonic()
-    run = dvc(exp_repo, "exp", "run", "-n", "seq-0.6", "-S", "prune.final_sparsity=0.6", "evaluate")
+    run = dvc(exp_repo, "exp", "run", "-n", "seq-b6", "-S", "bench.batch=6", "evaluate")
     seconds = time.monotonic() - start
-    print(f"\ndvc exp run (prune → evaluate at 0.6): {seconds:.0f} s")
+    print(f"\ndvc exp run (bench → evaluate at batch 6): {seconds:.0f} s")
     result = {"ran": stages_run(run.stdout), "seconds": seconds,
               "params": yaml.safe_load((exp_repo / "params.yaml").read_text()),
               "metrics": json.loads((exp_repo / "metrics.json").read_text())}
@@ -93,10 +99,10 @@ def sequential(exp_repo: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def queued(exp_repo: Path, sequential: dict) -> dict:
-    """Two experiments queued from the clean baseline (0.6 and 0.7), run by `dvc queue start -j 2`."""
-    names = {"q-0.6": 0.6, "q-0.7": 0.7}
-    for name, sparsity in names.items():
-        dvc(exp_repo, "exp", "run", "--queue", "-n", name, "-S", f"prune.final_sparsity={sparsity}", "evaluate")
+    """Two experiments queued from the clean baseline (batch 6 and 8), run by `dvc queue start -j 2`."""
+    names = {"q-b6": 6, "q-b8": 8}
+    for name, batch in names.items():
+        dvc(exp_repo, "exp", "run", "--queue", "-n", name, "-S", f"bench.batch={batch}", "evaluate")
     start = time.monotonic()
     # `queue start` returns at once: its celery workers (dvc-task) run each experiment in a temporary
     # git repository of its own under .dvc/tmp/exps and exit when the queue is empty. They inherit its
@@ -109,7 +115,7 @@ def queued(exp_repo: Path, sequential: dict) -> dict:
     most_running, deadline = 0, start + 1800
     while True:
         status = dvc(exp_repo, "queue", "status").stdout
-        states = dict(re.findall(r"^\w+\s+(q-0\.\d)\s+.*?\s(\w+)\s*$", status, re.M))
+        states = dict(re.findall(r"^\w+\s+(q-b\d)\s+.*?\s(\w+)\s*$", status, re.M))
         most_running = max(most_running, list(states.values()).count("Running"))
         if set(states) == set(names) and all(state in {"Success", "Failed"} for state in states.values()):
             break
@@ -118,42 +124,43 @@ def queued(exp_repo: Path, sequential: dict) -> dict:
             raise AssertionError(f"the queue did not finish in 30 min:\n{status}")
         time.sleep(2)
     seconds = time.monotonic() - start
-    print(f"\ndvc queue start -j 2 (two experiments, prune → evaluate): {seconds:.0f} s")
+    print(f"\ndvc queue start -j 2 (two experiments, bench → evaluate): {seconds:.0f} s")
     logs = {name: dvc(exp_repo, "queue", "logs", name).stdout for name in names}
     assert set(states.values()) == {"Success"}, f"{status}\n" + "\n".join(logs.values()) + workers_log.read_text()
     return {"targets": names, "seconds": seconds, "most_running": most_running, "logs": logs,
             "experiments": experiments(exp_repo)}
 
 
-def test_exp_run_with_a_set_param_reruns_prune_to_evaluate_and_reaches_the_new_sparsity(sequential: dict,
-                                                                                       exp_repo: Path) -> None:
-    assert sequential["ran"] == PRUNE_TO_EVALUATE
-    assert sequential["params"]["prune"]["final_sparsity"] == 0.6
-    assert sequential["metrics"]["pruned"]["sparsity_prunable_pct"] == pytest.approx(60, abs=1)
+def test_exp_run_with_a_set_param_reruns_only_the_stages_reading_it_and_records_the_new_value(sequential: dict,
+                                                                                             exp_repo: Path) -> None:
+    assert sequential["ran"] == BATCH_TO_EVALUATE
+    assert sequential["params"]["bench"]["batch"] == 6
+    assert sequential["metrics"]["setup"]["bench"]["batch"] == 6  # the rerun bench measured at the new batch
     # the experiment is recorded (a git ref), and the workspace is the baseline's again
-    exp = experiments(exp_repo)["seq-0.6"]
-    assert exp["params"]["prune"]["final_sparsity"] == 0.6
-    assert exp["metrics"]["pruned"]["sparsity_prunable_pct"] == sequential["metrics"]["pruned"]["sparsity_prunable_pct"]
-    assert yaml.safe_load((exp_repo / "params.yaml").read_text())["prune"]["final_sparsity"] == 0.8
+    exp = experiments(exp_repo)["seq-b6"]
+    assert exp["params"]["bench"]["batch"] == 6
+    assert exp["metrics"] == sequential["metrics"]
+    assert yaml.safe_load((exp_repo / "params.yaml").read_text())["bench"]["batch"] == BASELINE_BATCH
+    assert json.loads((exp_repo / "metrics.json").read_text())["setup"]["bench"]["batch"] == BASELINE_BATCH
 
 
 def test_two_queued_experiments_run_side_by_side_each_on_its_own_params(queued: dict) -> None:
     assert queued["most_running"] == 2, "dvc queue start -j 2 never ran the two experiments at once"
-    for name, sparsity in queued["targets"].items():
+    for name, batch in queued["targets"].items():
         # really ran (the project's outputs are `persist`, so DVC's run cache never restores them)
-        assert stages_run(queued["logs"][name]) == PRUNE_TO_EVALUATE, queued["logs"][name]
+        assert stages_run(queued["logs"][name]) == BATCH_TO_EVALUATE, queued["logs"][name]
         exp = queued["experiments"][name]
-        assert exp["params"]["prune"]["final_sparsity"] == sparsity
-        assert exp["metrics"]["pruned"]["sparsity_prunable_pct"] == pytest.approx(100 * sparsity, abs=1)
+        assert exp["params"]["bench"]["batch"] == batch
+        assert exp["metrics"]["setup"]["bench"]["batch"] == batch
 
 
 def test_a_queued_experiment_repeats_the_sequential_run_exactly(queued: dict, sequential: dict, exp_repo: Path) -> None:
     # Wall-clock fields excluded (and, where the evaluate stage writes them to timings.json, absent):
     # everything else repeats although the two queued runs shared two cores.
-    queued_metrics = metrics_at(exp_repo, queued["experiments"]["q-0.6"]["rev"])
+    queued_metrics = metrics_at(exp_repo, queued["experiments"]["q-b6"]["rev"])
     assert reproducible_fields(queued_metrics) == reproducible_fields(sequential["metrics"])
     assert reproducible_fields(queued_metrics) != reproducible_fields(
-        metrics_at(exp_repo, queued["experiments"]["q-0.7"]["rev"]))
+        metrics_at(exp_repo, queued["experiments"]["q-b8"]["rev"]))
 
 
 def test_make_exp_show_prints_the_headline_columns_of_every_experiment(queued: dict, exp_repo: Path) -> None:
@@ -169,37 +176,37 @@ def test_make_exp_show_prints_the_headline_columns_of_every_experiment(queued: d
     for line in lines[2:]:
         cells = dict(zip(header, (cell.strip() for cell in line.strip("|").split("|"))))
         rows[cells["Experiment"]] = cells
-    for name, sparsity in queued["targets"].items():
+    for name in queued["targets"]:
         [row] = [cells for label, cells in rows.items() if label.endswith(f"[{name}]")]
         exp = queued["experiments"][name]
-        assert float(row["prune.final_sparsity"]) == sparsity
+        assert float(row["prune.final_sparsity"]) == exp["params"]["prune"]["final_sparsity"] == 0.8
         for key in ("test_accuracy_pct", "sparsity_prunable_pct", "size_tflite_bytes", "size_tflite_gzip_bytes"):
             # exp show rounds floats to 5 significant digits (`--precision`)
             assert float(row[f"pruned.{key}"]) == pytest.approx(exp["metrics"]["pruned"][key], rel=1e-4)
         # the timings (timings.json) of each experiment's own bench run
         assert float(row["pruned.latency_p50_ms"]) > 0 and float(row["comparison.latency_p50_speedup_x"]) > 0
-    assert len(rows) == 1 + 3  # the baseline commit, seq-0.6, q-0.6, q-0.7
+    assert len(rows) == 1 + 3  # the baseline commit, seq-b6, q-b6, q-b8
 
 
 def test_exp_apply_puts_the_experiments_params_and_outputs_in_the_workspace(queued: dict, exp_repo: Path) -> None:
-    exp = queued["experiments"]["q-0.7"]
-    dvc(exp_repo, "exp", "apply", "q-0.7")
+    exp = queued["experiments"]["q-b8"]
+    dvc(exp_repo, "exp", "apply", "q-b8")
     try:
-        assert yaml.safe_load((exp_repo / "params.yaml").read_text())["prune"]["final_sparsity"] == 0.7
+        assert yaml.safe_load((exp_repo / "params.yaml").read_text())["bench"]["batch"] == 8
         assert json.loads((exp_repo / "metrics.json").read_text()) == metrics_at(exp_repo, exp["rev"])
-        # its models too: every output up to evaluate matches the experiment's dvc.lock; only what the
-        # targeted experiment did not run (the sweep table, the report) is stale
+        # its outputs too: every output up to evaluate matches the experiment's dvc.lock; only what the
+        # targeted experiment did not run (the report, which words the bench params) is stale
         assert json.loads(dvc(exp_repo, "status", "evaluate", "--json").stdout) == {}
-        assert changed_stages(exp_repo) == {"sweep", "report"}
+        assert changed_stages(exp_repo) == {"report"}
     finally:
         reset_to_baseline(exp_repo)
 
 
 def test_exp_branch_makes_a_git_branch_holding_the_experiment(queued: dict, exp_repo: Path) -> None:
-    dvc(exp_repo, "exp", "branch", "q-0.6", "sparsity-0.6")
-    assert yaml.safe_load(git(exp_repo, "show", "sparsity-0.6:params.yaml"))["prune"]["final_sparsity"] == 0.6
-    assert metrics_at(exp_repo, "sparsity-0.6") == metrics_at(exp_repo, queued["experiments"]["q-0.6"]["rev"])
-    assert git(exp_repo, "rev-parse", "sparsity-0.6^") == git(exp_repo, "rev-parse", "HEAD")  # on the baseline
+    dvc(exp_repo, "exp", "branch", "q-b6", "batch-6")
+    assert yaml.safe_load(git(exp_repo, "show", "batch-6:params.yaml"))["bench"]["batch"] == 6
+    assert metrics_at(exp_repo, "batch-6") == metrics_at(exp_repo, queued["experiments"]["q-b6"]["rev"])
+    assert git(exp_repo, "rev-parse", "batch-6^") == git(exp_repo, "rev-parse", "HEAD")  # on the baseline
 
 
 # ----------------------------------------------------------------------------- remotes

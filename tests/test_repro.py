@@ -1,0 +1,113 @@
+"""`make run`'s runner (pruneflow/tools/repro.py): the stage table's graph decides what may run side
+by side, nothing starts before what it reads, timed stages run alone, and a failure starts nothing
+more. The real pipeline under it is the shared build (tests/conftest.py `build_with_dvc`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pruneflow.config import load_config
+from pruneflow.errors import PipelineError
+from pruneflow.stages import BY_NAME, Stage, pipeline_stages, upstream
+from pruneflow.tools.repro import main, plan, schedule
+from tests.conftest import REPO
+
+
+class FakeJob:
+    """A stage that runs for `polls` polls, then exits with `status`; it logs what ran beside it."""
+
+    def __init__(self, stage: Stage, clock: list, polls: int, status: int) -> None:
+        self.stage, self.clock, self.left, self.status = stage, clock, polls, status
+
+    def poll(self) -> int | None:
+        self.left -= 1
+        return self.status if self.left <= 0 else None
+
+
+def _run(stages, graph, failing=(), jobs=2):
+    running, log = [], []
+
+    def start(stage):
+        job = FakeJob(stage, log, polls=3 if not stage.timed else 2, status=1 if stage.name in failing else 0)
+        original = job.poll
+
+        def poll():
+            status = original()
+            if status is not None:
+                running.remove(stage.name)
+            return status
+
+        job.poll = poll
+        running.append(stage.name)
+        log.append((stage.name, tuple(running)))
+        return job
+
+    outcome = schedule(list(stages), graph, set(), jobs, start, tick=0)
+    return outcome, log
+
+
+def test_every_stage_starts_after_all_it_reads_at_most_jobs_at_once_and_timed_stages_alone() -> None:
+    cfg = load_config(REPO / "params.yaml")
+    stages = pipeline_stages(cfg)
+    graph = upstream(stages, cfg)
+    outcome, log = _run(stages, graph)
+    assert sorted(outcome.started) == sorted(s.name for s in stages) and outcome.failed == []
+    order = {name: i for i, name in enumerate(outcome.started)}
+    assert all(order[before] < order[name] for name, reads in graph.items() for before in reads)
+    assert outcome.most_at_once == 2  # independent training stages did run side by side
+    timed = {s.name for s in stages if s.timed}
+    assert timed == {"bench", "channel_bench", "sweep"}
+    for name, beside in log:  # each start, with every stage running right after it
+        assert len(beside) <= 2
+        if name in timed:
+            assert beside == (name,), (name, beside)
+        else:
+            assert not timed & set(beside), (name, beside)
+
+
+def test_one_job_runs_the_stages_one_at_a_time_in_table_order() -> None:
+    cfg = load_config(REPO / "params.yaml")
+    stages = pipeline_stages(cfg)
+    outcome, _ = _run(stages, upstream(stages, cfg), jobs=1)
+    assert outcome.most_at_once == 1
+    assert outcome.started == [s.name for s in stages]  # the table is in dependency order
+
+
+def test_after_a_failure_nothing_more_starts_and_the_running_stages_finish() -> None:
+    cfg = load_config(REPO / "params.yaml")
+    stages = pipeline_stages(cfg)
+    outcome, log = _run(stages, upstream(stages, cfg), failing={"prune"})
+    assert outcome.failed == ["prune (exit 1)"]
+    assert "strip" not in outcome.started and "evaluate" not in outcome.started
+    started_after = outcome.started[outcome.started.index("prune") + 1:]
+    assert all("prune" not in upstream(stages, cfg)[name] for name in started_after)
+
+
+def test_the_plan_is_the_stale_stages_and_everything_downstream_of_them() -> None:
+    cfg = load_config(REPO / "params.yaml")
+    stages = pipeline_stages(cfg)
+    graph = upstream(stages, cfg)
+    assert [s.name for s in plan(stages, graph, {"strip"})] == ["strip", "pqat", "export", "bench", "channel_bench",
+                                                                 "evaluate", "sweep", "report"]
+    assert [s.name for s in plan(stages, graph, {"report"})] == ["report"]
+    assert plan(stages, graph, set()) == []
+    assert BY_NAME["bench"].timed
+
+
+def test_jobs_below_one_is_one_line_naming_a_valid_value(capsys: pytest.CaptureFixture) -> None:
+    assert main(["--jobs", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "pruneflow: error: --jobs 0: allowed is 1 or more, e.g. --jobs 2"
+
+
+def test_bad_params_stop_the_runner_with_one_line(tmp_path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "params.yaml").write_text("prune:\n  final_sparsity: 1.5\n")
+    assert main(["--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pruneflow: error:") and "prune.final_sparsity" in err and len(err.splitlines()) == 1
+
+
+def test_a_stage_waiting_on_an_unplanned_stage_is_an_error_not_a_hang() -> None:
+    stage = BY_NAME["strip"]
+    with pytest.raises(PipelineError, match="wait for stages that are not planned"):
+        schedule([stage], {"strip": {"prune"}}, set(), 2, lambda s: FakeJob(s, [], 1, 0), tick=0)
