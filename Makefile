@@ -9,7 +9,7 @@ export PYTHONUNBUFFERED := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help run backbone flow prefect-server deploy show bench plots plots-diff pr-comment test test-fast chromium dvc.yaml exp-show push pull
+.PHONY: help run breakdown backbone flow prefect-server deploy show bench plots plots-diff pr-comment test test-fast chromium dvc.yaml exp-show push pull
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ run: $(VENV)/.installed ## Set up, run the pipeline (dvc repro, JOBS=2 stages at
 	python -m pruneflow.tools.repro --jobs $(JOBS)
 	dvc repro
 	python -m pruneflow show
+
+breakdown: $(VENV)/.installed ## Where the last run's time went: each stage's seconds by phase (start-up, training, conversion, benchmark)
+	python -m pruneflow.tools.breakdown
 
 BACKBONE ?= backbones/mnist5k_mobilenet.weights.h5
 backbone: $(VENV)/.installed ## Train MobileNet V1 on the embedded digits (~5 min) → $(BACKBONE), the seed preset's weights

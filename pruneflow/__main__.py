@@ -17,6 +17,7 @@ from pathlib import Path
 from pruneflow.config import ChannelPoint, SweepPoint, load_config
 from pruneflow.errors import PipelineError
 from pruneflow.lineage import metrics_digest
+from pruneflow.phases import process_age_s
 from pruneflow.stages import BY_NAME, CHANNEL_POINT, SWEEP_POINT, sweep_stage
 
 
@@ -44,11 +45,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.sparsity is None or not 0.0 < args.sparsity < 1.0 or args.schedule is None:
                 raise PipelineError(f"sweep_point: --sparsity={args.sparsity} --schedule={args.schedule}; "
                                     "allowed: --sparsity 0 < s < 1 and --schedule polynomial|constant")
-            sweep_stage(SweepPoint(args.sparsity, args.schedule)).run(cfg)
+            sweep_stage(SweepPoint(args.sparsity, args.schedule)).run(cfg, startup_s=process_age_s() or 0.0)
         elif args.stage == CHANNEL_POINT:
             if args.keep is None or not 0.0 < args.keep <= 1.0:
                 raise PipelineError(f"channel_point: --keep={args.keep}; allowed: --keep 0 < keep <= 1, e.g. --keep 0.5")
-            sweep_stage(ChannelPoint(args.keep)).run(cfg)
+            sweep_stage(ChannelPoint(args.keep)).run(cfg, startup_s=process_age_s() or 0.0)
         elif args.stage == "show":
             from pruneflow.metrics import (
                 format_channels,
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             print(format_variants(metrics))
             print(format_channels(metrics))
         else:
-            BY_NAME[args.stage].run(cfg)
+            BY_NAME[args.stage].run(cfg, startup_s=process_age_s() or 0.0)
     except PipelineError as exc:
         print(f"pruneflow: error: {exc}", file=sys.stderr)
         return 2

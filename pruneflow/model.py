@@ -18,6 +18,7 @@ import numpy as np
 from pruneflow.config import AugmentConfig, ModelConfig, TrainConfig
 from pruneflow.errors import PipelineError
 from pruneflow.io import atomic_path, write_csv
+from pruneflow.phases import phase
 from pruneflow.tf_env import keras, tf
 
 _BASES = {
@@ -240,13 +241,14 @@ def fit(model: keras.Model, train: tuple[np.ndarray, np.ndarray], val: tuple[np.
         epochs: passes over `train`.
         callbacks: Keras callbacks (loggers, the pruning step).
     """
-    model.fit(
-        train_dataset(*train, train_cfg.batch_size, train_cfg.augment, seed),
-        validation_data=(val[0].astype(np.float32), val[1]),
-        epochs=epochs,
-        callbacks=list(callbacks),
-        verbose=2,
-    )
+    with phase("train"):
+        model.fit(
+            train_dataset(*train, train_cfg.batch_size, train_cfg.augment, seed),
+            validation_data=(val[0].astype(np.float32), val[1]),
+            epochs=epochs,
+            callbacks=list(callbacks),
+            verbose=2,
+        )
 
 
 def save_model(model: keras.Model, path: Path) -> None:

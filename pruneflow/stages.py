@@ -27,6 +27,7 @@ from pruneflow.config import (
     PruneConfig,
     SweepPoint,
 )
+from pruneflow import phases
 from pruneflow.io import stage_commit
 from pruneflow.timings import record_execution, stage_timing_file, write_stage_timing
 
@@ -73,15 +74,20 @@ class Stage:
         """The edge module, named exactly as the stage (`sweep_point@0.5-polynomial` → `tasks.sweep_point`)."""
         return f"tasks.{self.name.split('@')[0]}"
 
-    def run(self, cfg: Config) -> None:
+    def run(self, cfg: Config, startup_s: float = 0.0) -> None:
         """Run the stage's edge; its outputs are published together when it returns. Then write its
-        wall-clock seconds (and the edge's own timings, such as epoch seconds) to its timing file."""
-        function = importlib.import_module(self.module).run
+        wall-clock seconds, the edge's own timings (epoch seconds) and where the time went (`phases`:
+        `startup_s`, the process's age when it got here, plus the edge's import) to its timing file."""
+        begin = time.perf_counter()
+        function = importlib.import_module(self.module).run  # TensorFlow's import, in a fresh process
+        startup = startup_s + time.perf_counter() - begin
+        phases.take()  # what this thread timed before this stage is not this stage's
         start = time.perf_counter()
         with stage_commit():
             timed = function(cfg, *((self.point,) if self.point else ()))
         seconds = time.perf_counter() - start
-        write_stage_timing(self.timing_file(cfg), self.name, seconds, timed or {})
+        write_stage_timing(self.timing_file(cfg), self.name, seconds,
+                           {**(timed or {}), "phases": phases.breakdown(seconds, startup, phases.take())})
         record_execution(self.name, seconds)
 
     def timing_file(self, cfg: Config) -> Path:

@@ -31,6 +31,7 @@ import numpy as np
 
 from pruneflow.config import Config
 from pruneflow.io import gzip_bytes
+from pruneflow.phases import phase
 from pruneflow.tf_env import keras, tf
 
 Representative = Callable[[], Iterator[list[np.ndarray]]]
@@ -109,7 +110,8 @@ def to_tflite(model: keras.Model, fmt: str = "float", representative: Representa
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8  # raw pixels in: scale 1, zero point 0 on 0..255 data
-    return converter.convert()
+    with phase("convert"):
+        return converter.convert()
 
 
 def write_tflite(out: Path, name: str, fmt: str, flatbuffer: bytes) -> None:
@@ -151,10 +153,11 @@ def in_processes(function: Callable[..., Any], calls: list[tuple]) -> list[Any]:
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     workers = min(len(calls), cpus)
-    if workers < 2 or multiprocessing.current_process().daemon:
-        return [function(*args) for args in calls]
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return [future.result() for future in [pool.submit(function, *args) for args in calls]]
+    with phase("convert"):  # every caller converts: export, the points, the channel benchmark
+        if workers < 2 or multiprocessing.current_process().daemon:
+            return [function(*args) for args in calls]
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return [future.result() for future in [pool.submit(function, *args) for args in calls]]
 
 
 # Operators whose input 1 is the weight tensor (what magnitude pruning zeroes).

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from pruneflow.config import BenchConfig
+from pruneflow.phases import phase
 from pruneflow.tflite import TFLiteRunner
 
 BASELINE = "dense.float"
@@ -35,6 +36,12 @@ def interleaved_ms(calls: dict[str, Callable[[], None]], warmup: int, runs: int,
     Every round runs each call once, in a new random order (seeded), so each sample of one call has a
     same-round partner in every other call. Progress lines on stdout start with `label`.
     """
+    with phase("bench"):
+        return _interleaved_ms(calls, warmup, runs, seed, label)
+
+
+def _interleaved_ms(calls: dict[str, Callable[[], None]], warmup: int, runs: int, seed: int,
+                    label: str) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     names = list(calls)
     times = {name: np.empty(runs) for name in names}
