@@ -158,8 +158,8 @@ def test_sweep_points_pruned_in_parallel_on_dask_equal_the_dvc_build_file_for_fi
 
     from flows.pipeline import run_wave, task_runner
     from pruneflow.io import digest
-    from pruneflow.stages import pipeline_stages, upstream
     from pruneflow.points import POINT_FILE
+    from pruneflow.stages import pipeline_stages, upstream
 
     root = copy_build(dvc_build, tmp_path / "dask")
     monkeypatch.chdir(root)
@@ -190,9 +190,9 @@ def test_sweep_points_pruned_in_parallel_on_dask_equal_the_dvc_build_file_for_fi
 @pytest.mark.slow
 def test_derived_targets_are_pruned_to_the_same_overall_sparsity_as_uniform(dvc_build: Path) -> None:
     from pruneflow.model import load_model
-    from pruneflow.pruning import prunable_sparsity_pct
     from pruneflow.points import POINT_FILE, TARGETS_FILE
     from pruneflow.points import STRIPPED_FILE as MODEL_FILE
+    from pruneflow.pruning import prunable_sparsity_pct
 
     cfg = build_config(dvc_build)
     targets = pd.read_csv(cfg.paths.derived / TARGETS_FILE).set_index("layer")["target_sparsity"]
