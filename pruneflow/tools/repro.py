@@ -17,6 +17,7 @@ finds nothing left to do (or does what is left, one stage at a time).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -36,8 +37,6 @@ DVC = (sys.executable, "-m", "dvc", "--wait-for-lock")
 
 def stale_stages(root: Path) -> set[str]:
     """The stages `dvc status` calls changed (their code, params, deps or outputs)."""
-    import json
-
     done = subprocess.run([*DVC, "status", "--json"], cwd=root, capture_output=True, text=True, check=False)
     if done.returncode:
         raise PipelineError(f"dvc status failed in {root}: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
