@@ -9,7 +9,7 @@ export PYTHONUNBUFFERED := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help run breakdown backbone flow prefect-server deploy show bench plots plots-diff pr-comment test test-fast chromium dvc.yaml exp-show push pull
+.PHONY: help run breakdown backbone flow prefect-server deploy show bench plots plots-diff pr-comment test test-fast chromium dvc.yaml exp-show push pull zoo
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -95,6 +95,13 @@ chromium: ## Install Debian's chromium for the browser tests (apt-get, once)
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 	@chromium --version 2>/dev/null
+
+# The keras.applications coverage table (pruneflow/tools/zoo.py): 18 families, random weights, magnitude
+# pruning, the channel rebuild, TFLite conversion and dense/rebuilt latency at 224 px (~30 min on 2 cores).
+# ZOO_ARGS="--families MobileNetV2,ResNet50 --latency-size 0" for a subset without latency.
+ZOO_ARGS ?=
+zoo: $(VENV)/.installed ## The zoo coverage table → docs/zoo.md (+ .json, .csv): what prunes, converts and speeds up
+	python -m pruneflow.tools.zoo $(ZOO_ARGS)
 
 test-fast: $(VENV)/.installed ## Only the tests that train nothing (under a minute)
 	python -m pytest -n 2 -m "not slow"

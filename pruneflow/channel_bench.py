@@ -63,6 +63,8 @@ def model_records(cfg: Config, test: tuple[np.ndarray, np.ndarray], scratch: Pat
                                                ("stacked", p.stacked, "stacked", STRIPPED_FILE),
                                                ("uniform_width", p.uniform_baseline, "uniform_baseline", MODEL_FILE)):
         records[name] = read_point(folder, producer)
+        if not records[name].get("applicable", True):  # kept in the records: the table says why it is absent
+            continue
         keras_files[name] = require(folder / model_file, producer)
         files[name] = {"float": folder / FLOAT_FILE, "int8": folder / INT8_FILE}
     return records, keras_files, files
@@ -122,6 +124,8 @@ def channel_table(cfg: Config) -> dict[str, Any]:
             image = test[0][0] if size == side else tf.image.resize(test[0][:1].astype(np.float32), (size, size)).numpy()[0]
             for threads in cfg.bench.threads:
                 timings[f"{size}px_threads_{threads}"] = latency(by_model, image, threads, warmups[size], runs[size], cfg.seed)
+    not_applicable = {name: records.pop(name)["reason"] for name in list(records)
+                      if not records[name].get("applicable", True)}
     dense = records["dense"]
     for record in records.values():
         record["mac_reduction_x"] = dense["macs"] / record["macs"]
@@ -134,4 +138,4 @@ def channel_table(cfg: Config) -> dict[str, Any]:
                 "calibration_at_resolution": CALIBRATION_AT_RESOLUTION,
                 "method": "batch 1; every model × format of one side and thread count interleaved in one run, "
                           "shuffled each round; speed-up = ratio of medians vs the dense model in the same format"},
-            "models": records, "latency": timings}
+            "models": records, "not_applicable": not_applicable, "latency": timings}

@@ -26,6 +26,7 @@ from pruneflow.channels import ChannelGraph, group_widths, prune_channels
 from pruneflow.config import Config, SweepPoint
 from pruneflow.data import load_classes, load_split
 from pruneflow.errors import require
+from pruneflow.families import family
 from pruneflow.io import atomic_dir
 from pruneflow.macs import count_macs
 from pruneflow.model import (
@@ -165,9 +166,27 @@ def matching_alpha(cfg: Config, target_macs: int, num_classes: int) -> tuple[flo
     return best / 100, candidates[best]
 
 
+def baseline_not_applicable(cfg: Config) -> str | None:
+    """Why the uniform-width baseline cannot be built for this model (None when it can): it needs an
+    architecture with a width multiplier, built by pruneflow."""
+    if cfg.model.file is not None:
+        return (f"the dense model is adopted from model.file ({cfg.model.file}): pruneflow cannot build it at "
+                "another width")
+    if not family(cfg.model.architecture).has_alpha:
+        return f"{cfg.model.architecture} has no width multiplier (alpha): only the MobileNet families do"
+    return None
+
+
 def uniform_baseline(cfg: Config) -> dict[str, Any]:
     """Train the architecture at the alpha matching the channel-pruned model's MACs from scratch (the
-    dense recipe); write `paths.uniform_baseline`."""
+    dense recipe); write `paths.uniform_baseline`. Where it does not apply (`baseline_not_applicable`)
+    the folder holds only `point.json`, saying why: the run goes on and the report says so."""
+    reason = baseline_not_applicable(cfg)
+    if reason:
+        point = {"point": "uniform-width", "kind": "uniform_width", "applicable": False, "reason": reason}
+        with atomic_dir(cfg.paths.uniform_baseline) as tmp:
+            (tmp / POINT_FILE).write_text(json.dumps(point, indent=2) + "\n")
+        return point
     prepared = cfg.paths.prepared
     channel = load_model(require(cfg.paths.channel / MODEL_FILE, "channel_prune"))
     target = count_macs(channel)

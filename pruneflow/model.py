@@ -8,6 +8,7 @@ MobileNet expects) is its first layer, so exported TFLite files take raw pixels 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import time
 import zipfile
@@ -17,36 +18,62 @@ import numpy as np
 
 from pruneflow.config import AugmentConfig, ModelConfig, TrainConfig
 from pruneflow.errors import PipelineError
+from pruneflow.families import Family, family
 from pruneflow.io import atomic_path, write_csv
 from pruneflow.phases import phase
 from pruneflow.tf_env import keras, tf
+from pruneflow.vetting import unsafe_content
 
-_BASES = {
-    "mobilenet_v2": keras.applications.MobileNetV2,
-    "mobilenet": keras.applications.MobileNet,
-}
+def _preprocessed(inputs, chosen: Family):
+    """The family's preprocessing as layers on raw 0-255 RGB `inputs` (see pruneflow.families)."""
+    if chosen.preprocess == "tf":
+        return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale_to_unit")(inputs)
+    if chosen.preprocess == "torch":
+        return keras.layers.Normalization(mean=[255 * m for m in IMAGENET_MEAN],
+                                          variance=[(255 * s) ** 2 for s in IMAGENET_STD], name="imagenet_normalize")(inputs)
+    if chosen.preprocess == "caffe":
+        return keras.layers.Normalization(mean=list(CAFFE_MEAN_RGB), variance=[1.0, 1.0, 1.0], name="imagenet_center")(inputs)
+    return inputs
+
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+CAFFE_MEAN_RGB = (123.68, 116.779, 103.939)
+
+
+def _base(cfg: ModelConfig, chosen: Family, inputs) -> keras.Model:
+    """The keras.applications base without its top, on `inputs`."""
+    constructor = getattr(keras.applications, chosen.name)
+    kwargs = {"alpha": cfg.alpha} if chosen.has_alpha else {}
+    if chosen.preprocess == "builtin" and "include_preprocessing" in inspect.signature(constructor).parameters:
+        kwargs["include_preprocessing"] = True
+    base = constructor(input_tensor=inputs, include_top=False, weights=cfg.weights, pooling=None, **kwargs)
+    if chosen.preprocess == "caffe" and cfg.weights is not None:
+        # The weights expect BGR: reverse the first convolution's input channels instead of the pixels.
+        first = next(layer for layer in base.layers if isinstance(layer, keras.layers.Conv2D))
+        kernel, *rest = first.get_weights()
+        first.set_weights([kernel[:, :, ::-1, :], *rest])
+    return base
 
 
 def build_classifier(cfg: ModelConfig, num_classes: int, image_size: int) -> keras.Model:
     """Build the (flat, un-nested) classifier; tfmot can then wrap each prunable layer.
 
     Args:
-        cfg: architecture, width `alpha`, weights, BatchNorm momentum, head size.
+        cfg: architecture (an alias or any keras.applications family), width `alpha`, weights,
+            BatchNorm momentum, head size.
         num_classes: size of the softmax.
         image_size: square input side in pixels.
 
     Returns:
-        An uncompiled Keras 2 model.
+        An uncompiled Keras 2 model that takes raw 0-255 RGB pixels.
 
     Raises:
         PipelineError: the weights cannot be loaded (no network for 'imagenet', wrong file).
     """
+    chosen = family(cfg.architecture)
     inputs = keras.Input((image_size, image_size, 3), name="image")
-    scaled = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="scale_to_unit")(inputs)
     try:
-        base = _BASES[cfg.architecture](
-            input_tensor=scaled, include_top=False, weights=cfg.weights, alpha=cfg.alpha, pooling=None
-        )
+        base = _base(cfg, chosen, _preprocessed(inputs, chosen))
     except Exception as exc:  # a failed download or a bad file surfaces as many exception types
         if cfg.weights is None:
             raise
@@ -67,6 +94,10 @@ def build_classifier(cfg: ModelConfig, num_classes: int, image_size: int) -> ker
     x = keras.layers.Dropout(cfg.dropout, name="head_dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="head_logits")(x)
     model = keras.Model(inputs, outputs, name=f"{cfg.architecture}_classifier")
+    if any(isinstance(layer, keras.Model) for layer in model.layers):  # ConvNeXt's stem is a Sequential
+        from pruneflow.flatten import flatten_model
+
+        model = flatten_model(model)
     return xnnpack_form(model) if cfg.form == "xnnpack" else model
 
 
@@ -287,14 +318,10 @@ def canonical_keras_zip(path: Path) -> None:
             dst.writestr(fixed, data)
 
 
-# Layers whose config carries Python code (marshalled bytecode or a function to import): loading
-# one runs whatever it says. Keras' safe mode refuses a serialized `lambda`; we refuse the layer.
-EXECUTABLE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")
-
-
 def vet_keras_file(path: Path) -> None:
-    """Check a model file before Keras opens it: a native `.keras` zip whose config holds no
-    executable layer. HDF5 (`.h5`) model files are refused: Keras ignores safe mode for them.
+    """Check a model file before Keras opens it: a native `.keras` zip whose config passes
+    `pruneflow.vetting` (no Lambda; TFOpLambda only for safe arithmetic). HDF5 (`.h5`) model files are
+    refused here: Keras ignores safe mode for them (a user's `.h5` is vetted and converted by adoption).
 
     Raises:
         PipelineError: naming the file and what is allowed.
@@ -302,26 +329,25 @@ def vet_keras_file(path: Path) -> None:
     allowed = "allowed: a .keras file written by pruneflow (layers by class name, no Lambda)"
     try:
         with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json"))
+            text = archive.read("config.json").decode()
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise PipelineError(f"{path}: not a .keras model archive ({type(exc).__name__}); {allowed}") from None
-    found = sorted({name for name in _class_names(config) if name in EXECUTABLE_LAYERS})
-    if found:
-        raise PipelineError(f"{path}: refusing to load a model with executable layers ({', '.join(found)}); {allowed}")
-
-
-def _class_names(node) -> list[str]:
-    """Every `class_name` in a serialized Keras config, nested models included."""
-    if isinstance(node, dict):
-        own = [node["class_name"]] if isinstance(node.get("class_name"), str) else []
-        return own + [name for value in node.values() for name in _class_names(value)]
-    if isinstance(node, list):
-        return [name for value in node for name in _class_names(value)]
-    return []
+    problem = unsafe_content(text)
+    if problem:
+        raise PipelineError(f"{path}: refusing to load: {problem}; {allowed}")
 
 
 # In place of the save time: the content, not the clock, identifies a model file.
 FIXED_SAVE_DATE = "1980-01-01@00:00:00"
+
+
+def application_layers() -> dict[str, type]:
+    """keras.applications' own layers that tf_keras does not register for loading (ConvNeXt's
+    LayerScale and StochasticDepth): a saved ConvNeXt loads only when they are named."""
+    import sys
+
+    convnext = sys.modules[keras.applications.ConvNeXtTiny.__module__]
+    return {"LayerScale": convnext.LayerScale, "StochasticDepth": convnext.StochasticDepth}
 
 
 def load_model(path: Path, custom_scope=None) -> keras.Model:
@@ -336,7 +362,7 @@ def load_model(path: Path, custom_scope=None) -> keras.Model:
     vet_keras_file(path)
     try:
         with custom_scope() if custom_scope else contextlib.nullcontext():
-            return keras.models.load_model(path, compile=False, safe_mode=True)
+            return keras.models.load_model(path, compile=False, safe_mode=True, custom_objects=application_layers())
     except Exception as exc:  # zip, h5 and deserialization errors have no common base class
         first = (str(exc).splitlines() or [""])[0][:200]
         raise PipelineError(f"{path}: not a loadable Keras model ({type(exc).__name__}: {first})") from None

@@ -23,6 +23,7 @@ class PathsConfig(_Section):
     dense_model: Path = Path("models/dense.keras")
     pruned_model: Path = Path("models/pruned_wrapped.keras")
     stripped_model: Path = Path("models/pruned_stripped.keras")
+    own_models: Path = Path("models/own")               # where a model.file trained elsewhere lives (DVC dep)
     export: Path = Path("export")
     pqat: Path = Path("export_pqat")
     train_log: Path = Path("reports/train_dense.csv")

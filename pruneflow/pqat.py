@@ -21,6 +21,10 @@ from pruneflow.tf_env import keras, tfmot
 quantize_api = tfmot.quantization.keras
 
 
+class PqatNotApplicable(Exception):
+    """tfmot's QAT cannot annotate the model; the message says which layer."""
+
+
 class OutputQuantizeConfig(quantize_api.QuantizeConfig):
     """Quantize only a layer's output: for the weightless input Rescaling, which tfmot's default
     8-bit registry does not know (it would otherwise refuse the model)."""
@@ -71,12 +75,19 @@ def pqat_model(pruned: keras.Model, cfg: Config, train: tuple[np.ndarray, np.nda
 
     Returns:
         The quantization-aware model (fake-quant layers; convert it with `to_tflite`).
+
+    Raises:
+        PqatNotApplicable: tfmot's 8-bit QAT registry has no config for one of the model's layers
+            (keras.applications families beyond MobileNet: TFOpLambda, LayerNormalization, ...).
     """
     seed_everything(cfg.seed)
-    with quantize_api.quantize_scope({"OutputQuantizeConfig": OutputQuantizeConfig}):
-        qat = quantize_api.quantize_apply(
-            annotate_for_qat(pruned), tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
-        )
+    try:
+        with quantize_api.quantize_scope({"OutputQuantizeConfig": OutputQuantizeConfig}):
+            qat = quantize_api.quantize_apply(
+                annotate_for_qat(pruned), tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
+            )
+    except (RuntimeError, ValueError, TypeError, KeyError) as exc:  # tfmot's refusals have no common base
+        raise PqatNotApplicable(f"tfmot's QAT refuses this model ({(str(exc).splitlines() or [''])[0][:200]})") from None
     compile_classifier(qat, cfg.quantize.pqat_learning_rate, cfg.train.weight_decay)
     fit(qat, train, val, cfg.train, cfg.seed, cfg.quantize.pqat_epochs, callbacks)
     return qat

@@ -100,7 +100,15 @@ def wrap_for_pruning(
             raise PipelineError(f"prune.policy=xnnpack: {str(exc).splitlines()[0]}; set model.form: xnnpack") from None
 
     def wrap(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if is_nested_model(layer):
+            # tfmot's own whole-model call recurses the same way, and so do its step callback and
+            # strip_pruning: a nested base (ConvNeXt's stem, a backbone under a head) is cloned
+            # with its prunable layers wrapped, not left dense.
+            return keras.models.clone_model(layer, clone_function=wrap)
         if not in_scope(layer, cfg):
+            # Unknown to tfmot's registry (TFOpLambda, Rescaling, Normalization, LayerScale,
+            # custom layers): left as it is. tfmot's whole-model call wraps *every* layer and
+            # refuses such models ("Please initialize `Prune` with a supported layer", tfmot #656).
             return layer
         if targets is not None:
             target = targets.get(layer.name, 0.0)
@@ -118,9 +126,24 @@ def wrap_for_pruning(
     return keras.models.clone_model(dense, clone_function=wrap)
 
 
+def is_nested_model(layer: keras.layers.Layer) -> bool:
+    """A functional or Sequential model used as a layer: clone_model can rebuild it (a subclassed
+    model it cannot; such a layer stays as it is)."""
+    return isinstance(layer, keras.Model) and (layer._is_graph_network or isinstance(layer, keras.Sequential))
+
+
+def leaf_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
+    """Every layer of `model` that is not itself a model, nested models' layers in place, in order."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from leaf_layers(layer)
+        else:
+            yield layer
+
+
 def wrapped_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    """The PruneLowMagnitude wrappers of a model."""
-    return [layer for layer in model.layers if isinstance(layer, PruneLowMagnitude)]
+    """The PruneLowMagnitude wrappers of a model, nested models' included."""
+    return [layer for layer in leaf_layers(model) if isinstance(layer, PruneLowMagnitude)]
 
 
 def count_zeros(arrays: Iterable[np.ndarray]) -> tuple[int, int]:
@@ -134,8 +157,8 @@ def count_zeros(arrays: Iterable[np.ndarray]) -> tuple[int, int]:
 
 def prunable_weights(model: keras.Model) -> Iterator[tuple[keras.layers.Layer, str, np.ndarray]]:
     """Every weight tfmot may prune in a plain (stripped or dense) model, in scope or not: layer,
-    weight name, values."""
-    for layer in model.layers:
+    weight name, values (nested models' layers included)."""
+    for layer in leaf_layers(model):
         for name in prunable_weight_names(layer):
             yield layer, name, getattr(layer, name).numpy()
 

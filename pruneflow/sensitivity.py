@@ -27,13 +27,14 @@ COLUMNS = ("unit", "layers", "params", "sparsity", "val_accuracy_pct", "drop_pts
 
 
 def block_of(layer_name: str) -> str:
-    """The MobileNet block a layer belongs to: block_N (V2), conv_dw_N/conv_pw_N → block_N (V1),
-    expanded_conv → block_0, the first convolution → stem, the last 1x1 (Conv_1) → top, Dense → head."""
+    """The block a layer belongs to: for MobileNet block_N (V2), conv_dw_N/conv_pw_N → block_N (V1),
+    expanded_conv → block_0, the first convolution → stem, the last 1x1 (Conv_1) → top, Dense → head;
+    the other keras.applications families by their own block prefixes."""
     if match := re.match(r"(block_\d+)_", layer_name):
         return match.group(1)
     if match := re.match(r"conv_(?:dw|pw)_(\d+)", layer_name):
         return f"block_{match.group(1)}"
-    if layer_name.startswith("expanded_conv"):
+    if layer_name.startswith("expanded_conv") and not re.match(r"expanded_conv_\d+_", layer_name):  # V3: below
         return "block_0"
     if layer_name.lower() == "conv1":
         return "stem"
@@ -41,6 +42,13 @@ def block_of(layer_name: str) -> str:
         return "top"
     if layer_name.startswith("head"):
         return "head"
+    # Other keras.applications families name their blocks too: ResNet/DenseNet conv2_block1_…,
+    # EfficientNet block1a_…, MobileNetV3 expanded_conv_3_…, ConvNeXt …_stage_0_block_1_…, RegNet
+    # …_Stage_0_XBlock_0_…, Inception/NASNet mixed0/normal_…_3; a layer outside any block is its own unit.
+    for pattern in (r"(conv\d+_block\d+)_", r"(block\d+[a-z])_", r"(expanded_conv_\d+)_",
+                    r"(.*_stage_\d+_block_\d+)_", r"(.*_Stage_\d+_[XY]Block_\d+)_"):
+        if match := re.match(pattern, layer_name):
+            return match.group(1)
     return layer_name
 
 

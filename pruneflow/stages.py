@@ -182,7 +182,9 @@ def _channel_recipe() -> tuple[str, ...]:
 
 
 def _weights_file(cfg: Config) -> tuple[Path, ...]:
-    return (Path(cfg.model.weights),) if cfg.model.weights not in (None, "imagenet") else ()
+    """A local weights file, and an adopted model file (anywhere: dvc.yaml lists `paths.own_models`)."""
+    weights = (Path(cfg.model.weights),) if cfg.model.weights not in (None, "imagenet") else ()
+    return (*weights, *((cfg.model.file,) if cfg.model.file is not None else ()))
 
 
 def _timings_read(*keys: str, stages: tuple[str, ...] = ()) -> Callable[[Config], tuple[Path, ...]]:
@@ -195,7 +197,7 @@ def _timings_read(*keys: str, stages: tuple[str, ...] = ()) -> Callable[[Config]
 # via the model itself): a change there retrains the dense model, which reruns them anyway.
 STAGES: tuple[Stage, ...] = (
     Stage("ingest", ("seed", "data"), ("data.folder",), (Out("paths.prepared"),)),
-    Stage("train_dense", ("seed", "data.image_size", "model", "train"), ("paths.prepared",),
+    Stage("train_dense", ("seed", "data.image_size", "model", "train"), ("paths.prepared", "paths.own_models"),
           (Out("paths.dense_model"), Out("paths.train_log", git=True, plot={"x": "epoch", "y": "val_accuracy"})),
           optional_deps=_weights_file),
     Stage("prune", ("seed", "prune", "train"), ("paths.prepared", "paths.dense_model"),

@@ -32,6 +32,7 @@ import numpy as np
 from pruneflow.config import Config
 from pruneflow.io import gzip_bytes
 from pruneflow.phases import phase
+from pruneflow.points import NOT_APPLICABLE_FILE
 from pruneflow.tf_env import keras, tf
 
 Representative = Callable[[], Iterator[list[np.ndarray]]]
@@ -54,13 +55,14 @@ def exported(export_dir: Path, name: str, kind: str) -> Path:
 
 def deployables(cfg: Config) -> dict[str, Path]:
     """Every TFLite file a run produces, keyed `<model>.<format>`: dense and pruned per export format,
-    then the PQAT model's formats when `quantize.pqat` is on (the one home of this listing)."""
+    then the PQAT model's formats when `quantize.pqat` is on and tfmot could apply it (the one home of
+    this listing)."""
     files = {
         f"{name}.{fmt}": exported(cfg.paths.export, name, tflite_kind(fmt))
         for name in model_files(cfg)
         for fmt in cfg.export.formats
     }
-    if cfg.quantize.pqat:
+    if cfg.quantize.pqat and not (cfg.paths.pqat / NOT_APPLICABLE_FILE).exists():
         files.update({f"pruned_pqat.{fmt}": exported(cfg.paths.pqat, "pruned_pqat", tflite_kind(fmt))
                       for fmt in PQAT_FORMATS})
     return files

@@ -7,8 +7,12 @@ cosine decay to zero, and the weights of the best validation epoch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 
+from pruneflow.adopt import adopted, read_model_file, score
 from pruneflow.config import Config
 from pruneflow.errors import PipelineError
 from pruneflow.model import (
@@ -57,9 +61,9 @@ def learning_rate(cfg: Config, steps: int, epochs: int) -> keras.optimizers.sche
 
 def train_dense(
     cfg: Config, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], num_classes: int,
-    strategy: tf.distribute.Strategy | None = None,
+    strategy: tf.distribute.Strategy | None = None, build: Callable[[], keras.Model] | None = None,
 ) -> tuple[keras.Model, EpochLog, int]:
-    """Train the dense classifier.
+    """Train the dense classifier (built from `model`, or by `build`: an adopted model to fine-tune).
 
     Args:
         cfg: full config (model, train, data.image_size, seed); it trains `train.epochs`, or more
@@ -78,7 +82,7 @@ def train_dense(
     steps = steps_per_epoch(len(train[0]), cfg.train.batch_size)
     epochs = epochs_for(cfg.train.epochs, cfg.train.min_steps, steps)
     with strategy.scope():
-        model = build_classifier(cfg.model, num_classes, cfg.data.image_size)
+        model = build() if build else build_classifier(cfg.model, num_classes, cfg.data.image_size)
         compile_classifier(model, learning_rate(cfg, steps, epochs), cfg.train.weight_decay)
     log, best = EpochLog(cfg.paths.train_log), KeepBest()
     fit(model, train, val, cfg.train, cfg.seed, epochs, [log, best])
@@ -87,3 +91,30 @@ def train_dense(
     return model, log, best.epoch
 
 
+
+
+def adopt_dense(cfg: Config, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
+                classes: list[str], strategy: tf.distribute.Strategy | None = None) -> tuple[keras.Model, EpochLog, int]:
+    """The classifier in `model.file`, checked and made the dense baseline (`pruneflow.adopt`): as it
+    is (`model.adopt: keep`, scored on both splits as epoch 0 of the log) or fine-tuned by the train
+    recipe (`fine_tune`).
+
+    Returns:
+        The model, its log and the chosen epoch (1 for the single row of `keep`).
+    """
+    path = Path(cfg.model.file)
+    strategy = strategy or distribution(cfg.train.strategy)
+
+    def build() -> keras.Model:
+        return adopted(read_model_file(path), path, cfg.data.image_size, classes, cfg.model.preprocess)
+
+    if cfg.model.adopt == "fine_tune":
+        return train_dense(cfg, train, val, len(classes), strategy, build)
+    with strategy.scope():
+        model = build()
+        compile_classifier(model, 0.0, cfg.train.weight_decay)
+    log = EpochLog(cfg.paths.train_log)
+    loss, accuracy = score(model, train)
+    val_loss, val_accuracy = score(model, val)
+    log.rows.append({"epoch": 0, "accuracy": accuracy, "loss": loss, "val_accuracy": val_accuracy, "val_loss": val_loss})
+    return model, log, 1

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pruneflow.config import Config
+from pruneflow.coverage import pruned_coverage
 from pruneflow.data import load_classes, load_split, majority_baseline, read_summary
 from pruneflow.errors import require
 from pruneflow.evaluation import (
@@ -88,6 +89,9 @@ def run(cfg: Config) -> None:
             "latency_p50_ms": float_bench["batch1_p50_ms"],
             "latency_p95_ms": float_bench["batch1_p95_ms"],
         }
+        if name == "pruned":  # how many layers the masks reach, and their kernels' share of all params
+            coverage = pruned_coverage(model)
+            results[name].update({key: coverage[key] for key in ("layers_pruned_count", "prunable_share_pct")})
     # The unstripped (wrapped) model: why stripping matters. Masks and thresholds make it bigger.
     results["pruned"]["size_keras_unstripped_bytes"] = require(p.pruned_model, "prune").stat().st_size
     results["pruned"]["size_keras_unstripped_gzip_bytes"] = gzip_size(p.pruned_model)

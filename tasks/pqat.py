@@ -7,7 +7,8 @@ from pruneflow.config import Config
 from pruneflow.data import load_split
 from pruneflow.io import atomic_dir
 from pruneflow.model import EpochLog, load_model
-from pruneflow.pqat import pqat_model
+from pruneflow.points import NOT_APPLICABLE_FILE
+from pruneflow.pqat import PqatNotApplicable, pqat_model
 from pruneflow.tflite import PQAT_FORMATS, to_tflite, write_tflite
 
 
@@ -21,8 +22,13 @@ def run(cfg: Config) -> dict[str, list[float]] | None:
             return
         prepared = cfg.paths.prepared
         log = EpochLog(out / "pqat_epochs.csv")
-        qat = pqat_model(load_model(cfg.paths.stripped_model), cfg, load_split(prepared, "train"),
-                         load_split(prepared, "val"), [log])
+        try:
+            qat = pqat_model(load_model(cfg.paths.stripped_model), cfg, load_split(prepared, "train"),
+                             load_split(prepared, "val"), [log])
+        except PqatNotApplicable as exc:  # the run goes on without PQAT files; bench and the report say so
+            (out / NOT_APPLICABLE_FILE).write_text(f"{exc}\n")
+            print(f"pqat: not applicable: {exc}")
+            return
         log.write()
         for fmt in PQAT_FORMATS:
             write_tflite(out, "pruned_pqat", fmt, to_tflite(qat, fmt))

@@ -1,11 +1,12 @@
-"""Stage train_dense: train the dense classifier from the prepared splits."""
+"""Stage train_dense: train the dense classifier from the prepared splits, or adopt `model.file` (a
+classifier trained elsewhere) as it is or fine-tuned."""
 
 from __future__ import annotations
 
 from pruneflow.config import Config
 from pruneflow.data import load_classes, load_split, majority_baseline
 from pruneflow.model import distribution, is_chief, save_model
-from pruneflow.training import quality_gate, train_dense
+from pruneflow.training import adopt_dense, quality_gate, train_dense
 
 
 def run(cfg: Config) -> dict[str, list[float]] | None:
@@ -15,7 +16,10 @@ def run(cfg: Config) -> dict[str, list[float]] | None:
     classes = load_classes(prepared)
     strategy = distribution(cfg.train.strategy)
     train, val = load_split(prepared, "train"), load_split(prepared, "val")
-    model, log, epoch = train_dense(cfg, train, val, len(classes), strategy)
+    if cfg.model.file is None:
+        model, log, epoch = train_dense(cfg, train, val, len(classes), strategy)
+    else:
+        model, log, epoch = adopt_dense(cfg, train, val, classes, strategy)
     majority, chance_pct = majority_baseline(train[1], val[1])
     quality_gate(cfg, 100.0 * log.rows[epoch - 1]["val_accuracy"], chance_pct, classes[majority])
     if not is_chief(strategy):  # a multi-worker cluster: workers train, the chief alone writes

@@ -113,6 +113,41 @@ def set_(path: str, text: str | bytes) -> Callable[[Path], None]:
     return write
 
 
+def own_model(build: Callable[[], object], name: str = "own.keras", **params) -> Callable[[Path], None]:
+    """Save the tf_keras model `build()` returns as models/own/<name> and point model.file at it."""
+    def setup(root: Path) -> None:
+        target = root / "models" / "own" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        build().save(target)
+        edit_params(root, {"model": {"file": f"models/own/{name}", **params}})
+    return setup
+
+
+def keras3_model(root: Path) -> None:
+    """A real Keras 3 `.keras` file (Keras 3 is installed beside tf_keras), written in its own process."""
+    target = root / "models" / "own" / "k3.keras"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    code = ("import keras; m = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), "
+            f"keras.layers.Dense(2, activation='softmax')]); m.save({str(target)!r})")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+    edit_params(root, {"model": {"file": "models/own/k3.keras"}})
+
+
+def _tiny(inputs_shape=(32, 32, 3), outputs: int = 2, activation: str | None = "softmax", two_outputs: bool = False):
+    from pruneflow.tf_env import keras
+
+    inputs = keras.Input(inputs_shape)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    head = keras.layers.Dense(outputs, activation=activation)(x)
+    return keras.Model(inputs, [head, keras.layers.Dense(1)(x)] if two_outputs else head)
+
+
+def own_lambda_model(root: Path) -> None:
+    (root / "models" / "own").mkdir(parents=True, exist_ok=True)
+    lambda_model(root / "models" / "own" / "lam.keras", root / "lambda_ran")
+    edit_params(root, {"model": {"file": "models/own/lam.keras"}})
+
+
 # (case, stage, setup(root), expected part of the one-line message)
 REJECTED: list[tuple[str, str, Callable[[Path], None], str]] = [
     # params.yaml
@@ -141,7 +176,7 @@ REJECTED: list[tuple[str, str, Callable[[Path], None], str]] = [
     ("params: unknown key in a section", "ingest",
      lambda r: edit_params(r, {"train": {"epoch": 3}}), "unknown key 'train.epoch'; allowed: strategy, epochs"),
     ("params: unknown architecture", "ingest",
-     lambda r: edit_params(r, {"model": {"architecture": "resnet50"}}), "model.architecture='resnet50': Input should be 'mobilenet_v2' or 'mobilenet'"),
+     lambda r: edit_params(r, {"model": {"architecture": "resnet50"}}), "model.architecture: 'resnet50' is not a keras.applications classifier; did you mean ResNet50? allowed: mobilenet_v2"),
     ("params: freeze_base without pretrained weights", "ingest",
      lambda r: edit_params(r, {"model": {"freeze_base": True}}), "freeze_base=true needs pretrained weights"),
     ("params: an .h5 model path", "ingest",
@@ -190,7 +225,7 @@ REJECTED: list[tuple[str, str, Callable[[Path], None], str]] = [
      "models/pruned_wrapped.keras: not a .keras model archive"),
     ("model file: a Lambda layer (code that runs on load)", "strip",
      lambda r: lambda_model(r / "models" / "pruned_wrapped.keras", r / "lambda_ran"),
-     "models/pruned_wrapped.keras: refusing to load a model with executable layers (Lambda)"),
+     "models/pruned_wrapped.keras: refusing to load: it holds Lambda layers (Python code in the file)"),
     # channels
     ("params: channel keep fraction 0", "ingest",
      lambda r: edit_params(r, {"channels": {"keep": 0.0}}), "channels.keep=0.0: Input should be greater than 0"),
@@ -212,7 +247,31 @@ REJECTED: list[tuple[str, str, Callable[[Path], None], str]] = [
      lambda r: edit_params(r, {"channels": {"learning_rate": 0.0}}), "channels.learning_rate=0.0: Input should be greater than 0"),
     ("model file: a layer the channel pruner cannot narrow", "channel_prune",
      lambda r: prelu_model(r / "models" / "dense.keras"),
-     "channel pruning: layer 'learned_slope' (PReLU) is not supported; supported: Conv2D, Dense"),
+     "channel pruning: layer 'learned_slope' (PReLU) is not supported; supported: Activation, "),
+    # model.file: a classifier trained elsewhere (adopted by train_dense)
+    ("model.file: missing", "train_dense", lambda r: edit_params(r, {"model": {"file": "models/own/absent.keras"}}),
+     "model.file=models/own/absent.keras: no such file or folder; allowed: a .keras file, a .h5 file or a SavedModel folder"),
+    ("model.file: not a model", "train_dense",
+     lambda r: (set_("models/own/notes.keras", "just text")(r), edit_params(r, {"model": {"file": "models/own/notes.keras"}})),
+     "model.file=models/own/notes.keras: not a model file"),
+    ("model.file: a Keras 3 file", "train_dense", keras3_model,
+     "model.file=models/own/k3.keras: saved by Keras 3."),
+    ("model.file: two outputs", "train_dense", own_model(lambda: _tiny(two_outputs=True)),
+     "has 1 inputs and 2 outputs; allowed: one image input and one class output"),
+    ("model.file: an output that is neither probabilities nor logits", "train_dense",
+     own_model(lambda: _tiny(activation="relu")), "gives neither class probabilities nor logits"),
+    ("model.file: a Lambda layer", "train_dense", own_lambda_model,
+     "model.file=models/own/lam.keras: it holds Lambda layers (Python code in the file), which safe loading refuses"),
+    ("model.file: an input size that is not the data's", "train_dense", own_model(lambda: _tiny((40, 40, 3))),
+     "takes 40x40 images but data.image_size is 32; set data.image_size: 40"),
+    ("model.file: a class count that is not the folders'", "train_dense", own_model(lambda: _tiny(outputs=5)),
+     "outputs 5 classes but the data has 2 class folders (with_mask, without_mask)"),
+    ("params: an architecture keras.applications does not have", "ingest",
+     lambda r: edit_params(r, {"model": {"architecture": "ResNet51"}}),
+     "model.architecture: 'ResNet51' is not a keras.applications classifier; allowed: mobilenet_v2, mobilenet"),
+    ("params: an input below the family's smallest", "ingest",
+     lambda r: edit_params(r, {"model": {"architecture": "InceptionV3", "alpha": 1.0}}),
+     "data.image_size=32 is below InceptionV3's smallest input; set data.image_size: 75 or more"),
     # command line
     ("channel_point: keep fraction out of range", "channel_point --keep 0", lambda r: None,
      "channel_point: --keep=0.0; allowed: --keep 0 < keep <= 1, e.g. --keep 0.5"),

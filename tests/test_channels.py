@@ -146,16 +146,17 @@ def test_unsupported_layer_stops_with_one_line_naming_it():
     assert "\n" not in str(info.value)
 
 
-def test_channels_read_by_a_concatenate_or_reshape_are_kept():
+def test_channels_read_by_a_reshape_are_kept_and_concatenated_ones_pruned_by_range():
     inputs = keras.Input((SIZE, SIZE, 3))
     a = L.Conv2D(16, 3, name="a")(inputs)
     b = L.Conv2D(16, 3, name="b")(inputs)
     x = L.Concatenate(name="cat")([a, b])
     x = L.Conv2D(16, 1, name="c")(x)
-    x = L.GlobalAveragePooling2D()(x)
+    x = L.Reshape((-1, 8), name="regroup")(x)  # mixes the channel axis with space: c stays whole
+    x = L.GlobalAveragePooling1D()(x)
     model = keras.Model(inputs, L.Dense(3)(x))
     prunable = {g.key for g in ChannelGraph(model).prunable("all")}
-    assert prunable == {"c"}
+    assert prunable == {"a", "b"}
 
 
 def test_gradual_schedule_ends_at_the_kept_fraction_and_spends_every_epoch():

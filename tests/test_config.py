@@ -36,7 +36,7 @@ def test_config_is_frozen() -> None:
         ({"train": {"epochs": 0}}, "train.epochs=0"),
         ({"data": {"image_size": 16}}, "data.image_size=16"),
         ({"data": {"source": "imagenet"}}, "data.source='imagenet'"),
-        ({"model": {"architecture": "resnet"}}, "model.architecture='resnet'"),
+        ({"model": {"architecture": "resnet"}}, "model.architecture: 'resnet' is not a keras.applications classifier"),
         ({"model": {"freeze_base": True}}, "freeze_base=true needs pretrained weights"),
         ({"model": {"weights": "no/such/file.h5"}}, "weights='no/such/file.h5'"),
         ({"train": {"batch_size": "big"}}, "train.batch_size='big'"),

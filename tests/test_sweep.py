@@ -205,3 +205,14 @@ def test_derived_targets_are_pruned_to_the_same_overall_sparsity_as_uniform(dvc_
     assert prunable_sparsity_pct(model)[0] == pytest.approx(100 * cfg.sensitivity.target_sparsity, abs=0.5)
     point = json.loads((cfg.paths.derived / POINT_FILE).read_text())
     assert (point["kind"], point["point"]) == ("derived", f"derived-{cfg.sensitivity.target_sparsity}")
+
+
+def test_units_of_other_keras_applications_families_are_their_blocks() -> None:
+    from pruneflow.sensitivity import block_of
+
+    names = ("conv2_block1_1_conv", "conv3_block4_2_conv", "block1a_project_conv", "block6d_se_reduce",
+             "expanded_conv_3_expand", "expanded_conv_project", "convnext_tiny_stage_1_block_2_pointwise_conv_1",
+             "regnetx002_Stage_0_XBlock_0_conv_3x3", "predictions_custom")
+    assert [block_of(n) for n in names] == [
+        "conv2_block1", "conv3_block4", "block1a", "block6d", "expanded_conv_3", "block_0",
+        "convnext_tiny_stage_1_block_2", "regnetx002_Stage_0_XBlock_0", "predictions_custom"]

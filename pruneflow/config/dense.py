@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pruneflow.config.strict import Bool, Float, Int
+from pruneflow.families import family
 from pruneflow.paths import _Section
 
 # MobileNet V1/V2 refuse inputs smaller than 32x32 (five stride-2 stages).
@@ -28,7 +29,18 @@ class DataConfig(_Section):
 
 
 class ModelConfig(_Section):
-    architecture: Literal["mobilenet_v2", "mobilenet"] = "mobilenet_v2"
+    # mobilenet_v2 | mobilenet (aliases) or any tf_keras.applications classifier by its constructor name
+    # (MobileNetV3Small, EfficientNetB0, ResNet50, ...): pruneflow.families lists them.
+    architecture: str = "mobilenet_v2"
+    # A classifier trained elsewhere with tf_keras (.keras, .h5 or a SavedModel folder) instead of the
+    # architecture: the dense stage adopts it (docs/own-model.md). Keep it under models/own/, so DVC
+    # sees its content change (a file elsewhere is tracked by its path only).
+    file: Path | None = None
+    # keep: the adopted model is the dense baseline as it is; fine_tune: trained first by the train recipe.
+    adopt: Literal["keep", "fine_tune"] = "keep"
+    # What the adopted model expects, when its own first layers do not scale raw 0-255 pixels:
+    # none (it does), unit ([0, 1]) or symmetric ([-1, 1]); a Rescaling layer is put in front.
+    preprocess: Literal["none", "unit", "symmetric"] = "none"
     # keras: the stock Keras graph. xnnpack: the same layers and weights with every 3x3 padding made
     # explicit and symmetric (ZeroPadding2D(1) + 'valid') and keepdims global pooling, the form that
     # XNNPACK's sparse inference and tfmot's PruneForLatencyOnXNNPack accept (tfmot #735, #837).
@@ -40,13 +52,26 @@ class ModelConfig(_Section):
     dense_units: Int = Field(128, ge=1, le=4096)
     dropout: Float = Field(0.2, ge=0.0, lt=1.0)
 
+    @field_validator("architecture")
+    @classmethod
+    def _known_family(cls, value: str) -> str:
+        family(value)
+        return value
+
     @model_validator(mode="after")
     def _weights_allowed(self) -> ModelConfig:
+        chosen = family(self.architecture)
+        if self.alpha != 1.0 and not chosen.has_alpha:
+            raise ValueError(f"alpha={self.alpha} needs a family with a width multiplier (MobileNet, MobileNetV2, "
+                             f"MobileNetV3Small/Large); {self.architecture} has none: use alpha: 1.0")
+        if self.file is not None and self.weights is not None:
+            raise ValueError(f"file={self.file} and weights={self.weights!r} both set: the file is the whole "
+                             "trained model; use weights: null")
         if self.weights not in (None, "imagenet") and not Path(self.weights).is_file():
             raise ValueError(
                 f"weights={self.weights!r}: allowed are null, 'imagenet' or an existing weights file"
             )
-        if self.form == "xnnpack" and self.architecture != "mobilenet_v2":
+        if self.form == "xnnpack" and (self.file is not None or chosen.name != "MobileNetV2"):
             raise ValueError(f"form=xnnpack is built for architecture mobilenet_v2, not {self.architecture}")
         if self.freeze_base and self.weights is None:
             raise ValueError("freeze_base=true needs pretrained weights (weights: imagenet or a file)")

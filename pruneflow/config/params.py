@@ -17,6 +17,7 @@ from pruneflow.config.prune import BenchConfig, ExportConfig, PruneConfig, Quant
 from pruneflow.config.strict import Int
 from pruneflow.config.studies import ChannelsConfig, SensitivityConfig, SweepConfig, SweepPoint
 from pruneflow.errors import PipelineError
+from pruneflow.families import family
 from pruneflow.paths import FOLDERS, PathsConfig, _Section
 
 
@@ -58,6 +59,10 @@ class Config(_Section):
             folder = getattr(self.paths, name)
             if folder == self.data.folder or folder in self.data.folder.parents or self.data.folder in folder.parents:
                 raise ValueError(f"paths.{name}={folder} overlaps data.folder={self.data.folder}; raw data is never overwritten")
+        smallest = family(self.model.architecture).min_size
+        if self.model.file is None and self.data.image_size < smallest:
+            raise ValueError(f"data.image_size={self.data.image_size} is below {self.model.architecture}'s smallest "
+                             f"input; set data.image_size: {smallest} or more")
         if self.prune.policy == "xnnpack" and self.model.form != "xnnpack":
             raise ValueError("prune.policy=xnnpack needs model.form: xnnpack (explicit symmetric padding, keepdims pooling)")
         if self.prune.policy == "xnnpack" and self.prune.scope != "all":

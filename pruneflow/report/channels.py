@@ -133,7 +133,11 @@ def stacked_sentence(table: dict[str, Any], side: int) -> str:
 
 
 def baseline_sentence(table: dict[str, Any]) -> str:
-    """The uniform-width model trained from scratch at about the channel model's MACs, and which won."""
+    """The uniform-width model trained from scratch at about the channel model's MACs, and which won (or
+    why there is none: an adopted model or a family without a width multiplier)."""
+    if "uniform_width" not in table["models"]:
+        reason = (table.get("not_applicable") or {}).get("uniform_width", "not built")
+        return f"Uniform-width baseline: not applicable — {reason}. The channel-pruned model has no from-scratch twin here."
     c, u = table["models"]["channel"], table["models"]["uniform_width"]
     diff = c["test_accuracy_pct"] - u["test_accuracy_pct"]
     if diff > SAME_ACCURACY_PTS:
