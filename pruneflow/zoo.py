@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pruneflow import families
 from pruneflow.errors import PipelineError
 from pruneflow.tf_env import keras
 
@@ -31,28 +32,33 @@ class Family:
     notes: str
 
 
+def smallest(name: str) -> int:
+    """The family's smallest input side, from the one table of families (`pruneflow.families`)."""
+    return families.family(name).min_size
+
+
 FAMILIES: dict[str, Family] = {
-    "MobileNet": Family(apps.MobileNet, 32, "depthwise + pointwise, ReLU6, Dropout-free base"),
-    "MobileNetV2": Family(apps.MobileNetV2, 32, "inverted residuals: Add-coupled streams"),
-    "MobileNetV3Small": Family(apps.MobileNetV3Small, 32,
+    "MobileNet": Family(apps.MobileNet, smallest("MobileNet"), "depthwise + pointwise, ReLU6, Dropout-free base"),
+    "MobileNetV2": Family(apps.MobileNetV2, smallest("MobileNetV2"), "inverted residuals: Add-coupled streams"),
+    "MobileNetV3Small": Family(apps.MobileNetV3Small, smallest("MobileNetV3Small"),
                                "Rescaling preprocessing, SE Reshape+Multiply, hard-swish TFOpLambda arithmetic"),
-    "MobileNetV3Large": Family(apps.MobileNetV3Large, 32, "as MobileNetV3Small, deeper"),
-    "ResNet50": Family(apps.ResNet50, 32, "bottleneck residuals, projection shortcuts"),
-    "ResNet50V2": Family(apps.ResNet50V2, 32, "pre-activation BN before the shortcut split, MaxPooling shortcut"),
-    "ResNetRS50": Family(apps.ResNetRS50, 32, "Normalization preprocessing, SE blocks, AveragePooling shortcut"),
-    "DenseNet121": Family(apps.DenseNet121, 32, "Concatenate chains: channels pruned inside concatenations"),
-    "InceptionV3": Family(apps.InceptionV3, 75, "multi-branch Concatenate"),
-    "InceptionResNetV2": Family(apps.InceptionResNetV2, 75, "Concatenate + CustomScaleLayer scaled residuals"),
-    "Xception": Family(apps.Xception, 71, "SeparableConv2D, Add residuals"),
-    "NASNetMobile": Family(apps.NASNetMobile, 32,
+    "MobileNetV3Large": Family(apps.MobileNetV3Large, smallest("MobileNetV3Large"), "as MobileNetV3Small, deeper"),
+    "ResNet50": Family(apps.ResNet50, smallest("ResNet50"), "bottleneck residuals, projection shortcuts"),
+    "ResNet50V2": Family(apps.ResNet50V2, smallest("ResNet50V2"), "pre-activation BN before the shortcut split, MaxPooling shortcut"),
+    "ResNetRS50": Family(apps.ResNetRS50, smallest("ResNetRS50"), "Normalization preprocessing, SE blocks, AveragePooling shortcut"),
+    "DenseNet121": Family(apps.DenseNet121, smallest("DenseNet121"), "Concatenate chains: channels pruned inside concatenations"),
+    "InceptionV3": Family(apps.InceptionV3, smallest("InceptionV3"), "multi-branch Concatenate"),
+    "InceptionResNetV2": Family(apps.InceptionResNetV2, smallest("InceptionResNetV2"), "Concatenate + CustomScaleLayer scaled residuals"),
+    "Xception": Family(apps.Xception, smallest("Xception"), "SeparableConv2D, Add residuals"),
+    "NASNetMobile": Family(apps.NASNetMobile, smallest("NASNetMobile"),
                            "Cropping/padding, SeparableConv2D, Add + Concatenate cells"),
-    "VGG16": Family(apps.VGG16, 32, "plain conv stack"),
-    "EfficientNetB0": Family(apps.EfficientNetB0, 32, "Rescaling + Normalization, SE, StochasticDepth-free Dropout"),
-    "EfficientNetV2B0": Family(apps.EfficientNetV2B0, 32, "fused MBConv, SE, Dropout with noise_shape"),
-    "ConvNeXtTiny": Family(apps.ConvNeXtTiny, 32,
+    "VGG16": Family(apps.VGG16, smallest("VGG16"), "plain conv stack"),
+    "EfficientNetB0": Family(apps.EfficientNetB0, smallest("EfficientNetB0"), "Rescaling + Normalization, SE, StochasticDepth-free Dropout"),
+    "EfficientNetV2B0": Family(apps.EfficientNetV2B0, smallest("EfficientNetV2B0"), "fused MBConv, SE, Dropout with noise_shape"),
+    "ConvNeXtTiny": Family(apps.ConvNeXtTiny, smallest("ConvNeXtTiny"),
                            "depthwise-as-grouped conv, LayerNormalization, Dense on 4-D maps, LayerScale"),
-    "RegNetX002": Family(apps.RegNetX002, 32, "grouped convs (group width 8)"),
-    "RegNetY002": Family(apps.RegNetY002, 32, "grouped convs + SE"),
+    "RegNetX002": Family(apps.RegNetX002, smallest("RegNetX002"), "grouped convs (group width 8)"),
+    "RegNetY002": Family(apps.RegNetY002, smallest("RegNetY002"), "grouped convs + SE"),
 }
 
 

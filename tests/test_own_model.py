@@ -102,3 +102,17 @@ def test_the_family_table_knows_every_installed_keras_applications_classifier() 
     installed = {name for name in dir(keras.applications) if name[0].isupper()}
     assert installed == set(NAMES)
     assert all(family(name).name == name for name in NAMES)
+
+
+def test_the_report_names_the_adopted_model_and_the_share_magnitude_pruning_reached() -> None:
+    from pruneflow.config import Config, DataConfig
+    from pruneflow.report.sentences import coverage_clause, model_sentence
+
+    adopted_cfg = Config(model=ModelConfig(file=Path("models/own/user.keras"), preprocess="unit"))
+    sentence = model_sentence(adopted_cfg, 3, 12_345)
+    assert sentence.startswith("Model: adopted from models/own/user.keras (kept as it is; preprocessing: a [0, 1]")
+    family_cfg = Config(model=ModelConfig(architecture="EfficientNetB0"), data=DataConfig(image_size=64))
+    assert model_sentence(family_cfg, 3, 1).startswith("Model: EfficientNetB0 (from scratch")  # no α: it has none
+    clause = coverage_clause({"layers_pruned_count": 7, "prunable_share_pct": 81.25})
+    assert "tfmot pruned 7 layers, which hold 81.2 % of all the model's parameters" in clause
+    assert coverage_clause({}) == ""

@@ -13,8 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from pruneflow.config import Config, PruneConfig
 from pruneflow.compression import binary_entropy, gzip_bound_x
+from pruneflow.config import Config, PruneConfig
+from pruneflow.families import family
 from pruneflow.report.inputs import RunArtifacts
 from pruneflow.schedule import FineTune, epochs_for, plan_fine_tune, steps_per_epoch
 
@@ -139,6 +140,30 @@ def pruning_sentence(p: PruneConfig, prune_steps: pd.DataFrame, plan: FineTune) 
             "at the target; then `strip_pruning` removed the wrappers.")
 
 
+def model_sentence(cfg: Config, classes: int, params: int) -> str:
+    """What the dense model is: a family built with the project's head, or a file adopted as it is."""
+    m = cfg.model
+    if m.file is not None:
+        how = "kept as it is" if m.adopt == "keep" else "fine-tuned by the train recipe"
+        scale = {"none": "its own", "unit": "a [0, 1] Rescaling put in front", "symmetric": "a [-1, 1] Rescaling put in front"}
+        return (f"Model: adopted from {m.file} ({how}; preprocessing: {scale[m.preprocess]}), flattened into one "
+                f"graph, {classes} classes; {params:,} weights in all.")
+    arch = {"mobilenet_v2": "MobileNetV2", "mobilenet": "MobileNet (V1)"}.get(m.architecture, m.architecture)
+    weights = "from scratch" if m.weights is None else f"from {m.weights} weights" + (", base frozen" if m.freeze_base else "")
+    width = f"width α = {m.alpha:g}, " if family(m.architecture).has_alpha else ""
+    return (f"Model: {arch} ({width}{weights}, BatchNorm momentum {m.bn_momentum:g}) with a Dense {m.dense_units} + "
+            f"Dropout {m.dropout:g} + Dense {classes} softmax head; {params:,} weights in all.")
+
+
+def coverage_clause(pruned: dict[str, Any]) -> str:
+    """Which share of the model magnitude pruning reached (tfmot wraps only the layer types it knows)."""
+    if "layers_pruned_count" not in pruned or "prunable_share_pct" not in pruned:
+        return ""
+    return (f" tfmot pruned {pruned['layers_pruned_count']} layers, which hold {pruned['prunable_share_pct']:.1f} % of "
+            "all the model's parameters; the rest (normalisation, biases, layers tfmot has no pruning rule for) "
+            "stays dense.")
+
+
 def setup_sentences(cfg: Config, art: RunArtifacts) -> list[str]:
     """What was done, from params and the data actually used.
 
@@ -150,8 +175,6 @@ def setup_sentences(cfg: Config, art: RunArtifacts) -> list[str]:
         One sentence each on model, data, dense training, pruning and measurement.
     """
     m, d, t = cfg.model, cfg.data, cfg.train
-    arch = {"mobilenet_v2": "MobileNetV2", "mobilenet": "MobileNet (V1)"}[m.architecture]
-    weights = "from scratch" if m.weights is None else f"from {m.weights} weights" + (", base frozen" if m.freeze_base else "")
     source = SOURCES.get(d.source, f"the image folder {d.folder}")
     cap = "" if d.samples_per_class is None else f" (at most {d.samples_per_class} per class)"
     sizes = art.split_sizes
@@ -164,15 +187,16 @@ def setup_sentences(cfg: Config, art: RunArtifacts) -> list[str]:
     baseline = (f"; always answering the majority class '{chance['class']}' would score {chance['test_accuracy_pct']:.1f} % "
                 "on the test split (the chance level every accuracy here is measured against)" if chance else "")
     return [
-        f"Model: {arch} (width α = {m.alpha:g}, {weights}, BatchNorm momentum {m.bn_momentum:g}) with a "
-        f"Dense {m.dense_units} + Dropout {m.dropout:g} + Dense {len(art.classes)} softmax head; "
-        f"{art.metrics['dense']['params']:,} weights in all.",
+        model_sentence(cfg, len(art.classes), art.metrics["dense"]["params"]),
         f"Data: {source}{cap}, {len(art.classes)} classes at {d.image_size}×{d.image_size} px, split "
         f"{sizes.get('train', 0):,} train / {sizes.get('val', 0):,} validation / {sizes.get('test', 0):,} test images (seed {cfg.seed}){baseline}{made}.",
+        "Dense training: none — the adopted model is the dense baseline as it is (model.adopt: keep), scored on "
+        "the train and validation splits." if m.file is not None and m.adopt == "keep" else
         f"Dense training: {epochs_for(t.epochs, t.min_steps, per_epoch)} epochs of {per_epoch} steps (train.epochs "
         f"{t.epochs}, at least train.min_steps {t.min_steps}), batch {t.batch_size}, AdamW at learning rate {t.learning_rate:g} "
-        f"({t.warmup_epochs} warm-up epoch(s), cosine decay), weight decay {t.weight_decay:g}; the best validation epoch is kept.",
-        pruning_sentence(cfg.prune, art.prune_steps, plan),
+        f"({t.warmup_epochs} warm-up epoch(s), cosine decay), weight decay {t.weight_decay:g}; the best validation epoch is kept"
+        + (" (a fine-tune of the adopted model)." if m.file is not None else "."),
+        pruning_sentence(cfg.prune, art.prune_steps, plan) + coverage_clause(art.metrics.get("pruned", {})),
         f"Measured on the {setup.get('test_samples', sizes.get('test', 0)):,} test images; file sizes raw and gzip -9; "
         f"float32 TFLite latency at batch 1 with ai-edge-litert on {setup.get('latency_threads', 1)} thread(s), "
         f"{setup.get('latency_runs', len(art.latency))} timed invokes per model after {setup.get('latency_warmup_runs', 0)} "
