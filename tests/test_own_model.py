@@ -77,6 +77,7 @@ def test_a_nested_keras_applications_base_with_hard_swish_arithmetic_is_adopted(
     np.testing.assert_allclose(model.predict(PIXELS, verbose=0), original.predict(PIXELS, verbose=0), atol=1e-5)
 
 
+@pytest.mark.slow  # six keras.applications builds: ~30 s
 @pytest.mark.parametrize("architecture", ["MobileNetV3Small", "EfficientNetB0", "ResNet50", "DenseNet121",
                                           "ConvNeXtTiny", "RegNetX002"])
 def test_any_keras_applications_family_builds_flat_under_the_project_head(architecture: str) -> None:
