@@ -189,6 +189,8 @@ def project_copy(root: Path) -> Path:
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", ".dvcignore"):
         shutil.copy(REPO / name, root / name)
+    # train_dense's DVC dependency (paths.own_models: where a model.file lives), as a clone has it
+    shutil.copytree(REPO / "models" / "own", root / "models" / "own")
     shutil.copy(REPO / "tests" / "kill_at_commit.py", root)
     write_stripes(root / "data" / "raw", per_class=200)
     write_params(root, BUILD)

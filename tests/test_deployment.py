@@ -95,7 +95,7 @@ def repo(flow_build: Path, tmp_path: Path) -> Path:
                 [sys.executable, "-m", "dvc", "remote", "add", "-d", "local", str(tmp_path / "dvc-remote")],
                 # the code, params and raw data; the outputs are DVC's to record (cached ones never go in git)
                 ["git", "add", "pruneflow", "tasks", "flows", "dvc.yaml", "params.yaml", "prefect.yaml", ".dvc",
-                 ".dvcignore", "data/raw"],
+                 ".dvcignore", "data/raw", "models/own"],
                 ["git", "commit", "-qm", "checkout"]):
         _run(cmd, root, git)
     return root

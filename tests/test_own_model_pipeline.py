@@ -46,6 +46,7 @@ def reproduce(root: Path, build: Callable[[int], keras.Model], file_name: str) -
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", ".dvcignore"):
         shutil.copy(REPO / name, root / name)
+    shutil.copytree(REPO / "models" / "own", root / "models" / "own")  # with its README, as a clone has it
     write_stripes(root / "data" / "raw", per_class=24)
     trained_briefly(build, root / "data" / "raw", root / "models" / "own" / file_name)
     write_params(root, deep_update(OWN, {"model": {"file": f"models/own/{file_name}", "adopt": "keep"}}))
