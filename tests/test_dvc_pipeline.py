@@ -57,7 +57,7 @@ EDITS = [
     # readers of the points (sweep, channel_bench) do not
     ("a sweep point's recipe", "pruneflow/sweep.py", {"sweep_point@0.5-polynomial", "sweep_derived", "channel_prune",
                                                       "channel_point@0.25", "stacked", "uniform_baseline"}),
-    ("the channel pruner", "pruneflow/channels.py", {"channel_prune", "channel_point@0.25", "stacked", "uniform_baseline"}),
+    ("the channel pruner", "pruneflow/channels/graph.py", {"channel_prune", "channel_point@0.25", "stacked", "uniform_baseline"}),
     ("the stage edge of strip", "tasks/strip.py", {"strip"}),
 ]
 
