@@ -51,7 +51,8 @@ def output_digests(stage: Stage, cfg: Config) -> dict[str, str] | None:
     outs = stage.out_paths(cfg)
     if not all(path.exists() for path in (*outs, *stage.timing_paths(cfg))):
         return None
-    return {str(path): digest(path) for path in outs}
+    measured = set(stage.measured_paths(cfg))  # this machine's table: measured once, reused as it is
+    return {str(path): digest(path) for path in outs if path not in measured}
 
 
 def _stamp(stage: Stage, cfg: Config) -> Path:
@@ -80,5 +81,6 @@ class StageCachePolicy(CachePolicy):
 
     def compute_key(
         self, task_ctx: TaskRunContext, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any
-    ) -> str:
-        return stage_key(inputs["stage"], inputs["cfg"])
+    ) -> str | None:
+        # an always-run stage (machine) reads the machine, not files: no key, never a cache hit
+        return None if inputs["stage"].always else stage_key(inputs["stage"], inputs["cfg"])

@@ -29,6 +29,7 @@ from prefect.states import Failed
 from flows.caching import cache_hit_is_safe
 from flows.pipeline import pipeline
 from pruneflow.config import load_config
+from pruneflow.dvc_cache import stale
 from pruneflow.errors import PipelineError
 from pruneflow.stages import pipeline_stages
 
@@ -53,7 +54,7 @@ def dvc_record() -> str:
     if commit.returncode:
         raise RuntimeError(f"dvc commit failed: {(commit.stderr or commit.stdout).strip().splitlines()[-1:]}")
     status = _dvc("status", "--json")
-    if status.returncode or json.loads(status.stdout or "{}"):
+    if status.returncode or stale(json.loads(status.stdout or "{}")):
         raise RuntimeError(f"dvc status is not clean after commit: {status.stdout.strip()[:300]}")
     stages = yaml.safe_load(Path("dvc.lock").read_text())["stages"]
     return f"dvc.lock records {len(stages)} stages"

@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics = read_run_metrics(cfg.paths.metrics, cfg.paths.timings)
             print(source_line(metrics, metrics_digest(cfg)))
             print(format_headline(metrics))
+            print(f"Latencies measured on: {metrics.get('machine') or 'an unrecorded machine (a run from before reports/machine.json)'}")
             warning = stale_warning()
             if warning:
                 print(warning, file=sys.stderr)

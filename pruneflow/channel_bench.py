@@ -21,34 +21,16 @@ from pruneflow.config import Config
 from pruneflow.data import load_split
 from pruneflow.errors import require
 from pruneflow.model import load_model
+from pruneflow.latency.layers import model_widths
+from pruneflow.latency.table import read_tables
 from pruneflow.points import FLOAT_FILE, INT8_FILE, MODEL_FILE, STRIPPED_FILE, read_point
 from pruneflow.sweep_table import exported_point
-from pruneflow.tf_env import keras, tf
-from pruneflow.tflite import TFLiteRunner, calibration_images, in_processes, representative_data, to_tflite
+from pruneflow.tf_env import tf
+from pruneflow.resolution import CALIBRATION_AT_RESOLUTION, convert_at_resolution
+from pruneflow.tflite import TFLiteRunner, calibration_images, in_processes
 from pruneflow.timing import interleaved_ms, speedup, summarize
 
-MODELS = ("dense", "unstructured", "channel", "stacked", "uniform_width")
 FORMATS = ("float", "int8")
-CALIBRATION_AT_RESOLUTION = 16  # upscaled train images: enough ranges for a timing-only int8 file
-
-
-def at_resolution(model: keras.Model, side: int) -> keras.Model:
-    """The same layers and weights with a `side`x`side` input (fully convolutional up to the pooling)."""
-    config = model.get_config()
-    for entry in config["layers"]:
-        if entry["class_name"] == "InputLayer":
-            shape = entry["config"]["batch_input_shape"]
-            entry["config"]["batch_input_shape"] = [shape[0], side, side, *shape[3:]]
-    resized = keras.Model.from_config(config)
-    resized.set_weights(model.get_weights())
-    return resized
-
-
-def convert_at_resolution(keras_file: Path, fmt: str, side: int, calibration: np.ndarray | None = None) -> bytes:
-    """The model in `keras_file` at a `side` input, converted to `fmt` (a picklable job for `in_processes`)."""
-    model = at_resolution(load_model(keras_file), side)
-    representative = None if calibration is None else representative_data(calibration, len(calibration))
-    return to_tflite(model, fmt, representative)
 
 
 def model_records(cfg: Config, test: tuple[np.ndarray, np.ndarray], scratch: Path
@@ -59,9 +41,12 @@ def model_records(cfg: Config, test: tuple[np.ndarray, np.ndarray], scratch: Pat
     for name, source, path in (("dense", "dense", p.dense_model), ("unstructured", "pruned", p.stripped_model)):
         records[name], files[name] = exported_point(cfg, source, path, test, scratch)
         keras_files[name] = path
-    for name, folder, producer, model_file in (("channel", p.channel, "channel_prune", MODEL_FILE),
-                                               ("stacked", p.stacked, "stacked", STRIPPED_FILE),
-                                               ("uniform_width", p.uniform_baseline, "uniform_baseline", MODEL_FILE)):
+    points = [("channel", p.channel, "channel_prune", MODEL_FILE), ("stacked", p.stacked, "stacked", STRIPPED_FILE),
+              ("uniform_width", p.uniform_baseline, "uniform_baseline", MODEL_FILE),
+              *((f"channel-{keep}", p.channel_sweep / str(keep), f"channel_point --keep {keep}", MODEL_FILE)
+                for keep in cfg.channels.sweep_keeps),
+              *((f"budget-{b.name}", p.channel_budget / b.name, "channel_budget", MODEL_FILE) for b in cfg.channels.budgets())]
+    for name, folder, producer, model_file in points:
         records[name] = read_point(folder, producer)
         if not records[name].get("applicable", True):  # kept in the records: the table says why it is absent
             continue
@@ -98,11 +83,47 @@ def latency(files: dict[str, dict[str, Path]], image: np.ndarray, threads: int, 
     samples = interleaved_ms(calls, warmup, runs, seed)
     out = {}
     for key, ms in samples.items():
-        fmt = key.split(".", 1)[1]
+        fmt = key.rsplit(".", 1)[1]
         gain = speedup(samples[f"dense.{fmt}"], ms)
         out[key] = {**summarize(ms), "speedup_vs_dense_same_format_x": gain["x"],
                     "speedup_paired_q25_x": gain["paired_q25_x"], "speedup_paired_q75_x": gain["paired_q75_x"]}
     return out
+
+
+def predictions(cfg: Config, keras_files: dict[str, Path], timings: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The latency table's prediction for every model at each setting both measured, against the
+    measured p50 (the table's check: within 10 %), and each budgeted model's measured p50 against its
+    budget (within 10 %).
+
+    Both are anchored on the dense model measured in this same interleaved run: a prediction is that
+    p50 plus the table's per-layer differences (its own dense time is a separate run's, and absolute
+    times move between runs more than ratios do), and a speed-up budget's target is that p50 over the
+    speed-up asked for (a latency_ms budget is absolute)."""
+    tables = read_tables(require(cfg.paths.latency_table, "latency_table"))
+    widths = {name: model_widths(load_model(path)) for name, path in keras_files.items()}
+    checks = {}
+    for key, table in tables.items():
+        measured = timings.get(f"{table.setting.side}px_threads_{table.setting.threads}", {})
+        dense = measured.get(f"dense.{table.setting.format}")
+        for name in keras_files:
+            entry = measured.get(f"{name}.{table.setting.format}")
+            if entry is not None and dense is not None:
+                predicted = table.predict_widths(widths[name]) - table.dense_ms + dense["p50_ms"]
+                checks.setdefault(key, {})[name] = {"predicted_ms": predicted, "measured_p50_ms": entry["p50_ms"],
+                                                    "error_pct": 100 * (predicted - entry["p50_ms"]) / entry["p50_ms"]}
+    budgets = {}
+    for budget in cfg.channels.budgets():
+        name = f"budget-{budget.name}"
+        point = read_point(cfg.paths.channel_budget / budget.name, "channel_budget")
+        side = budget.resolution or cfg.data.image_size
+        run = timings.get(f"{side}px_threads_{budget.threads}", {})
+        entry, dense = run.get(f"{name}.{point['format']}"), run.get(f"dense.{point['format']}")
+        if entry is not None and dense is not None:
+            target = budget.latency_ms if budget.latency_ms is not None else dense["p50_ms"] / budget.speedup_x
+            budgets[name] = {"format": point["format"], "target_ms": target, "target_when_chosen_ms": point["target_ms"],
+                             "measured_p50_ms": entry["p50_ms"], "predicted_ms": point["predicted_ms"][point["format"]],
+                             "off_budget_pct": 100 * (entry["p50_ms"] - target) / target}
+    return {"table": checks, "budgets": budgets}
 
 
 def channel_table(cfg: Config) -> dict[str, Any]:
@@ -122,8 +143,9 @@ def channel_table(cfg: Config) -> dict[str, Any]:
         warmups = {side: cfg.bench.warmup, big: max(1, cfg.bench.warmup // 10)}
         for size, by_model in sides.items():
             image = test[0][0] if size == side else tf.image.resize(test[0][:1].astype(np.float32), (size, size)).numpy()[0]
-            for threads in cfg.bench.threads:
+            for threads in sorted({*cfg.bench.threads, *(b.threads for b in cfg.channels.budgets())}):
                 timings[f"{size}px_threads_{threads}"] = latency(by_model, image, threads, warmups[size], runs[size], cfg.seed)
+        checks = predictions(cfg, keras_files, timings)
     not_applicable = {name: records.pop(name)["reason"] for name in list(records)
                       if not records[name].get("applicable", True)}
     dense = records["dense"]
@@ -133,9 +155,9 @@ def channel_table(cfg: Config) -> dict[str, Any]:
         record["float_size_reduction_x"] = dense["tflite_bytes"] / record["tflite_bytes"]
         record["accuracy_change_pts"] = record["test_accuracy_pct"] - dense["test_accuracy_pct"]
         record["int8_gzip_vs_dense_keras_gzip_x"] = dense["keras_gzip_bytes"] / record["int8_tflite_gzip_bytes"]
-    return {"setup": {"sides_px": list(sides), "threads": list(cfg.bench.threads),
+    return {"setup": {"sides_px": list(sides), "threads": sorted({*cfg.bench.threads, *(b.threads for b in cfg.channels.budgets())}),
                       "runs": {str(k): v for k, v in runs.items()}, "warmup": {str(k): v for k, v in warmups.items()},
                 "calibration_at_resolution": CALIBRATION_AT_RESOLUTION,
                 "method": "batch 1; every model × format of one side and thread count interleaved in one run, "
                           "shuffled each round; speed-up = ratio of medians vs the dense model in the same format"},
-            "models": records, "not_applicable": not_applicable, "latency": timings}
+            "models": records, "not_applicable": not_applicable, "latency": timings, "prediction": checks}

@@ -84,12 +84,20 @@ def channel_prune(dense: keras.Model, cfg: Config, keep: float, train: tuple[np.
     total_epochs = epochs_for(c.epochs, c.min_steps, batches)
     for fraction, epochs in zip(step_keeps(keep, c.schedule, steps), step_epochs(total_epochs, steps)):
         model, _ = prune_channels(model, fraction, c.scope, c.criterion, c.multiple, sizes)
-        lr = keras.optimizers.schedules.CosineDecay(c.learning_rate, decay_steps=epochs * batches)
-        compile_classifier(model, lr, cfg.train.weight_decay)
-        best = KeepBest()
-        fit(model, train, val, cfg.train, cfg.seed, epochs, [log, best])
-        model.set_weights(best.weights)
+        fine_tune(model, cfg, epochs, train, val, log)
     return model, log
+
+
+def fine_tune(model: keras.Model, cfg: Config, epochs: int, train: tuple[np.ndarray, np.ndarray],
+              val: tuple[np.ndarray, np.ndarray], log: EpochLog) -> None:
+    """Fine-tune a narrowed model in place (`channels.learning_rate`, cosine decay) and keep its best
+    validation epoch."""
+    batches = steps_per_epoch(len(train[0]), cfg.train.batch_size)
+    lr = keras.optimizers.schedules.CosineDecay(cfg.channels.learning_rate, decay_steps=epochs * batches)
+    compile_classifier(model, lr, cfg.train.weight_decay)
+    best = KeepBest()
+    fit(model, train, val, cfg.train, cfg.seed, epochs, [log, best])
+    model.set_weights(best.weights)
 
 
 def write_model(model: keras.Model, cfg: Config, out_dir: Path, identity: dict[str, Any],

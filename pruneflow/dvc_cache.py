@@ -18,6 +18,13 @@ from pathlib import Path
 from typing import Any
 
 NOT_IN_CACHE = "not in cache"
+ALWAYS_CHANGED = "always changed"  # what `dvc status` says of an `always_changed` stage (machine), every time
+
+
+def stale(status: dict[str, Any]) -> dict[str, Any]:
+    """`dvc status --json` without the stages it lists only because they always run (the machine
+    stage): what would rerun because something changed."""
+    return {stage: entries for stage, entries in status.items() if entries != [ALWAYS_CHANGED]}
 
 
 def only_missing_from_cache(entries: list[Any]) -> bool:

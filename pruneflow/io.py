@@ -199,6 +199,11 @@ def write_bytes(target: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def read_json(path: Path) -> Any:
+    """The JSON data in `path`."""
+    return json.loads(Path(path).read_text())
+
+
 def write_json(target: Path, payload: Any) -> None:
     """Write pretty, key-sorted JSON atomically (stable diffs in pull requests)."""
     write_bytes(target, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())

@@ -18,7 +18,7 @@ METRICS_PARAMS = (
     "seed", "data", "model", "train", "prune", "quantize", "export", "bench",
     *(f"channels.{key}" for key in ("scope", "criterion", "keep", "multiple", "schedule", "steps", "epochs",
                                     "min_steps", "learning_rate", "stacked_sparsity", "resolution",
-                                    "resolution_runs")),
+                                    "resolution_runs", "sweep_keeps", "budget", "budget_series")),
 )
 
 # The outputs that hold wall-clock values (the table's `Out(..., timing=True)`), as paths keys, in table

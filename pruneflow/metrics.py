@@ -17,7 +17,8 @@ from pruneflow.errors import PipelineError
 # checks it: the flow's build and `dvc repro`'s of the same tiny inputs agree). The evaluate stage
 # writes these to timings.json and the rest to metrics.json (pruneflow/timings.py).
 VARYING_FIELDS = ("*_ms", "*throughput_*", "*batch*_vs_dense_*", "comparison.latency_*",
-                  "training.*_s", "training.prune_over_dense_epoch_time_x", "channels.*_speedup_*_x")
+                  "training.*_s", "training.prune_over_dense_epoch_time_x", "channels.*_speedup_*_x",
+                  "channels.*_error_*_pct", "channels.*off_budget_pct", "machine")
 
 
 def flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -236,5 +237,12 @@ def flat_channels(table: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 for q in ("q25", "q75"):
                     if f"speedup_paired_{q}_x" in entry:
                         row[f"{fmt}_speedup_paired_{q}_{setting}_x"] = entry[f"speedup_paired_{q}_x"]
+        prediction = table.get("prediction", {})
+        for setting, by_model in prediction.get("table", {}).items():
+            if name in by_model:  # the latency table's prediction for this model (channel_bench's check)
+                row[f"predicted_{setting}_ms"] = by_model[name]["predicted_ms"]
+                row[f"prediction_error_{setting}_pct"] = by_model[name]["error_pct"]
+        if name in prediction.get("budgets", {}):
+            row["off_budget_pct"] = prediction["budgets"][name]["off_budget_pct"]
         out[name] = row
     return out

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 # Folder outputs: each is replaced as a whole, so none may hold another output.
 FOLDERS = ("prepared", "export", "pqat", "prune_summaries", "figures", "flow_stamps", "sweep", "derived",
-           "channel", "channel_sweep", "stacked", "uniform_baseline")
+           "channel", "channel_sweep", "stacked", "uniform_baseline", "latency_table", "channel_budget")
 
 
 class _Section(BaseModel):
@@ -47,6 +47,9 @@ class PathsConfig(_Section):
     channel_sweep: Path = Path("channel_sweep")         # one folder per other channel keep fraction
     stacked: Path = Path("stacked")                     # channel-pruned, then magnitude-pruned: Keras, TFLite, point.json
     uniform_baseline: Path = Path("uniform_baseline")   # the same MACs by a narrower width multiplier, trained from scratch
+    machine: Path = Path("reports/machine.json")        # the CPU, ISA, versions: every latency stage's dependency
+    latency_table: Path = Path("reports/latency_table")  # per-layer and per-group TFLite times measured here (in git)
+    channel_budget: Path = Path("channel_budget")       # one folder per latency budget (channels.budget, budget_series)
     channel_bench: Path = Path("reports/channels.json") # dense/unstructured/channel/stacked/baseline side by side
     channel_latency: Path = Path("reports/channels_latency.json")  # timing: channel_bench's latencies, speed-ups
     report_md: Path = Path("reports/report.md")

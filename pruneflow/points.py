@@ -20,6 +20,7 @@ FLOAT_FILE, INT8_FILE = "model.tflite", "model.int8.tflite"
 STRIPPED_FILE = "pruned_stripped.keras"  # a magnitude-pruned point's stripped Keras model
 MODEL_FILE = "model.keras"               # a channel-pruned or uniform-width point's Keras model
 WIDTHS_FILE, LOG_FILE = "widths.csv", "epochs.csv"  # a channel point's group widths and epoch log
+BUDGETS_FILE = "budgets.json"  # paths.channel_budget: each budget's name, format, target and predicted ms
 NOT_APPLICABLE_FILE = "NOT_APPLICABLE"   # in paths.pqat when tfmot's QAT refuses the model: the reason
 
 

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pruneflow.dvc_cache import stale
+
 
 def source_line(metrics: dict[str, Any], digest_now: str) -> str:
     """One line: source, images, side, majority-class rate and params digest of `metrics` (and whether
@@ -31,7 +33,7 @@ def stale_warning(root: Path = Path(".")) -> str | None:
     try:
         done = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=root, capture_output=True,
                               text=True, timeout=300, check=False)
-        changed = sorted(json.loads(done.stdout or "null") or {}) if done.returncode == 0 else None
+        changed = sorted(stale(json.loads(done.stdout or "null") or {})) if done.returncode == 0 else None
     except (OSError, ValueError, subprocess.TimeoutExpired):
         changed = None
     if changed is None:

@@ -52,6 +52,10 @@ class Out:
     plot: dict[str, str] | None = None
     metric: bool = False
     timing: bool = False
+    # A `measured` output is a DVC output that holds measurements of this machine (the latency table):
+    # stages downstream depend on it, so it is measured once per machine and reused, not re-measured
+    # by every run; two builds measure two tables, and the flow's cache asks only that it exists.
+    measured: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ class Stage:
     point: SweepPoint | ChannelPoint | None = None  # a point stage's target (sweep_point, channel_point)
     # Measures wall-clock latency: run alone, never beside another stage (it would time the contention).
     timed: bool = False
+    # Runs every time (DVC `always_changed`, never a flow cache hit): it reads the machine, not files.
+    always: bool = False
 
     @property
     def module(self) -> str:
@@ -107,6 +113,10 @@ class Stage:
     def timing_out_paths(self, cfg: Config) -> tuple[Path, ...]:
         """The outputs the edge publishes that hold wall-clock values (in git, not tracked by DVC)."""
         return tuple(Path(lookup(cfg, out.key)) for out in self.outs if out.timing)
+
+    def measured_paths(self, cfg: Config) -> tuple[Path, ...]:
+        """The DVC outputs that hold this machine's measurements (see `Out.measured`)."""
+        return tuple(Path(lookup(cfg, out.key)) for out in self.outs if out.measured)
 
     def timing_paths(self, cfg: Config) -> tuple[Path, ...]:
         """The files the stage writes that hold wall-clock values: its timing outputs and timing file."""
@@ -177,7 +187,7 @@ def _prune_recipe() -> tuple[str, ...]:
 
 def _channel_recipe() -> tuple[str, ...]:
     """The channels keys that shape a channel-pruned model, except its kept fraction (on a point's command line)."""
-    other = {"keep", "sweep_keeps", "stacked_sparsity", "resolution", "resolution_runs"}
+    other = {"keep", "sweep_keeps", "stacked_sparsity", "resolution", "resolution_runs", "budget", "budget_series"}
     return tuple(f"channels.{key}" for key in ChannelsConfig.model_fields if key not in other)
 
 
@@ -195,7 +205,10 @@ def _timings_read(*keys: str, stages: tuple[str, ...] = ()) -> Callable[[Config]
 
 # The main pipeline, then the sweep. Stages that read the dense model also list `train` (and `model`
 # via the model itself): a change there retrains the dense model, which reruns them anyway.
+BUDGETS = ("channels.budget", "channels.budget_series")
 STAGES: tuple[Stage, ...] = (
+    # The machine every latency is measured on: each latency stage depends on it (a new machine re-measures).
+    Stage("machine", ("bench.threads", *BUDGETS), (), (Out("paths.machine", git=True),), always=True),
     Stage("ingest", ("seed", "data"), ("data.folder",), (Out("paths.prepared"),)),
     Stage("train_dense", ("seed", "data.image_size", "model", "train"), ("paths.prepared", "paths.own_models"),
           (Out("paths.dense_model"), Out("paths.train_log", git=True, plot={"x": "epoch", "y": "val_accuracy"})),
@@ -210,7 +223,8 @@ STAGES: tuple[Stage, ...] = (
           ("paths.prepared", "paths.stripped_model"), (Out("paths.pqat"),)),
     Stage("export", ("quantize.representative_samples", "export"),
           ("paths.prepared", "paths.dense_model", "paths.stripped_model"), (Out("paths.export"),)),
-    Stage("bench", ("seed", "bench", "export", "quantize.pqat"), ("paths.prepared", "paths.export", "paths.pqat"),
+    Stage("bench", ("seed", "bench", "export", "quantize.pqat"),
+          ("paths.prepared", "paths.export", "paths.pqat", "paths.machine"),
           (Out("paths.bench_setup", git=True), Out("paths.bench", git=True, timing=True),
            Out("paths.latency_samples", git=True, timing=True)), timed=True),
     # Structured channel pruning: the main kept fraction, the other fractions (DVC matrix, like the
@@ -219,18 +233,26 @@ STAGES: tuple[Stage, ...] = (
           ("paths.prepared", "paths.dense_model"), (Out("paths.channel"),)),
     Stage(CHANNEL_POINT, ("seed", *_channel_recipe(), "train", "quantize.representative_samples"),
           ("paths.prepared", "paths.dense_model"), ()),
+    # Latency budgets: the per-layer table measured on this machine, then widths chosen to meet each budget.
+    Stage("latency_table", ("seed", "data.image_size", "bench.threads", "channels.scope", "channels.multiple", *BUDGETS),
+          ("paths.prepared", "paths.dense_model", "paths.export", "paths.machine"),
+          (Out("paths.latency_table", git=True, measured=True),), timed=True),
+    Stage("channel_budget", ("seed", *_channel_recipe(), *BUDGETS, "train", "quantize.representative_samples"),
+          ("paths.prepared", "paths.dense_model", "paths.latency_table"), (Out("paths.channel_budget"),)),
     Stage("stacked", ("seed", "channels.stacked_sparsity", *_prune_recipe(), "prune.schedule", "train",
                       "quantize.representative_samples"), ("paths.prepared", "paths.channel"), (Out("paths.stacked"),)),
     Stage("uniform_baseline", ("seed", "data.image_size", "model", "train", "quantize.representative_samples"),
           ("paths.prepared", "paths.channel"), (Out("paths.uniform_baseline"),)),
     Stage("channel_bench", ("seed", "bench.warmup", "bench.runs", "bench.threads", "channels.resolution",
-                            "channels.resolution_runs", "export.formats", "quantize.representative_samples"),
+                            "channels.resolution_runs", "channels.sweep_keeps", "export.formats",
+                            "quantize.representative_samples"),
           ("paths.prepared", "paths.dense_model", "paths.stripped_model", "paths.export", "paths.channel",
-           "paths.stacked", "paths.uniform_baseline"),
+           "paths.channel_sweep", "paths.stacked", "paths.uniform_baseline", "paths.channel_budget",
+           "paths.latency_table", "paths.machine"),
           (Out("paths.channel_bench", git=True), Out("paths.channel_latency", git=True, timing=True)), timed=True),
     Stage("evaluate", ("export", "quantize.pqat", "bench.threads", "bench.batch"),
           ("paths.prepared", "paths.dense_model", "paths.stripped_model", "paths.pruned_model", "paths.export",
-           "paths.pqat", "paths.bench_setup", "paths.channel_bench"),
+           "paths.pqat", "paths.bench_setup", "paths.channel_bench", "paths.machine"),
           (Out("paths.metrics", git=True, metric=True), Out("paths.timings", git=True, metric=True, timing=True),
            Out("paths.sparsity_table", git=True),
            Out("paths.per_class_table", git=True), Out("paths.predictions", git=True),
@@ -248,13 +270,14 @@ STAGES: tuple[Stage, ...] = (
                     "export.formats", "prune.final_sparsity", "prune.schedule", "prune.sparsity_m_by_n",
                     "sweep.sparsities", "sweep.schedules", "sensitivity.derive", "channels.keep", "channels.sweep_keeps"),
           ("paths.prepared", "paths.dense_model", "paths.stripped_model", "paths.export",
-           "paths.sweep", "paths.derived", "paths.channel", "paths.channel_sweep"),
+           "paths.sweep", "paths.derived", "paths.channel", "paths.channel_sweep", "paths.channel_budget",
+           "paths.machine"),
           (Out("paths.sweep_table", git=True), Out("paths.sweep_latency", git=True, timing=True)), timed=True),
     Stage("report", ("seed", "data", "model", "train", "prune", "quantize", "export", "bench", "sweep", "sensitivity",
                      "channels"),
           ("paths.prepared", "paths.metrics", "paths.train_log", "paths.prune_log", "paths.prune_steps",
            "paths.sparsity_table", "paths.per_class_table", "paths.predictions", "paths.weight_histogram",
-           "paths.bench_setup", "paths.sweep_table", "paths.sensitivity", "paths.channel_bench"),
+           "paths.bench_setup", "paths.sweep_table", "paths.sensitivity", "paths.channel_bench", "paths.machine"),
           # The report shows latency: it is a timing output itself (in git, not tracked by DVC).
           (Out("paths.report_md", git=True, timing=True), Out("paths.report_html", git=True, timing=True),
            Out("paths.figures", git=True, timing=True)),

@@ -106,6 +106,12 @@ def collect_points(cfg: Config, test: tuple[np.ndarray, np.ndarray], scratch: Pa
         record = read_point(folder, producer)
         points.append(record)
         files[record["point"]] = {"float": folder / FLOAT_FILE, "int8": folder / INT8_FILE}
+    # The third series: models pruned to a latency budget (channels.budget and budget_series).
+    for budget in cfg.channels.budgets():
+        folder = p.channel_budget / budget.name
+        record = read_point(folder, "channel_budget")
+        points.append({key: value for key, value in record.items() if key not in ("budget", "predicted_ms")})
+        files[record["point"]] = {"float": folder / FLOAT_FILE, "int8": folder / INT8_FILE}
     return dense, points, files
 
 

@@ -8,10 +8,8 @@ same rounds, with the spread of the per-round ratios beside it. Timing never ent
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -133,26 +131,7 @@ def setup(cfg: BenchConfig, images: np.ndarray) -> dict[str, Any]:
     return {
         "warmup_rounds": cfg.warmup, "runs": cfg.runs, "batch": cfg.batch, "batch_warmup_rounds": cfg.batch_warmup,
         "batch_runs": cfg.batch_runs, "threads": list(cfg.threads), "image_shape": list(images.shape[1:]),
-        "machine": platform.machine(), "processor": _cpu_model(), "cpus": _cpu_count(),
-        "ai_edge_litert": metadata.version("ai-edge-litert"),
+        "machine": "reports/machine.json (paths.machine): the CPU, cores, ISA features and versions",
         "method": "all variants in one process; each round runs every variant once in a shuffled order; "
                   "warm-up rounds dropped; speed-up x = ratio of medians, paired_* = quartiles of per-round ratios",
     }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _cpu_count() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-

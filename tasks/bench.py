@@ -10,7 +10,7 @@ import pandas as pd
 from pruneflow.config import Config
 from pruneflow.data import load_split
 from pruneflow.errors import require
-from pruneflow.io import atomic_path, write_json
+from pruneflow.io import atomic_path, read_json, write_json
 from pruneflow.tflite import deployables
 from pruneflow.timing import benchmark, setup
 
@@ -20,7 +20,8 @@ def run(cfg: Config) -> None:
     files = {name: require(path, "export" if "pqat" not in name else "pqat") for name, path in deployables(cfg).items()}
     images, _ = load_split(cfg.paths.prepared, "test")
     results, samples = benchmark(files, images, cfg.bench, cfg.seed)
-    write_json(cfg.paths.bench, {"setup": setup(cfg.bench, images), **results})
+    write_json(cfg.paths.bench, {"setup": setup(cfg.bench, images), "machine": read_json(require(cfg.paths.machine, "machine")),
+                                 **results})
     # What was timed, and how: the same for every rerun on this machine (downstream stages depend on it).
     write_json(cfg.paths.bench_setup, {
         "setup": setup(cfg.bench, images),

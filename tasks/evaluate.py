@@ -28,7 +28,8 @@ from pruneflow.evaluation import (
     variant_metrics,
     weight_histogram,
 )
-from pruneflow.io import atomic_path, gzip_size, write_json
+from pruneflow.io import atomic_path, gzip_size, read_json, write_json
+from pruneflow.machine import describe
 from pruneflow.metrics import (
     compare,
     format_channels,
@@ -117,6 +118,8 @@ def run(cfg: Config) -> None:
         "channels": channel_metrics(p.channel_bench, p.channel_latency),
         "data": data_summary(read_summary(p.prepared), chance, metrics_digest(cfg)),
         "reproducibility": reproducibility_note(p.timings, timing_files(cfg)),
+        # where every latency of this run was measured (a timing field: it goes to timings.json)
+        "machine": describe(read_json(require(p.machine, "machine"))),
     }
     _write_csv(pd.concat(layer_tables), p.sparsity_table)
     _write_csv(pd.concat(class_tables), p.per_class_table)

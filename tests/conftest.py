@@ -24,6 +24,7 @@ import yaml
 from PIL import Image
 
 from pruneflow.config import load_config
+from pruneflow.dvc_cache import stale
 from pruneflow.io import digest
 from pruneflow.stages import pipeline_stages
 from pruneflow.timings import EXECUTION_LOG
@@ -82,7 +83,8 @@ TINY: dict[str, Any] = {
     # One sweep point besides the main prune's own (0.8) and a two-level scan.
     "sweep": {"sparsities": [0.5], "schedules": ["polynomial"]},
     "sensitivity": {"sparsities": [0.5, 0.9], "target_sparsity": 0.8, "derive": False},
-    "channels": {"min_steps": 0},
+    # No latency budget in the shared build: tests/test_budget.py adds one where it is the subject.
+    "channels": {"min_steps": 0, "budget": None, "budget_series": []},
 }
 
 
@@ -333,8 +335,9 @@ def outputs(repo: Path, timing_outputs: bool = False) -> dict[str, str]:
 
 
 def dvc_status(repo: Path) -> dict:
-    """`dvc status --json`: each stage that must rerun, with what changed."""
-    return json.loads(dvc(repo, "status", "--json").stdout)
+    """`dvc status --json`: each stage that must rerun, with what changed (not the machine stage, which
+    DVC lists as "always changed" every time)."""
+    return stale(json.loads(dvc(repo, "status", "--json").stdout))
 
 
 def changed_stages(repo: Path) -> set[str]:
@@ -343,10 +346,15 @@ def changed_stages(repo: Path) -> set[str]:
 
 
 def replace_outputs(source: Path, repo: Path, timing: bool) -> None:
-    """Every DVC output (and, with `timing`, every timing file) of the build `source` in place of `repo`'s."""
+    """Every DVC output (and, with `timing`, every timing file) of the build `source` in place of `repo`'s,
+    but `repo`'s own measurements of the machine (the latency table: each build measures its own, and
+    reuses it; see `Out.measured`)."""
     cfg = load_config(repo / "params.yaml")
     for stage in pipeline_stages(cfg):
+        measured = set(stage.measured_paths(cfg))
         for path in (*stage.out_paths(cfg), *(stage.timing_paths(cfg) if timing else ())):
+            if path in measured:
+                continue
             target = repo / path
             if target.is_dir():
                 shutil.rmtree(target)

@@ -131,7 +131,8 @@ def test_bench_json_has_every_field_and_speedups_from_the_same_rounds(run: Confi
     from pruneflow.tflite import deployables
 
     result = json.loads(run.paths.bench.read_text())
-    assert {"warmup_rounds", "runs", "batch", "threads", "processor", "ai_edge_litert", "method"} <= set(result["setup"])
+    assert {"warmup_rounds", "runs", "batch", "threads", "machine", "method"} <= set(result["setup"])
+    assert {"cpu", "cores", "isa", "versions", "threads_benchmarked"} <= set(result["machine"])
     assert set(result["variants"]) == set(deployables(run))
     for name, entry in result["variants"].items():
         assert entry["delegate"]

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pruneflow.dvc_cache import stale
 from pruneflow.metrics import reproducible_fields
 from tests.conftest import REPO, changed_stages, copy_build, dvc, outputs, run_command, stages_run
 
@@ -71,7 +72,7 @@ def reset_to_baseline(repo: Path) -> None:
     """The committed baseline in the workspace again (a workspace `dvc exp run` leaves its results)."""
     git(repo, "checkout", "--", ".")
     dvc(repo, "checkout", "--force", "--quiet")
-    assert json.loads(dvc(repo, "status", "--json").stdout) == {}
+    assert stale(json.loads(dvc(repo, "status", "--json").stdout)) == {}
 
 
 # ----------------------------------------------------------------------------- experiments
@@ -196,7 +197,7 @@ def test_exp_apply_puts_the_experiments_params_and_outputs_in_the_workspace(queu
         assert json.loads((exp_repo / "metrics.json").read_text()) == metrics_at(exp_repo, exp["rev"])
         # its outputs too: every output up to evaluate matches the experiment's dvc.lock; only what the
         # targeted experiment did not run (the report, which words the bench params) is stale
-        assert json.loads(dvc(exp_repo, "status", "evaluate", "--json").stdout) == {}
+        assert stale(json.loads(dvc(exp_repo, "status", "evaluate", "--json").stdout)) == {}
         assert changed_stages(exp_repo) == {"report"}
     finally:
         reset_to_baseline(exp_repo)
@@ -240,7 +241,7 @@ def round_trip(repo: Path, clone: Path, remote: str = "", configure=lambda repo:
 def assert_clone_has_the_committed_run(repo: Path, clone: Path, pulled: dict) -> None:
     assert "Running stage" not in pulled["pull"]
     assert outputs(clone) == outputs(repo) and "missing" not in outputs(clone).values()
-    assert json.loads(dvc(clone, "status", "--json").stdout) == {}  # `dvc repro` would run nothing
+    assert stale(json.loads(dvc(clone, "status", "--json").stdout)) == {}  # `dvc repro` would run nothing
     assert "pruned" in pulled["pull"]  # ... and `make pull` printed the run (python -m pruneflow show)
 
 

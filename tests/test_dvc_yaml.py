@@ -151,7 +151,7 @@ def test_stage_sources_follow_library_imports_transitively() -> None:
 
 def test_timing_code_is_read_only_by_the_stages_that_time_and_they_run_alone() -> None:
     timing = {stage.name for stage in _registry() if REPO / "pruneflow" / "timing.py" in stage.sources()}
-    assert timing == {"bench", "sweep", "channel_bench"}
+    assert timing == {"bench", "sweep", "channel_bench", "latency_table"}
     assert {stage.name for stage in _registry() if stage.timed} == timing
 
 
@@ -202,13 +202,16 @@ EDITS = [
     ("the stage table", "pruneflow/stages.py", set()),
     ("the timing-file readers", "pruneflow/timings.py", {"evaluate", "report"}),
     ("the entropy bound", "pruneflow/compression.py",
-     {"sweep_point", "sweep_derived", "channel_prune", "channel_point", "stacked", "uniform_baseline", "channel_bench",
-      "sweep", "report"}),
+     {"sweep_point", "sweep_derived", "channel_prune", "channel_point", "stacked", "uniform_baseline", "channel_budget",
+      "channel_bench", "sweep", "report"}),
     ("the channel training recipe", "pruneflow/channel_training.py",
-     {"channel_prune", "channel_point", "stacked", "uniform_baseline"}),
+     {"channel_prune", "channel_point", "stacked", "uniform_baseline", "channel_budget"}),
     ("the sweep point recipe", "pruneflow/sweep.py",
-     {"sweep_point", "sweep_derived", "channel_prune", "channel_point", "stacked", "uniform_baseline"}),
-    ("the benchmark clock", "pruneflow/timing.py", {"bench", "channel_bench", "sweep"}),
+     {"sweep_point", "sweep_derived", "channel_prune", "channel_point", "stacked", "uniform_baseline", "channel_budget"}),
+    ("the benchmark clock", "pruneflow/timing.py", {"bench", "latency_table", "channel_bench", "sweep"}),
+    ("the latency table's arithmetic", "pruneflow/latency/table.py",
+     {"latency_table", "channel_budget", "channel_bench"}),
+    ("the budget search", "pruneflow/latency/budget.py", {"channel_budget"}),
 ]
 
 

@@ -56,7 +56,7 @@ def test_every_stage_starts_after_all_it_reads_at_most_jobs_at_once_and_timed_st
     assert all(order[before] < order[name] for name, reads in graph.items() for before in reads)
     assert outcome.most_at_once == 2  # independent training stages did run side by side
     timed = {s.name for s in stages if s.timed}
-    assert timed == {"bench", "channel_bench", "sweep"}
+    assert timed == {"bench", "latency_table", "channel_bench", "sweep"}
     for name, beside in log:  # each start, with every stage running right after it
         assert len(beside) <= 2
         if name in timed:
@@ -87,11 +87,22 @@ def test_the_plan_is_the_stale_stages_and_everything_downstream_of_them() -> Non
     cfg = load_config(REPO / "params.yaml")
     stages = pipeline_stages(cfg)
     graph = upstream(stages, cfg)
-    assert [s.name for s in plan(stages, graph, {"strip"})] == ["strip", "pqat", "export", "bench", "channel_bench",
-                                                                 "evaluate", "sweep", "report"]
+    assert [s.name for s in plan(stages, graph, {"strip"})] == ["strip", "pqat", "export", "bench", "latency_table",
+                                                                 "channel_budget", "channel_bench", "evaluate", "sweep",
+                                                                 "report"]
     assert [s.name for s in plan(stages, graph, {"report"})] == ["report"]
     assert plan(stages, graph, set()) == []
     assert BY_NAME["bench"].timed
+
+
+def test_a_new_machine_plans_only_the_latency_stages_and_what_reads_them() -> None:
+    cfg = load_config(REPO / "params.yaml")
+    stages = pipeline_stages(cfg)
+    graph = upstream(stages, cfg)
+    # no training stage, no export: the budgeted models are re-chosen on the new machine's table
+    assert [s.name for s in plan(stages, graph, {"machine"})] == ["machine", "bench", "latency_table", "channel_budget",
+                                                                   "channel_bench", "evaluate", "sweep", "report"]
+    assert BY_NAME["machine"].always and not any(s.always for s in stages if s.name != "machine")
 
 
 def test_jobs_below_one_is_one_line_naming_a_valid_value(capsys: pytest.CaptureFixture) -> None:

@@ -38,6 +38,7 @@ from pruneflow.config.prune import (
 from pruneflow.config.strict import Bool, Float, Int
 from pruneflow.config.studies import (
     SPARSITY_RANGE,
+    BudgetConfig,
     ChannelPoint,
     ChannelsConfig,
     SensitivityConfig,
@@ -55,6 +56,7 @@ __all__ = [
     "AugmentConfig",
     "BenchConfig",
     "Bool",
+    "BudgetConfig",
     "ChannelPoint",
     "ChannelsConfig",
     "Config",

@@ -83,6 +83,34 @@ class SensitivityConfig(_Section):
         return self
 
 
+class BudgetConfig(_Section):
+    """A latency budget for channel pruning (`pruneflow.latency`): per-group widths chosen so that the
+    table measured on this machine predicts the budget, in one format, thread count and input side."""
+
+    latency_ms: Float | None = Field(None, gt=0.0, le=60_000.0)  # batch-1 p50 to meet, or ...
+    speedup_x: Float | None = Field(None, gt=1.0, le=1000.0)     # ... this speed-up over dense in the same format
+    format: Literal["float", "int8", "best"] = "int8"           # best: the faster format for the budgeted model
+    threads: Int = Field(1, ge=1, le=256)
+    resolution: Int | None = Field(None, ge=MIN_IMAGE_SIZE, le=512)  # input side; null: data.image_size
+    # greedy: drop the channels that cost least importance per ms saved (NetAdapt/HALP-like); uniform: the
+    # same kept fraction in every group, the largest that meets the budget (the comparison)
+    allocation: Literal["greedy", "uniform"] = "greedy"
+
+    @model_validator(mode="after")
+    def _one_target(self) -> BudgetConfig:
+        if (self.latency_ms is None) == (self.speedup_x is None):
+            raise ValueError("give exactly one of latency_ms (> 0, a batch-1 p50 in ms) or speedup_x (> 1, over dense "
+                             "in the same format), e.g. {speedup_x: 2.0, format: int8}")
+        return self
+
+    @property
+    def name(self) -> str:
+        """The budget's folder name: `int8-2.2x-greedy`, `best-0.3ms-uniform-t2-224px`."""
+        target = f"{self.speedup_x}x" if self.speedup_x is not None else f"{self.latency_ms}ms"
+        extra = (f"-t{self.threads}" if self.threads != 1 else "") + (f"-{self.resolution}px" if self.resolution else "")
+        return f"{self.format}-{target}-{self.allocation}{extra}"
+
+
 class ChannelsConfig(_Section):
     """Structured channel pruning: whole channels removed, the model rebuilt narrower (pruneflow.channels)."""
 
@@ -100,6 +128,16 @@ class ChannelsConfig(_Section):
     stacked_sparsity: Float = Field(0.9, gt=0.0, lt=1.0)  # magnitude pruning of the channel-pruned model
     resolution: Int = Field(224, ge=MIN_IMAGE_SIZE, le=512)  # latency also at this input side (same weights)
     resolution_runs: Int = Field(100, ge=5, le=100_000)      # timed batch-1 rounds at that side
+    # prune to a latency budget measured on this machine (stage channel_budget; None: off) and more
+    # budgets (the sweep's budget series): the default is the issue's int8 goal, the same budget by
+    # uniform widths (the comparison at equal latency) and the float goal
+    budget: BudgetConfig | None = BudgetConfig(speedup_x=2.2, format="int8")
+    budget_series: tuple[BudgetConfig, ...] = (BudgetConfig(speedup_x=2.2, format="int8", allocation="uniform"),
+                                               BudgetConfig(speedup_x=5.5, format="float"))
+
+    def budgets(self) -> tuple[BudgetConfig, ...]:
+        """The main budget, then the series (none without a main budget)."""
+        return (self.budget, *self.budget_series) if self.budget is not None else ()
 
     @model_validator(mode="after")
     def _keeps_valid(self) -> ChannelsConfig:
@@ -109,6 +147,11 @@ class ChannelsConfig(_Section):
         if self.keep in keeps:
             raise ValueError(f"sweep_keeps={list(keeps)} repeats keep={self.keep}: the main channel-pruned model is "
                              f"already the series' point at that fraction; remove {self.keep} from sweep_keeps")
+        if self.budget is None and self.budget_series:
+            raise ValueError("budget_series needs a main budget: set channels.budget too, e.g. {speedup_x: 2.0, format: int8}")
+        names = [budget.name for budget in self.budgets()]
+        if len(set(names)) != len(names):
+            raise ValueError(f"budgets repeat: {names}; each budget in budget and budget_series must differ")
         if self.schedule == "gradual" and self.steps > self.epochs:
             raise ValueError(f"steps={self.steps} must be <= epochs={self.epochs} (each step fine-tunes at least one epoch)")
         return self

@@ -3,6 +3,7 @@ timing file (timings.json, the latency samples, the sweep's and channel_bench's 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ class RunArtifacts:
     sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
     # the channel_bench table (reports/channels.json): `models`, `latency` per side and threads, `setup`
     channels: dict[str, Any] = field(default_factory=dict)
+    # the machine the latencies were measured on (reports/machine.json): CPU, cores, ISA, versions
+    machine: dict[str, Any] = field(default_factory=dict)
 
 
 def load_artifacts(cfg: Config) -> RunArtifacts:
@@ -43,7 +46,8 @@ def load_artifacts(cfg: Config) -> RunArtifacts:
         cfg: the run's config; only its paths are read.
 
     Returns:
-        The metrics, every table and the class names and split sizes of the prepared data.
+        The metrics, every table, the class names and split sizes of the prepared data, and the machine
+        the latencies were measured on (empty when machine.json is absent).
 
     Raises:
         PipelineError: an output is missing; names the stage that writes it.
@@ -69,4 +73,6 @@ def load_artifacts(cfg: Config) -> RunArtifacts:
         sweep=read_table_with_timings(require(p.sweep_table, "sweep"), require(p.sweep_latency, "sweep")),
         sensitivity=csv(p.sensitivity, "sensitivity"),
         channels=read_with_timings(require(p.channel_bench, "channel_bench"), require(p.channel_latency, "channel_bench")),
+        # optional: runs from before the machine stage have none, and the report then says so
+        machine=json.loads(p.machine.read_text()) if p.machine.exists() else {},
     )

@@ -6,11 +6,21 @@ from __future__ import annotations
 import base64
 import html
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from pruneflow.config import Config
+from pruneflow.machine import describe
 from pruneflow.metrics import comparison_rows, variant_rows
+from pruneflow.report.budget import (
+    allocation_sentences,
+    budget_goals,
+    budget_rows,
+    budget_sentences,
+    budgets_measured,
+    prediction_rows,
+)
 from pruneflow.report.channels import channel_sentences, channel_table, method_sentence
 from pruneflow.report.figures import (
     accuracy_latency_figure,
@@ -25,6 +35,7 @@ from pruneflow.report.figures import (
     training_figure,
     weight_histogram_figure,
 )
+from pruneflow.report.front import latency_front_figure
 from pruneflow.report.inputs import RunArtifacts
 from pruneflow.report.sentences import (
     explanation,
@@ -53,6 +64,34 @@ Block = str | list[str] | pd.DataFrame | Plot
 class Section:
     title: str
     blocks: tuple[Block, ...]
+
+
+def machine_phrase(machine: dict[str, Any]) -> str:
+    """The machine the latencies were measured on, in one line (machine.json), or that it is unrecorded."""
+    return describe(machine) if machine else "an unrecorded machine"
+
+
+def _filled(block: Block) -> bool:
+    """Whether a block has anything to show (an empty list or table is left out)."""
+    return not (isinstance(block, (list, pd.DataFrame)) and len(block) == 0)
+
+
+def budget_section(cfg: Config, art: RunArtifacts) -> list[Section]:
+    """The latency-budget section (none for runs without every configured budgeted model measured)."""
+    table, side = art.channels, cfg.data.image_size
+    if not budgets_measured(cfg, table):
+        return []
+    front = Plot("latency_front.png", "Latency budgets: test accuracy (int8 panels: the int8 file's) against measured "
+                 "batch-1 p50, per format and input side, for dense, the greedily budgeted models, every model with one "
+                 "kept fraction in all groups and the uniform-width baseline; dense's accuracy dashed.",
+                 png_bytes(latency_front_figure(table, side, cfg.channels.resolution)))
+    blocks: tuple[Block, ...] = (
+        f"Budgets are batch-1 p50 latencies measured on {machine_phrase(art.machine)}: they hold for this CPU and "
+        "runtime, not for another.",
+        budget_sentences(table, side), budget_goals(table, side),
+        allocation_sentences(table, side, art.split_sizes.get("test", 0)),
+        budget_rows(table, side), prediction_rows(table), front)
+    return [Section("Latency budget", tuple(block for block in blocks if _filled(block)))]
 
 
 def build_sections(cfg: Config, art: RunArtifacts) -> list[Section]:
@@ -88,9 +127,8 @@ def build_sections(cfg: Config, art: RunArtifacts) -> list[Section]:
     bench = m.get("setup", {}).get("bench", {})
     method = (f"Latency and throughput: {bench.get('method', '')}; {bench.get('warmup_rounds')} warm-up and "
               f"{bench.get('runs')} timed rounds at batch 1, {bench.get('batch_runs')} at batch {bench.get('batch')}, "
-              f"threads {bench.get('threads')}, on {bench.get('processor')} ({bench.get('cpus')} CPUs), "
-              f"ai-edge-litert {bench.get('ai_edge_litert')}. 'zeros in file' counts exact zeros among the "
-              "conv/depthwise/fully-connected weights stored in the flatbuffer itself.") if bench else ""
+              f"threads {bench.get('threads')}, on {machine_phrase(art.machine)}. 'zeros in file' counts exact "
+              "zeros among the conv/depthwise/fully-connected weights stored in the flatbuffer itself.") if bench else ""
     # Without a channel_bench table (artifacts built by hand, or a run from before the stage) the section is left out.
     channels = [Section("Structured channel pruning", (
         channel_sentences(art.channels, cfg.data.image_size), method_sentence(art.channels),
@@ -105,6 +143,7 @@ def build_sections(cfg: Config, art: RunArtifacts) -> list[Section]:
                             m.get("reproducibility")),
             sweep_rows(art.sweep), plots["sweep"], plots["sensitivity"], sensitivity_note(cfg))),
         *channels,
+        *budget_section(cfg, art),
         Section("Where the remaining weights are", (
             layer_summary(art.layers).round(2), plots["layers"], plots["histogram"])),
         Section("Accuracy per class", (plots["confusion"], per_class.round(1))),

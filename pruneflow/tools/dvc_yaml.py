@@ -94,6 +94,8 @@ def stage_yaml(stage: Stage) -> list[str]:
                   f"    cmd: python -m pruneflow {CHANNEL_POINT} --keep ${{item.keep}}"]
     else:
         lines.append(f"    cmd: python -m pruneflow {stage.name}")
+    if stage.always:
+        lines.append("    always_changed: true")
     lines.append("    deps:")
     lines += [f"      - {path.relative_to(REPO).as_posix()}" for path in stage.sources()]
     lines += [f"      - ${{{key}}}" for key in stage.deps]

@@ -141,6 +141,17 @@ def flat_revisions(diff: dict[str, dict[str, dict[str, Any]]]) -> tuple[dict[str
     return base, head
 
 
+def machine_lines(base: str, base_metrics: dict[str, Any], head_metrics: dict[str, Any]) -> list[str]:
+    """Where each side's latencies were measured (timings.json `machine`), and a warning when the two
+    differ: their latency changes then compare machines, not code."""
+    unknown = "an unrecorded machine"
+    old, new = base_metrics.get("machine") or unknown, head_metrics.get("machine") or unknown
+    if old == new:
+        return [f"Latencies of both sides measured on: {new}.", ""]
+    return [f"> [!WARNING]\n> Latencies measured on different machines: `{base}` on {old}; this branch on {new}. "
+            "Their latency and speed-up changes compare machines, not code.", ""]
+
+
 def build_body(
     params_diff_md: str,
     base_metrics: dict[str, Any],
@@ -175,6 +186,7 @@ def build_body(
         "",
         *headline_table(base_metrics, head_metrics),
         "",
+        *machine_lines(base, base_metrics, head_metrics),
         # Latency is timed on whichever machine ran the pipeline: a base measured elsewhere differs by noise.
         f"<sub>Each cell: `{base}` → this branch (change); (=): unchanged. Test accuracy in Keras; bytes of the "
         "float TFLite file; p50 and speed-up vs dense: float TFLite, batch 1, first bench thread count, all models "

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Protocol
 
 from pruneflow.config import load_config
+from pruneflow.dvc_cache import stale
 from pruneflow.errors import PipelineError, command
 from pruneflow.stages import Stage, pipeline_stages, upstream
 
@@ -36,11 +37,24 @@ DVC = (sys.executable, "-m", "dvc", "--wait-for-lock")
 
 
 def stale_stages(root: Path) -> set[str]:
-    """The stages `dvc status` calls changed (their code, params, deps or outputs)."""
+    """The stages `dvc status` calls changed (their code, params, deps or outputs); not the ones it lists
+    only because they always run (those run first: `refresh_always`)."""
     done = subprocess.run([*DVC, "status", "--json"], cwd=root, capture_output=True, text=True, check=False)
     if done.returncode:
         raise PipelineError(f"dvc status failed in {root}: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
-    return set(json.loads(done.stdout or "{}"))
+    return set(stale(json.loads(done.stdout or "{}")))
+
+
+def refresh_always(root: Path, stages: tuple[Stage, ...]) -> None:
+    """Run the always-run stages (the machine) before planning: on another machine their output
+    changes and every latency stage becomes stale; on this one it does not."""
+    for stage in stages:
+        if stage.always:
+            done = subprocess.run([*DVC, "repro", "--single-item", stage.name], cwd=root, capture_output=True,
+                                  text=True, check=False)
+            if done.returncode:
+                raise PipelineError(f"repro: stage {stage.name} failed: "
+                                    f"{((done.stderr or done.stdout).strip().splitlines() or ['?'])[-1]}")
 
 
 def plan(stages: tuple[Stage, ...], graph: dict[str, set[str]], stale: set[str]) -> list[Stage]:
@@ -149,6 +163,7 @@ def run(root: Path, jobs: int) -> str:
     cfg = load_config(root / "params.yaml")
     stages = pipeline_stages(cfg)
     graph = upstream(stages, cfg)
+    refresh_always(root, stages)
     waiting = plan(stages, graph, stale_stages(root))
     done = {stage.name for stage in stages} - {stage.name for stage in waiting}
     printer, pumps, begin = _Printer(prefix=jobs > 1), [], time.monotonic()

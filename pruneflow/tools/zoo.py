@@ -35,10 +35,11 @@ from pruneflow.channels import masked_model, prune_channels
 from pruneflow.coverage import brief_prune_ok, prune_briefly
 from pruneflow.errors import PipelineError, command
 from pruneflow.io import write_bytes, write_csv, write_json
+from pruneflow.machine import cpu_count, cpu_model
 from pruneflow.macs import count_macs, count_params
 from pruneflow.tf_env import keras, tfmot
 from pruneflow.tflite import TFLiteRunner, to_tflite
-from pruneflow.timing import _cpu_model, interleaved_ms, speedup
+from pruneflow.timing import interleaved_ms, speedup
 from pruneflow.zoo import FAMILIES, build_family, min_size
 
 KEEP, SCOPE, CRITERION, MULTIPLE = 0.5, "all", "l2", 8
@@ -196,7 +197,7 @@ def table_markdown(rows: list[dict[str, Any]]) -> str:
 
 def machine() -> dict[str, Any]:
     """The CPU, its count and the load: latency ratios on a shared machine are noisy."""
-    return {"processor": _cpu_model(), "cpus": len(os.sched_getaffinity(0)), "machine": platform.machine(),
+    return {"processor": cpu_model(), "cpus": cpu_count(), "machine": platform.machine(),
             "load_average": [round(v, 2) for v in os.getloadavg()]}
 
 

@@ -1,0 +1,88 @@
+"""Measure the latency table on this machine (stage latency_table): for each setting (format, threads,
+side) every costed layer of the dense model at its grid of widths, and the dense model itself, in one
+interleaved run per thread count and side."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pruneflow.config import Config
+from pruneflow.data import load_split
+from pruneflow.errors import require
+from pruneflow.latency.layers import costed_layers
+from pruneflow.latency.micro import micro_tflite, time_signatures
+from pruneflow.latency.table import FORMATS, LatencyTable, Setting
+from pruneflow.model import load_model
+from pruneflow.resolution import CALIBRATION_AT_RESOLUTION, convert_at_resolution
+from pruneflow.tflite import TFLiteRunner, calibration_images, exported, in_processes, tflite_kind
+
+WARMUP, RUNS = 20, 200  # rounds over every signature: a 48 px table's run takes ~1 s
+
+
+def settings(cfg: Config) -> list[Setting]:
+    """What the table is measured for: every budget's format(s), threads and side, and float at the data's
+    side and the first benchmarked thread count (channel_bench checks the prediction at each)."""
+    side = cfg.data.image_size
+    found = [Setting("float", cfg.bench.threads[0], side)]
+    for budget in cfg.channels.budgets():
+        for fmt in (FORMATS if budget.format == "best" else (budget.format,)):
+            found.append(Setting(fmt, budget.threads, budget.resolution or side))
+    return list(dict.fromkeys(found))
+
+
+def _dense_files(cfg: Config, wanted: list[Setting], scratch: Path) -> dict[tuple[str, int], Path]:
+    """The dense model's TFLite file per (format, side): export's where it wrote one, converted here otherwise."""
+    from pruneflow.tf_env import tf
+
+    files, jobs = {}, []
+    train_images, _ = load_split(cfg.paths.prepared, "train")
+    for setting in wanted:
+        key = (setting.format, setting.side)
+        if key in files or key in jobs:
+            continue
+        if setting.side == cfg.data.image_size and setting.format in cfg.export.formats:
+            files[key] = require(exported(cfg.paths.export, "dense", tflite_kind(setting.format)), "export")
+        else:
+            jobs.append(key)
+    picked = calibration_images(train_images, CALIBRATION_AT_RESOLUTION).astype(np.float32)
+    calls = [(cfg.paths.dense_model, fmt, side, tf.image.resize(picked, (side, side)).numpy() if fmt == "int8" else None)
+             for fmt, side in jobs]
+    for (fmt, side), flatbuffer in zip(jobs, in_processes(convert_at_resolution, calls)):
+        files[(fmt, side)] = scratch / f"dense.{side}.{fmt}.tflite"
+        files[(fmt, side)].write_bytes(flatbuffer)
+    return files
+
+
+def measure(cfg: Config) -> tuple[list[LatencyTable], dict[str, Any]]:
+    """Every setting's table, and what was measured (signature counts, rounds)."""
+    from pruneflow.tf_env import tf
+
+    dense = load_model(require(cfg.paths.dense_model, "train_dense"))
+    wanted = settings(cfg)
+    test_images, _ = load_split(cfg.paths.prepared, "test")
+    tables, info = [], {"warmup_rounds": WARMUP, "runs": RUNS, "sides": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        dense_files = _dense_files(cfg, wanted, Path(tmp))
+        for side in dict.fromkeys(s.side for s in wanted):
+            layers = costed_layers(dense, side, cfg.channels.scope, cfg.channels.multiple)
+            signatures = list(dict.fromkeys(sig for layer in layers for sig in layer.signatures()))
+            index = {sig: f"s{i}" for i, sig in enumerate(signatures)}
+            formats = [fmt for fmt in FORMATS if any(s.format == fmt and s.side == side for s in wanted)]
+            flatbuffers = dict(zip(formats, in_processes(micro_tflite, [(signatures, fmt, cfg.seed) for fmt in formats])))
+            info["sides"][str(side)] = {"costed_layers": len(layers), "signatures": len(signatures)}
+            image = test_images[0] if side == cfg.data.image_size else \
+                tf.image.resize(test_images[:1].astype(np.float32), (side, side)).numpy()[0]
+            for setting in (s for s in wanted if s.side == side):
+                runner = TFLiteRunner(dense_files[(setting.format, side)], setting.threads)
+                x = runner.prepare(image[None])
+                medians = time_signatures(flatbuffers[setting.format], setting.threads,
+                                          {"dense": lambda r=runner, x=x: r.invoke(x)}, WARMUP, RUNS, cfg.seed)
+                times = {layer.name: np.array([[medians[index[(layer.kind, *layer.spec, c_in, c_out)]]
+                                                for c_out in layer.grid_out] for c_in in layer.grid_in])
+                         for layer in layers}
+                tables.append(LatencyTable(setting, tuple(layers), medians["dense"], times))
+    return tables, info

@@ -1,0 +1,28 @@
+"""Stage channel_budget: for `channels.budget` and each of `channels.budget_series`, the per-group
+widths that meet the latency budget on this machine's table, the dense model narrowed to them and
+fine-tuned → `paths.channel_budget/<budget>/` (model, float and int8 TFLite, point.json with the
+chosen format and predicted time); none configured: only `budgets.json`, empty (`pruneflow.latency`)."""
+
+from __future__ import annotations
+
+import json
+
+from pruneflow.config import Config
+from pruneflow.io import atomic_dir
+from pruneflow.latency.point import budget_point
+from pruneflow.points import BUDGETS_FILE
+
+
+def run(cfg: Config) -> None:
+    """Edge: one budgeted model per budget, all published together."""
+    summary = []
+    with atomic_dir(cfg.paths.channel_budget) as tmp:
+        for budget in cfg.channels.budgets():
+            point = budget_point(cfg, budget, tmp / budget.name)
+            summary.append({"name": budget.name, "format": point["format"], "target_ms": point["target_ms"],
+                            "predicted_ms": point["predicted_ms"][point["format"]],
+                            "test_accuracy_pct": point["test_accuracy_pct"]})
+            print(f"channel_budget {budget.name}: {point['format']} target {point['target_ms']:.4f} ms, predicted "
+                  f"{point['predicted_ms'][point['format']]:.4f} ms, accuracy {point['test_accuracy_pct']:.2f} %, "
+                  f"{point['mac_ratio_x']:.2f}x fewer MACs")
+        (tmp / BUDGETS_FILE).write_text(json.dumps({"budgets": summary}, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,283 @@
+"""The latency-budget section: sentences, goals, the greedy-vs-uniform comparison, tables and the front
+figure, computed from a small channel_bench table built here (three budgets, the uniform-keep and
+uniform-width models). Nothing trains."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+from matplotlib.colors import to_rgba
+from PIL import Image
+
+from pruneflow.config import parse_config
+from pruneflow.report.budget import (
+    allocation_pairs,
+    allocation_sentences,
+    budget_goals,
+    budget_rows,
+    budget_sentences,
+    difference_interval,
+    prediction_rows,
+)
+from pruneflow.report.figures import DENSE_COLOR, png_bytes
+from pruneflow.report.front import FRONT_STYLE, latency_front_figure
+from pruneflow.report.inputs import RunArtifacts
+from pruneflow.report.render import budget_section, machine_phrase
+
+SIDE, BIG, TEST_IMAGES = 48, 224, 500
+GREEDY, UNIFORM, FLOAT = "budget-int8-2.2x-greedy", "budget-int8-2.2x-uniform", "budget-float-5.5x-greedy"
+DENSE_MS = {"float": 2.0, "int8": 1.0}  # at 48 px, 1 thread; at 224 px (224/48)^2 times that
+# name → (test accuracy %, int8 test accuracy %), (float speed-up, int8 speed-up) over dense at every side
+ACCURACY = {"dense": (90.0, 89.8), GREEDY: (89.8, 89.6), UNIFORM: (89.4, 89.0), FLOAT: (89.6, 88.8),
+            "channel": (89.9, 89.7), "channel-0.35": (89.0, 88.9), "uniform_width": (88.5, 88.3),
+            "unstructured": (89.9, 89.7)}
+SPEEDUP = {"dense": (1.0, 1.0), GREEDY: (1.8, 2.3), UNIFORM: (1.7, 2.25), FLOAT: (5.3, 3.0), "channel": (2.0, 1.6),
+           "channel-0.35": (3.1, 2.2), "uniform_width": (2.1, 1.7), "unstructured": (1.0, 1.05)}
+BUDGETS = {GREEDY: (2.2, "int8", "greedy"), UNIFORM: (2.2, "int8", "uniform"), FLOAT: (5.5, "float", "greedy")}
+
+
+def _record(name: str, accuracy: dict) -> dict:
+    acc, int8_acc = accuracy[name]
+    macs = 300e6 / {"dense": 1.0, "unstructured": 1.0}.get(name, 3.0)
+    record = {"test_accuracy_pct": acc, "int8_test_accuracy_pct": int8_acc, "macs": macs, "params": 1_000_000,
+              "tflite_bytes": 4_000_000, "int8_tflite_bytes": 1_000_000, "accuracy_change_pts": acc - accuracy["dense"][0],
+              "mac_reduction_x": 300e6 / macs}
+    if name in BUDGETS:
+        x, fmt, allocation = BUDGETS[name]
+        target = DENSE_MS[fmt] / x
+        record |= {"kind": "budget", "format": fmt, "format_choice": fmt, "target_ms": target,
+                   "dense_ms": DENSE_MS[fmt], "predicted_ms": {fmt: 0.98 * target}, "importance_kept": 0.7,
+                   "uniform_keep": 0.45 if allocation == "uniform" else None, "mac_ratio_x": 3.0,
+                   "budget": {"latency_ms": None, "speedup_x": x, "format": fmt, "threads": 1, "resolution": None,
+                              "allocation": allocation}}
+    if name.startswith("channel"):
+        record |= {"kind": "channel", "keep": 0.5 if name == "channel" else 0.35}
+    if name == "uniform_width":
+        record |= {"kind": "uniform_width", "alpha": 0.35}
+    return record
+
+
+def _timing(ms: float, x: float) -> dict:
+    return {"p50_ms": ms, "iqr_ms": 0.1 * ms, "speedup_vs_dense_same_format_x": x,
+            "speedup_paired_q25_x": 0.95 * x, "speedup_paired_q75_x": 1.05 * x}
+
+
+def _table(accuracy: dict | None = None, speedup: dict | None = None, off_budget: dict | None = None,
+           errors: dict | None = None, prediction: bool = True) -> dict:
+    """A channel_bench table of `ACCURACY`'s models timed at 48 and 224 px, 1 thread, with channel_bench's
+    prediction check. By default the int8 goal is met by the greedy budget (2.3x at 0.2 pts lost; the
+    float budget's int8 file is faster but loses 1.0 pt), the float goal by the float budget (5.3x at 0.4
+    pts), every model is within 10 % of its budget and every prediction within 10 % of its p50."""
+    accuracy, speedup = {**ACCURACY, **(accuracy or {})}, {**SPEEDUP, **(speedup or {})}
+    latency = {}
+    for side in (SIDE, BIG):
+        scale = (side / SIDE) ** 2
+        latency[f"{side}px_threads_1"] = {f"{name}.{fmt}": _timing(scale * DENSE_MS[fmt] / x, x)
+                                          for name, xs in speedup.items() for fmt, x in zip(("float", "int8"), xs)}
+    table = {"models": {name: _record(name, accuracy) for name in accuracy}, "latency": latency}
+    if prediction:
+        off = {GREEDY: -4.3, UNIFORM: 2.2, FLOAT: 3.8, **(off_budget or {})}
+        checks = {name: {"format": BUDGETS[name][1], "target_ms": table["models"][name]["target_ms"],
+                         "measured_p50_ms": latency["48px_threads_1"][f"{name}.{BUDGETS[name][1]}"]["p50_ms"],
+                         "predicted_ms": 0.3, "off_budget_pct": pct} for name, pct in off.items()}
+        errors = {("float-t1-48px", "dense"): 0.0, ("float-t1-48px", GREEDY): 6.0, ("int8-t1-48px", "channel"): -7.5,
+                  ("int8-t1-48px", UNIFORM): 2.0, **(errors or {})}
+        by_setting: dict[str, dict] = {}
+        for (setting, name), error in errors.items():
+            by_setting.setdefault(setting, {})[name] = {"predicted_ms": 1.0 + error / 100, "measured_p50_ms": 1.0,
+                                                        "error_pct": error}
+        table["prediction"] = {"table": by_setting, "budgets": checks}
+    return table
+
+
+def _goal(table: dict, start: str) -> str:
+    return next(s for s in budget_goals(table, SIDE) if s.startswith(start))
+
+
+INT8_GOAL, FLOAT_GOAL = "Goal: a budgeted model ≥ 2x faster than dense int8", "Goal: a budgeted model ≥ 5x faster"
+OFF_GOAL, PREDICTION_GOAL = "Goal: every budgeted model's measured p50", "Goal: the latency table's prediction"
+
+
+def test_budget_sentence_gives_target_measured_prediction_speedup_macs_and_accuracy() -> None:
+    sentences = budget_sentences(_table(), SIDE)
+    assert [s.split(":")[0] for s in sentences] == [GREEDY, UNIFORM, FLOAT]
+    greedy = sentences[0]
+    assert "budget 2.2x over dense int8, greedy allocation, format int8; target 0.455 ms" in greedy
+    assert "measured p50 0.435 ms at 48 px, 1 thread (-4.3 % off the target)" in greedy
+    assert ("the table predicted 0.445 ms; 2.30x faster than dense int8 (paired rounds' quartiles "
+            f"{0.95 * 2.3:.2f}–{1.05 * 2.3:.2f}x)") in greedy
+    assert "3.00x fewer MACs; test accuracy 89.8 % (-0.20 pts vs dense); int8 file 89.6 % (-0.20 pts vs dense int8)" in greedy
+    assert "uniform allocation (keeps 45 % of every group)" in sentences[1]
+    assert "budget 5.5x over dense float" in sentences[2] and "int8 file" not in sentences[2]
+
+
+@pytest.mark.parametrize(("greedy_int8_x", "verdict"), [(2.3, "met"), (1.9, "missed")])
+def test_int8_goal_takes_the_fastest_budgeted_model_within_half_a_point(greedy_int8_x: float, verdict: str) -> None:
+    goal = _goal(_table(speedup={GREEDY: (1.8, greedy_int8_x)}), INT8_GOAL)
+    # the float budget's int8 file (3.0x) loses 1.0 pt of int8 accuracy: outside the loss, never the best
+    assert f"best within the loss {GREEDY}, {greedy_int8_x:.2f}x" in goal and "at 0.20 pts lost (of 1 within it)" in goal
+    assert goal.endswith(f"— {verdict}.")
+
+
+@pytest.mark.parametrize(("greedy_int8_acc", "within"), [(89.3, True), (89.2, False)])
+def test_int8_goal_counts_a_model_at_exactly_half_a_point_lost_and_not_beyond(greedy_int8_acc: float, within: bool) -> None:
+    goal = _goal(_table(accuracy={GREEDY: (89.8, greedy_int8_acc)}), INT8_GOAL)
+    if within:
+        assert f"best within the loss {GREEDY}, 2.30x" in goal and goal.endswith("— met.")
+    else:
+        assert "no budgeted model within the loss" in goal and f"{GREEDY} 2.30x at 0.60 pts lost" in goal
+        assert goal.endswith("— missed.")
+
+
+@pytest.mark.parametrize(("float_x", "verdict"), [(5.3, "met"), (4.8, "missed")])
+def test_float_goal_is_met_only_at_five_times_dense_float(float_x: float, verdict: str) -> None:
+    goal = _goal(_table(speedup={FLOAT: (float_x, 3.0)}), FLOAT_GOAL)
+    assert f"best within the loss {FLOAT}, {float_x:.2f}x" in goal and "at 0.40 pts lost" in goal
+    assert goal.endswith(f"— {verdict}.")
+
+
+@pytest.mark.parametrize(("float_off", "verdict"), [(9.9, "met"), (10.5, "missed"), (-10.5, "missed")])
+def test_off_budget_goal_lists_every_model_and_misses_beyond_ten_percent_either_way(float_off: float, verdict: str) -> None:
+    goal = _goal(_table(off_budget={FLOAT: float_off}), OFF_GOAL)
+    assert f"{GREEDY} -4.3 %; {UNIFORM} +2.2 %; {FLOAT} {float_off:+.1f} %" in goal
+    assert goal.endswith(f"— {verdict}.")
+
+
+@pytest.mark.parametrize(("error", "verdict"), [(9.5, "met"), (-10.5, "missed")])
+def test_prediction_goal_names_the_worst_model_per_setting(error: float, verdict: str) -> None:
+    goal = _goal(_table(errors={("int8-t1-48px", "channel-0.35"): error}), PREDICTION_GOAL)
+    worst_int8 = f"channel-0.35 {error:+.1f} %" if abs(error) > 7.5 else "channel -7.5 %"
+    assert f"float-t1-48px worst {GREEDY} +6.0 %; int8-t1-48px worst {worst_int8}" in goal
+    assert goal.endswith(f"— {verdict}.")
+
+
+def test_goals_without_a_prediction_entry_say_the_checks_are_missing() -> None:
+    table = _table(prediction=False)
+    assert _goal(table, PREDICTION_GOAL).endswith("not checked (channel_bench recorded no prediction) — missed.")
+    assert _goal(table, OFF_GOAL).endswith(f"{FLOAT} not measured — missed.")
+    assert "no measured p50 against the target" in budget_sentences(table, SIDE)[0]
+
+
+def test_difference_interval_matches_newcombes_hybrid_score_interval() -> None:
+    # Newcombe (1998), Table II, method 10: 9/10 − 3/10 → [0.1705, 0.8090]; 0/10 − 0/10 → ±0.2775
+    low, high = difference_interval(90.0, 30.0, 10)
+    assert (round(low, 2), round(high, 2)) == (17.05, 80.90)
+    assert tuple(round(v, 2) for v in difference_interval(0.0, 0.0, 10)) == (-27.75, 27.75)
+    narrow, wide = difference_interval(89.6, 89.0, 5000), difference_interval(89.6, 89.0, 500)
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]
+
+
+def test_allocation_pairs_match_budgets_that_differ_only_in_allocation() -> None:
+    assert allocation_pairs(_table()) == [(GREEDY, UNIFORM)]  # the float budget has no uniform twin
+
+
+def test_equal_latency_comparison_cannot_tell_a_small_difference_apart_on_500_images() -> None:
+    (sentence,) = allocation_sentences(_table(), SIDE, TEST_IMAGES)
+    assert sentence.startswith("Greedy vs uniform at 2.2x over dense int8 (48 px, 1 thread): greedy 89.6 % vs "
+                               "uniform 89.0 % at 0.435 vs 0.444 ms int8 (equal within the ±10 % latency noise): +0.6 pts")
+    low, high = difference_interval(89.6, 89.0, TEST_IMAGES)
+    assert f"95 % CI [{low:+.1f}, {high:+.1f}]" in sentence and low < 0 < high
+    assert "unpaired Newcombe interval over 500 test images each" in sentence
+    assert sentence.endswith("— the test set cannot tell them apart.")
+
+
+@pytest.mark.parametrize(("uniform_int8_acc", "verdict"), [
+    (80.0, "greedy is more accurate (the interval excludes zero)"),
+    (97.0, "uniform is more accurate (the interval excludes zero)"),
+])
+def test_equal_latency_comparison_calls_a_big_difference_real(uniform_int8_acc: float, verdict: str) -> None:
+    (sentence,) = allocation_sentences(_table(accuracy={UNIFORM: (89.4, uniform_int8_acc)}), SIDE, TEST_IMAGES)
+    assert sentence.endswith(f"— {verdict}.")
+    assert "cannot tell" not in sentence
+
+
+@pytest.mark.parametrize(("uniform_int8_acc", "interval", "verdict"), [
+    (85.4, "[+0.1, +8.3]", "greedy is more accurate (the interval excludes zero)"),
+    (85.6, "[-0.1, +8.1]", "the test set cannot tell them apart"),
+])
+def test_equal_latency_comparison_calls_a_difference_real_only_when_the_interval_excludes_zero(
+        uniform_int8_acc: float, interval: str, verdict: str) -> None:
+    (sentence,) = allocation_sentences(_table(accuracy={UNIFORM: (89.4, uniform_int8_acc)}), SIDE, TEST_IMAGES)
+    assert f"95 % CI {interval}" in sentence and sentence.endswith(f"— {verdict}.")
+
+
+def test_equal_latency_comparison_says_when_the_latencies_differ() -> None:
+    (sentence,) = allocation_sentences(_table(speedup={UNIFORM: (1.7, 1.8)}), SIDE, TEST_IMAGES)
+    assert "(not equal: uniform 1.28x slower)" in sentence
+
+
+def test_budget_table_orders_dense_greedy_uniform_keep_then_uniform_width() -> None:
+    rows = budget_rows(_table(), SIDE).set_index("model")
+    assert list(rows.index) == ["dense", GREEDY, FLOAT, UNIFORM, "channel", "channel-0.35", "uniform_width"]
+    assert "unstructured" not in rows.index
+    greedy = rows.loc[GREEDY]
+    assert (greedy["kind"], greedy["format"], greedy["target ms"]) == ("budget, greedy", "int8", "0.455")
+    assert (greedy["int8 p50 ms 48px t1"], greedy["int8 speed-up 48px t1"], greedy["float speed-up 48px t1"]) == (
+        "0.435", "2.30x", "1.80x")
+    assert (greedy["accuracy %"], greedy["Δ pts"], greedy["int8 accuracy %"], greedy["MACs reduction"]) == (
+        "89.8", "-0.20", "89.6", "3.00x")
+    assert rows.loc["channel-0.35", "kind"] == "uniform keep 0.35" and rows.loc["channel", "target ms"] == ""
+    assert rows.loc["uniform_width", "kind"] == "uniform width (alpha 0.35)"
+
+
+def test_prediction_table_has_a_row_per_setting_and_model() -> None:
+    rows = prediction_rows(_table())
+    assert list(zip(rows["setting"], rows["model"])) == [("float-t1-48px", "dense"), ("float-t1-48px", GREEDY),
+                                                         ("int8-t1-48px", "channel"), ("int8-t1-48px", UNIFORM)]
+    assert rows.iloc[2][["predicted ms", "measured ms", "error %"]].tolist() == ["0.925", "1.000", "-7.5"]
+    assert prediction_rows(_table(prediction=False)).empty
+
+
+def test_front_figure_has_four_panels_and_plots_int8_accuracy_at_measured_latency() -> None:
+    fig = latency_front_figure(_table(), SIDE, BIG)
+    assert [ax.get_title() for ax in fig.axes] == ["float, 48 px, 1 thread", "float, 224 px, 1 thread",
+                                                  "int8, 48 px, 1 thread", "int8, 224 px, 1 thread"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["dense", "greedy budget", "uniform keep", "uniform width"]
+    int8_48 = fig.axes[2]
+    greedy = next(c for c in int8_48.collections if c.get_label() == "greedy budget")
+    assert sorted(map(tuple, greedy.get_offsets().tolist())) == sorted([(1.0 / 2.3, 89.6), (1.0 / 3.0, 88.8)])
+    assert tuple(greedy.get_facecolor()[0]) == to_rgba(FRONT_STYLE["greedy budget"][0])
+    uniform = next(c for c in int8_48.collections if c.get_label() == "uniform keep")
+    assert len(uniform.get_offsets()) == 3  # the uniform budget and both keep points
+    dense = next(c for c in fig.axes[1].collections if c.get_label() == "dense")
+    assert dense.get_offsets()[0].tolist() == pytest.approx([2.0 * (BIG / SIDE) ** 2, 90.0])
+    assert tuple(dense.get_facecolor()[0]) == to_rgba(DENSE_COLOR)
+    assert {"int8-2.2x-greedy", "keep 0.35", "width alpha 0.35"} <= {t.get_text() for t in int8_48.texts}
+    assert [ax.get_ylabel() for ax in fig.axes] == ["float test accuracy, %"] * 2 + ["int8 test accuracy, %"] * 2
+    assert Image.open(io.BytesIO(png_bytes(fig))).format == "PNG"
+
+
+def _artifacts(table: dict, machine: dict | None = None) -> RunArtifacts:
+    empty = pd.DataFrame()
+    return RunArtifacts(metrics={}, train_log=empty, prune_log=empty, prune_steps=empty, layers=empty, per_class=empty,
+                        predictions=empty, histogram=empty, latency=empty, classes=(), split_sizes={"test": TEST_IMAGES},
+                        channels=table, machine=machine or {})
+
+
+BUDGETED = parse_config({"channels": {"budget": {"speedup_x": 2.2, "format": "int8"}, "budget_series": [
+    {"speedup_x": 2.2, "format": "int8", "allocation": "uniform"}, {"speedup_x": 5.5, "format": "float"}]}})
+
+
+def test_budget_section_is_omitted_without_budgets_or_without_the_budgeted_models() -> None:
+    old = _table()
+    old["models"] = {name: r for name, r in old["models"].items() if r.get("kind") != "budget"}
+    assert budget_section(BUDGETED, _artifacts(old)) == []
+    budgets_off = parse_config({"channels": {"budget": None, "budget_series": []}})
+    assert budget_section(budgets_off, _artifacts(_table())) == []
+    assert budget_section(BUDGETED, _artifacts({})) == []                # no channel_bench table
+    partial = _table()
+    del partial["models"][FLOAT]  # a table from before the float budget was configured
+    assert budget_section(BUDGETED, _artifacts(partial)) == []
+
+
+def test_budget_section_names_the_machine_and_holds_sentences_tables_and_the_front() -> None:
+    machine = {"cpu": "Test CPU 9000", "arch": "x86_64", "cores": 4, "isa": {"avx2": True}, "versions": {}}
+    (section,) = budget_section(BUDGETED, _artifacts(_table(), machine))
+    assert section.title == "Latency budget"
+    assert section.blocks[0].startswith("Budgets are batch-1 p50 latencies measured on Test CPU 9000 (x86_64, 4 cores; avx2")
+    kinds = [type(block).__name__ for block in section.blocks]
+    assert kinds == ["str", "list", "list", "list", "DataFrame", "DataFrame", "Plot"]
+    assert section.blocks[-1].file == "latency_front.png"
+    assert machine_phrase({}) == "an unrecorded machine"
