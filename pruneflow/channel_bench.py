@@ -21,7 +21,7 @@ from pruneflow.config import Config
 from pruneflow.data import load_split
 from pruneflow.errors import require
 from pruneflow.model import load_model
-from pruneflow.latency.layers import model_widths
+from pruneflow.latency.widths import model_widths
 from pruneflow.latency.table import read_tables
 from pruneflow.points import FLOAT_FILE, INT8_FILE, MODEL_FILE, STRIPPED_FILE, read_point
 from pruneflow.sweep_table import exported_point

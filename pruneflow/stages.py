@@ -234,8 +234,9 @@ STAGES: tuple[Stage, ...] = (
     Stage(CHANNEL_POINT, ("seed", *_channel_recipe(), "train", "quantize.representative_samples"),
           ("paths.prepared", "paths.dense_model"), ()),
     # Latency budgets: the per-layer table measured on this machine, then widths chosen to meet each budget.
-    Stage("latency_table", ("seed", "data.image_size", "bench.threads", "channels.scope", "channels.multiple", *BUDGETS),
-          ("paths.prepared", "paths.dense_model", "paths.export", "paths.machine"),
+    Stage("latency_table", ("seed", "data.image_size", "bench.threads", "channels.scope", "channels.multiple",
+                            "quantize.representative_samples", *BUDGETS),
+          ("paths.prepared", "paths.dense_model", "paths.machine"),
           (Out("paths.latency_table", git=True, measured=True),), timed=True),
     Stage("channel_budget", ("seed", *_channel_recipe(), *BUDGETS, "train", "quantize.representative_samples"),
           ("paths.prepared", "paths.dense_model", "paths.latency_table"), (Out("paths.channel_budget"),)),

@@ -26,7 +26,7 @@ from PIL import Image
 from pruneflow.config import load_config
 from pruneflow.dvc_cache import stale
 from pruneflow.io import digest
-from pruneflow.stages import pipeline_stages
+from pruneflow.stages import STAGES, pipeline_stages
 from pruneflow.timings import EXECUTION_LOG
 
 REPO = Path(__file__).resolve().parents[1]
@@ -311,7 +311,10 @@ def build_config(root: Path):
 
 
 def stages_run(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
+    """The stages a `dvc repro` output says ran because something changed: not the ones that run every
+    time (`Stage.always`: the machine stage, whose unchanged output reruns nothing)."""
+    always = {stage.name for stage in STAGES if stage.always}
+    return set(re.findall(r"Running stage '([^']+)'", output)) - always
 
 
 def edit_params(repo: Path, changes: dict[str, dict]) -> None:

@@ -38,12 +38,17 @@ def test_the_build_ran_every_stage_once_two_at_a_time_and_a_second_repro_does_no
     log = (dvc_build / "repro.log").read_text()
     names = [stage.name for stage in pipeline_stages(cfg)]
     assert sorted(re.findall(r"Running stage '([^']+)'", log)) == sorted(names)  # each once
-    assert f"repro: {len(names)} of {len(names)} stages stale or downstream of a change, run at most 2 at once" in log
-    # `make run`'s plain `dvc repro` after the runner found nothing left to do
-    assert stages_run((dvc_build / "repro_after.log").read_text()) == set()
+    always = [stage.name for stage in pipeline_stages(cfg) if stage.always]
+    assert always == ["machine"]
+    assert (f"repro: {len(names) - 1} of {len(names)} stages stale or downstream of a change (and machine always), "
+            "run at most 2 at once") in log
+    # `make run`'s plain `dvc repro` after the runner found nothing left to do: only the machine stage ran
+    # (it always does) and wrote the same machine.json, so every other stage was skipped
+    after = (dvc_build / "repro_after.log").read_text()
+    assert stages_run(after) == set() and "Running stage 'machine'" in after
     again = dvc(repo, "repro")
     assert stages_run(again.stdout) == set()
-    assert "up to date" in again.stdout
+    assert "Stage 'bench' didn't change, skipping" in again.stdout
 
 
 # What each edit makes stale by itself (DVC then reruns these, and whatever reads an output that changed).
@@ -52,12 +57,15 @@ EDITS = [
     ("a sentence of the report", "pruneflow/report/sentences.py", {"report"}),
     ("the printed tables", "pruneflow/metrics.py", {"evaluate", "report"}),
     ("the PR comment", "pruneflow/tools/pr_comment.py", set()),
-    ("the benchmark's timing code", "pruneflow/timing.py", {"bench", "sweep", "channel_bench"}),
+    ("the benchmark's timing code", "pruneflow/timing.py", {"bench", "latency_table", "sweep", "channel_bench"}),
     # every model written like a sweep point (the channel series, stacked, the baseline) reads it too; the
     # readers of the points (sweep, channel_bench) do not
     ("a sweep point's recipe", "pruneflow/sweep.py", {"sweep_point@0.5-polynomial", "sweep_derived", "channel_prune",
-                                                      "channel_point@0.25", "stacked", "uniform_baseline"}),
-    ("the channel pruner", "pruneflow/channels/graph.py", {"channel_prune", "channel_point@0.25", "stacked", "uniform_baseline"}),
+                                                      "channel_point@0.25", "stacked", "uniform_baseline",
+                                                      "channel_budget"}),
+    # ... and the latency table (it reads the channel groups) and the budgeted models; not channel_bench
+    ("the channel pruner", "pruneflow/channels/graph.py", {"channel_prune", "channel_point@0.25", "stacked", "uniform_baseline",
+                                                           "latency_table", "channel_budget"}),
     ("the stage edge of strip", "tasks/strip.py", {"strip"}),
 ]
 

@@ -87,9 +87,10 @@ def test_the_plan_is_the_stale_stages_and_everything_downstream_of_them() -> Non
     cfg = load_config(REPO / "params.yaml")
     stages = pipeline_stages(cfg)
     graph = upstream(stages, cfg)
-    assert [s.name for s in plan(stages, graph, {"strip"})] == ["strip", "pqat", "export", "bench", "latency_table",
-                                                                 "channel_budget", "channel_bench", "evaluate", "sweep",
-                                                                 "report"]
+    # not the latency table (it converts the dense model itself) nor the budgets: a prune change re-measures
+    # no table and retrains no budgeted model
+    assert [s.name for s in plan(stages, graph, {"strip"})] == ["strip", "pqat", "export", "bench", "channel_bench",
+                                                                 "evaluate", "sweep", "report"]
     assert [s.name for s in plan(stages, graph, {"report"})] == ["report"]
     assert plan(stages, graph, set()) == []
     assert BY_NAME["bench"].timed

@@ -42,7 +42,7 @@ def _nothing_to_rerun(repo: Path) -> None:
     assert changed_stages(repo) == set()  # `dvc status --json` is {}
     dry = dvc(repo, "repro", "--dry")
     assert stages_run(dry.stdout) == set(), dry.stdout
-    assert "up to date" in dry.stdout
+    assert "didn't change, skipping" in dry.stdout
 
 
 def _timing_file_names(repo: Path) -> set[str]:

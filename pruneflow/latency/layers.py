@@ -1,5 +1,5 @@
-"""The costed layers of a Keras model (what the latency table times) and the channel groups the budget
-search narrows, read off `pruneflow.channels.ChannelGraph`.
+"""The costed layers of a Keras model (what the latency table times): their geometry and the channel
+groups of their inputs and outputs, read off `pruneflow.channels.ChannelGraph`.
 
 A costed layer is one whose time a group's width sets: a Conv2D (grouped too), a DepthwiseConv2D or a
 Dense (timed as the 1x1 convolution it is). Every other layer's time is left in the anchor (the dense
@@ -13,12 +13,9 @@ from typing import Any
 from pruneflow.channels import ChannelGraph, group_count
 from pruneflow.flatten import flatten_model
 from pruneflow.latency.table import CostedLayer, Segments, levels_for, side_grid
+from pruneflow.latency.widths import KINDS
 from pruneflow.resolution import at_resolution
 from pruneflow.tf_env import keras
-
-L = keras.layers
-# exact classes: SeparableConv2D and Conv2DTranspose are other costs, left in the anchor
-KINDS: dict[type, str] = {L.Conv2D: "conv", L.DepthwiseConv2D: "depthwise", L.Dense: "dense"}
 
 
 def _spatial(layer: keras.layers.Layer) -> tuple[int, int]:
@@ -64,13 +61,3 @@ def costed_layers(model: keras.Model, side: int, scope: str, multiple: int) -> l
         layers.append(CostedLayer(layer.name, kind, spec_of(layer, kind), ins, outs, side_grid(ins, minimum, half),
                                   side_grid(outs, minimum, half) if outs else (0,)))
     return layers
-
-
-def model_widths(model: keras.Model) -> dict[str, tuple[int, int]]:
-    """(input, output) channels of every costed layer of any model, by name (output 0 for depthwise)."""
-    widths = {}
-    for layer in flatten_model(model).layers:
-        kind = KINDS.get(type(layer))
-        if kind is not None:
-            widths[layer.name] = (int(layer.input_shape[-1]), 0 if kind == "depthwise" else int(layer.output_shape[-1]))
-    return widths

@@ -17,8 +17,8 @@ from pruneflow.latency.layers import costed_layers
 from pruneflow.latency.micro import micro_tflite, time_signatures
 from pruneflow.latency.table import FORMATS, LatencyTable, Setting
 from pruneflow.model import load_model
-from pruneflow.resolution import CALIBRATION_AT_RESOLUTION, convert_at_resolution
-from pruneflow.tflite import TFLiteRunner, calibration_images, exported, in_processes, tflite_kind
+from pruneflow.resolution import convert_at_resolution
+from pruneflow.tflite import TFLiteRunner, calibration_images, in_processes
 
 WARMUP, RUNS = 20, 200  # rounds over every signature: a 48 px table's run takes ~1 s
 
@@ -35,22 +35,16 @@ def settings(cfg: Config) -> list[Setting]:
 
 
 def _dense_files(cfg: Config, wanted: list[Setting], scratch: Path) -> dict[tuple[str, int], Path]:
-    """The dense model's TFLite file per (format, side): export's where it wrote one, converted here otherwise."""
+    """The dense model's TFLite file per (format, side), converted here: export's folder also holds the
+    pruned model's files, and a change there must not re-measure the table."""
     from pruneflow.tf_env import tf
 
-    files, jobs = {}, []
+    jobs = list(dict.fromkeys((setting.format, setting.side) for setting in wanted))
     train_images, _ = load_split(cfg.paths.prepared, "train")
-    for setting in wanted:
-        key = (setting.format, setting.side)
-        if key in files or key in jobs:
-            continue
-        if setting.side == cfg.data.image_size and setting.format in cfg.export.formats:
-            files[key] = require(exported(cfg.paths.export, "dense", tflite_kind(setting.format)), "export")
-        else:
-            jobs.append(key)
-    picked = calibration_images(train_images, CALIBRATION_AT_RESOLUTION).astype(np.float32)
+    picked = calibration_images(train_images, cfg.quantize.representative_samples).astype(np.float32)
     calls = [(cfg.paths.dense_model, fmt, side, tf.image.resize(picked, (side, side)).numpy() if fmt == "int8" else None)
              for fmt, side in jobs]
+    files = {}
     for (fmt, side), flatbuffer in zip(jobs, in_processes(convert_at_resolution, calls)):
         files[(fmt, side)] = scratch / f"dense.{side}.{fmt}.tflite"
         files[(fmt, side)].write_bytes(flatbuffer)

@@ -10,6 +10,9 @@ sentence is formatted from params and measurements, so a rerun rewrites the expl
 - `tradeoffs`: the TFLite variants against the goals, and the sweep's recommendation, in words;
 - `channels`: the structured channel-pruning section (MACs cut, speed-up and its efficiency, sizes,
   accuracy, the stacked model, the uniform-width baseline, each goal met or missed);
+- `budget`: the latency-budget section (each budgeted model against its budget, the goals, greedy
+  against uniform widths at equal latency with a confidence interval, the table's prediction check);
+- `front`: the accuracy-against-measured-latency front (float and int8, two input sides);
 - `figures`: the matplotlib figures and `png_bytes`;
 - `render`: the sections in order, rendered to Markdown and HTML.
 

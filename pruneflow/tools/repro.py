@@ -45,16 +45,20 @@ def stale_stages(root: Path) -> set[str]:
     return set(stale(json.loads(done.stdout or "{}")))
 
 
-def refresh_always(root: Path, stages: tuple[Stage, ...]) -> None:
-    """Run the always-run stages (the machine) before planning: on another machine their output
-    changes and every latency stage becomes stale; on this one it does not."""
-    for stage in stages:
-        if stage.always:
-            done = subprocess.run([*DVC, "repro", "--single-item", stage.name], cwd=root, capture_output=True,
-                                  text=True, check=False)
-            if done.returncode:
-                raise PipelineError(f"repro: stage {stage.name} failed: "
-                                    f"{((done.stderr or done.stdout).strip().splitlines() or ['?'])[-1]}")
+def refresh_always(root: Path, stages: tuple[Stage, ...]) -> list[str]:
+    """Run the always-run stages (the machine) before planning, printing their output: on another
+    machine their output changes and every latency stage becomes stale; on this one it does not.
+    Returns their names."""
+    ran = []
+    for stage in (stage for stage in stages if stage.always):
+        done = subprocess.run([*DVC, "repro", "--single-item", stage.name], cwd=root, capture_output=True,
+                              text=True, check=False)
+        sys.stdout.write(done.stdout)
+        if done.returncode:
+            raise PipelineError(f"repro: stage {stage.name} failed: "
+                                f"{((done.stderr or done.stdout).strip().splitlines() or ['?'])[-1]}")
+        ran.append(stage.name)
+    return ran
 
 
 def plan(stages: tuple[Stage, ...], graph: dict[str, set[str]], stale: set[str]) -> list[Stage]:
@@ -163,7 +167,7 @@ def run(root: Path, jobs: int) -> str:
     cfg = load_config(root / "params.yaml")
     stages = pipeline_stages(cfg)
     graph = upstream(stages, cfg)
-    refresh_always(root, stages)
+    always = refresh_always(root, stages)
     waiting = plan(stages, graph, stale_stages(root))
     done = {stage.name for stage in stages} - {stage.name for stage in waiting}
     printer, pumps, begin = _Printer(prefix=jobs > 1), [], time.monotonic()
@@ -181,8 +185,9 @@ def run(root: Path, jobs: int) -> str:
     if outcome.failed:
         raise PipelineError(f"repro: stage {', '.join(outcome.failed)} failed (its output is above); the stages "
                             "that succeeded are recorded in dvc.lock")
-    return (f"repro: {len(outcome.started)} of {len(stages)} stages stale or downstream of a change, run at most "
-            f"{outcome.most_at_once} at once (--jobs {jobs}) in {time.monotonic() - begin:.0f} s")
+    return (f"repro: {len(outcome.started)} of {len(stages)} stages stale or downstream of a change (and "
+            f"{', '.join(always) or 'none'} always), run at most {outcome.most_at_once} at once (--jobs {jobs}) in "
+            f"{time.monotonic() - begin:.0f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
