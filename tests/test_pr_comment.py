@@ -17,6 +17,7 @@ from pruneflow.tools.pr_comment import (
     build_body,
     changed_plots,
     load_failures,
+    machine_lines,
     plot_failures,
 )
 from tests.conftest import dvc as _dvc
@@ -79,6 +80,16 @@ def test_body_reads_headline_params_exact_metrics_plots_then_collapsed_timings()
     assert timings.lstrip().startswith("<details><summary>1 timing fields changed") and "</details>" in timings
     assert _row(timings, "pruned.latency_p50_ms")[-1] == "no noise measure"
     assert "- `reports/prune_steps.csv` (changed)" in body.splitlines()
+
+
+def test_the_comment_names_the_machine_and_warns_when_the_two_sides_were_timed_on_different_ones() -> None:
+    same = machine_lines("main", {"machine": "AMD EPYC (x86_64, 2 cores)"}, {"machine": "AMD EPYC (x86_64, 2 cores)"})
+    assert same[0] == "Latencies of both sides measured on: AMD EPYC (x86_64, 2 cores)."
+    other = machine_lines("main", {"machine": "Intel Xeon (x86_64, 8 cores)"}, {"machine": "AMD EPYC (x86_64, 2 cores)"})
+    assert other[0].startswith("> [!WARNING]") and "`main` on Intel Xeon (x86_64, 8 cores)" in other[0]
+    assert "this branch on AMD EPYC (x86_64, 2 cores)" in other[0] and "compare machines, not code" in other[0]
+    # a base from before machine.json: said so, not guessed
+    assert "`main` on an unrecorded machine" in machine_lines("main", {}, {"machine": "AMD EPYC"})[0]
 
 
 def test_empty_diffs_are_stated_in_one_line_each() -> None:
