@@ -68,7 +68,7 @@ def cache_outputs_matching_lock(root: Path) -> CacheResult:
     with Repo(str(root)) as repo:
         stages = {stage.addressing: stage for stage in repo.index.stages}  # keyed as status() keys them
         to_commit = []
-        for address, entries in repo.status().items():
+        for address, entries in stale(repo.status()).items():  # not the always-run machine stage
             stage = stages.get(address)
             if (stage is not None and only_missing_from_cache(entries)
                     and not any(out.workspace_status() for out in stage.outs)):

@@ -19,6 +19,12 @@ pytestmark = pytest.mark.slow
 MODELS = ("dense", "unstructured", "channel", "stacked", "uniform_width")
 
 
+def timed_models(cfg) -> set[str]:
+    """Every model channel_bench times: the five, the keep series (`channel-<keep>`) and the budget points."""
+    return {*MODELS, *(f"channel-{keep}" for keep in cfg.channels.sweep_keeps),
+            *(f"budget-{budget.name}" for budget in cfg.channels.budgets())}
+
+
 @pytest.fixture(scope="module")
 def table(dvc_build: Path) -> dict:
     """The channel_bench table with its timing half (the latencies) merged back, as readers see it."""
@@ -68,7 +74,7 @@ def test_latency_covers_every_model_and_format_at_both_sides_and_thread_counts(t
                 for t in cfg.bench.threads}
     assert set(table["latency"]) == settings
     for by_variant in table["latency"].values():
-        assert set(by_variant) == {f"{m}.{f}" for m in MODELS for f in ("float", "int8")}
+        assert set(by_variant) == {f"{m}.{f}" for m in timed_models(cfg) for f in ("float", "int8")}
         for fmt in ("float", "int8"):
             assert by_variant[f"dense.{fmt}"]["speedup_vs_dense_same_format_x"] == 1.0
         assert all(np.isfinite(v["p50_ms"]) and v["p50_ms"] > 0 for v in by_variant.values())
@@ -78,7 +84,8 @@ def test_metrics_json_and_the_sweep_carry_the_channel_models(dvc_build: Path, ta
     cfg = build_config(dvc_build)
     metrics = json.loads((dvc_build / cfg.paths.metrics).read_text())["channels"]
     timings = json.loads((dvc_build / cfg.paths.timings).read_text())["channels"]
-    assert set(metrics) == set(MODELS) == set(timings)
+    assert set(metrics) == timed_models(cfg) == set(timings)
+    assert "channel-0.25" in metrics  # the tiny build's keep series
     side = f"{cfg.channels.resolution}px_threads_{cfg.bench.threads[0]}"
     latency = table["latency"][side]["channel.float"]
     assert timings["channel"][f"float_p50_{side}_ms"] == latency["p50_ms"]
