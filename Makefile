@@ -26,7 +26,9 @@ $(VENV)/.installed: pyproject.toml
 # benchmark always alone), each one `dvc repro --single-item`, then a plain `dvc repro` that finds
 # nothing left (pruneflow/tools/repro.py). JOBS=1 is plain `dvc repro`'s order, one stage at a time.
 JOBS ?= 2
+# dvc.yaml first: its seed_run matrix lists the seeds params.yaml's `seeds` asks for (docs/seeds.md)
 run: $(VENV)/.installed ## Set up, run the pipeline (dvc repro, JOBS=2 stages at once) on the embedded MNIST digits, print dense vs pruned
+	python -m pruneflow.tools.dvc_yaml
 	python -m pruneflow.tools.repro --jobs $(JOBS)
 	dvc repro
 	python -m pruneflow show

@@ -1,7 +1,8 @@
 """Command line for DVC stages and humans: `python -m pruneflow <stage> [--params params.yaml]`.
 
 `python -m pruneflow sweep_point --sparsity 0.5 --schedule polynomial` prunes one sweep point;
-`python -m pruneflow channel_point --keep 0.35` one point of the channel series.
+`python -m pruneflow channel_point --keep 0.35` one point of the channel series;
+`python -m pruneflow seed_run --seed 43` retrains the headline models with one extra seed.
 `python -m pruneflow show` prints the dense-vs-pruned table of the last evaluation, what data and params
 it belongs to, and a warning when `dvc status` says it is stale. `python -m pruneflow preset small` writes a
 named recipe (presets/small.yaml) into params.yaml. Bad input ends
@@ -14,11 +15,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from pruneflow.config import ChannelPoint, SweepPoint, load_config
+from pruneflow.config import MAX_SEED, ChannelPoint, SeedPoint, SweepPoint, load_config
 from pruneflow.errors import PipelineError
 from pruneflow.lineage import metrics_digest
 from pruneflow.phases import process_age_s
-from pruneflow.stages import BY_NAME, CHANNEL_POINT, SWEEP_POINT, sweep_stage
+from pruneflow.stages import BY_NAME, CHANNEL_POINT, SEED_RUN, SWEEP_POINT, sweep_stage
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sparsity", type=float, help="sweep_point only: the target sparsity, 0 < s < 1")
     parser.add_argument("--schedule", choices=["polynomial", "constant"], help="sweep_point only: the schedule")
     parser.add_argument("--keep", type=float, help="channel_point only: the kept fraction of channels, 0 < keep <= 1")
+    parser.add_argument("--seed", type=int, help="seed_run only: the seed the headline models are retrained with")
     args = parser.parse_args(argv)
     try:
         if args.stage == "preset":
@@ -50,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.keep is None or not 0.0 < args.keep <= 1.0:
                 raise PipelineError(f"channel_point: --keep={args.keep}; allowed: --keep 0 < keep <= 1, e.g. --keep 0.5")
             sweep_stage(ChannelPoint(args.keep)).run(cfg, startup_s=process_age_s() or 0.0)
+        elif args.stage == SEED_RUN:
+            if args.seed is None or not 0 <= args.seed <= MAX_SEED:
+                raise PipelineError(f"seed_run: --seed={args.seed}; allowed: --seed 0..{MAX_SEED}, e.g. --seed 43")
+            sweep_stage(SeedPoint(args.seed)).run(cfg, startup_s=process_age_s() or 0.0)
         elif args.stage == "show":
             from pruneflow.metrics import (
                 format_channels,
@@ -57,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                 format_variants,
             )
             from pruneflow.provenance import source_line, stale_warning
+            from pruneflow.comparisons import format_significance
             from pruneflow.review import format_headline
             from pruneflow.timings import read_run_metrics
 
@@ -70,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             print(format_table(metrics))
             print(format_variants(metrics))
             print(format_channels(metrics))
+            print(format_significance(metrics))
         else:
             BY_NAME[args.stage].run(cfg, startup_s=process_age_s() or 0.0)
     except PipelineError as exc:

@@ -39,7 +39,7 @@ from pruneflow.model import (
     save_model,
     seed_everything,
 )
-from pruneflow.points import FLOAT_FILE, INT8_FILE, LOG_FILE, MODEL_FILE, POINT_FILE, WIDTHS_FILE
+from pruneflow.points import FLOAT_FILE, INT8_FILE, LOG_FILE, MODEL_FILE, POINT_FILE, PREDICTIONS_FILE, WIDTHS_FILE
 from pruneflow.schedule import epochs_for, steps_per_epoch
 from pruneflow.scoring import score_point
 from pruneflow.sweep import point_config, prune_and_write
@@ -80,12 +80,15 @@ def channel_prune(dense: keras.Model, cfg: Config, keep: float, train: tuple[np.
     sizes = group_widths(dense, c.scope)
     steps = 1 if c.schedule == "oneshot" else c.steps
     log, model = EpochLog(Path("epochs.csv"), extra=lambda m: {"params": m.count_params()}), dense
-    batches = steps_per_epoch(len(train[0]), cfg.train.batch_size)
-    total_epochs = epochs_for(c.epochs, c.min_steps, batches)
-    for fraction, epochs in zip(step_keeps(keep, c.schedule, steps), step_epochs(total_epochs, steps)):
+    for fraction, epochs in zip(step_keeps(keep, c.schedule, steps), step_epochs(fine_tune_epochs(cfg, len(train[0])), steps)):
         model, _ = prune_channels(model, fraction, c.scope, c.criterion, c.multiple, sizes)
         fine_tune(model, cfg, epochs, train, val, log)
     return model, log
+
+
+def fine_tune_epochs(cfg: Config, train_images: int) -> int:
+    """A channel model's fine-tune epochs: `channels.epochs`, or more to make `channels.min_steps` steps."""
+    return epochs_for(cfg.channels.epochs, cfg.channels.min_steps, steps_per_epoch(train_images, cfg.train.batch_size))
 
 
 def fine_tune(model: keras.Model, cfg: Config, epochs: int, train: tuple[np.ndarray, np.ndarray],
@@ -114,7 +117,8 @@ def write_model(model: keras.Model, cfg: Config, out_dir: Path, identity: dict[s
                                                         (tmp / MODEL_FILE, "int8", calibration)])
         (tmp / FLOAT_FILE).write_bytes(float_fb)
         (tmp / INT8_FILE).write_bytes(int8_fb)
-        point = {**identity, **score_point(model, float_fb, int8_fb, tmp / MODEL_FILE, test), **(extra or {})}
+        scores = score_point(model, float_fb, int8_fb, tmp / MODEL_FILE, test, tmp / PREDICTIONS_FILE)
+        point = {**identity, **scores, **(extra or {})}
         if log is not None:
             pd.DataFrame(log.rows).to_csv(tmp / LOG_FILE, index=False)
         if widths is not None:
@@ -186,9 +190,11 @@ def baseline_not_applicable(cfg: Config) -> str | None:
 
 
 def uniform_baseline(cfg: Config) -> dict[str, Any]:
-    """Train the architecture at the alpha matching the channel-pruned model's MACs from scratch (the
-    dense recipe); write `paths.uniform_baseline`. Where it does not apply (`baseline_not_applicable`)
-    the folder holds only `point.json`, saying why: the run goes on and the report says so."""
+    """Train the architecture at the alpha matching the channel-pruned model's MACs from scratch with
+    the dense recipe for as many steps as the channel model got in all: dense training plus its channel
+    fine-tune (Liu et al., ICLR 2019, "Scratch-B": an equal training budget, not equal epochs); write
+    `paths.uniform_baseline`. Where it does not apply (`baseline_not_applicable`) the folder holds only
+    `point.json`, saying why: the run goes on and the report says so."""
     reason = baseline_not_applicable(cfg)
     if reason:
         point = {"point": "uniform-width", "kind": "uniform_width", "applicable": False, "reason": reason}
@@ -200,8 +206,21 @@ def uniform_baseline(cfg: Config) -> dict[str, Any]:
     target = count_macs(channel)
     classes = load_classes(prepared)
     alpha, macs = matching_alpha(cfg, target, len(classes))
-    narrow = cfg.model_copy(update={"model": cfg.model.model_copy(update={"alpha": alpha})})
-    model, log, epoch = train_dense(narrow, load_split(prepared, "train"), load_split(prepared, "val"), len(classes))
+    train = load_split(prepared, "train")
+    budget = scratch_budget(cfg, len(train[0]))
+    narrow = cfg.model_copy(update={"model": cfg.model.model_copy(update={"alpha": alpha}),
+                                    "train": cfg.train.model_copy(update={"epochs": budget["epochs"], "min_steps": 0})})
+    model, log, epoch = train_dense(narrow, train, load_split(prepared, "val"), len(classes))
     return write_model(model, cfg, cfg.paths.uniform_baseline,
                        {"point": f"uniform-alpha-{alpha}", "kind": "uniform_width", "alpha": alpha},
-                       {"target_macs": target, "best_epoch": epoch}, log)
+                       {"target_macs": target, "best_epoch": epoch, "training_budget": budget}, log)
+
+
+def scratch_budget(cfg: Config, train_images: int) -> dict[str, Any]:
+    """The uniform-width baseline's training budget: the epochs (and steps) of dense training plus the
+    main channel model's fine-tune, both at `train.batch_size` (Scratch-B), with the parts named."""
+    batches = steps_per_epoch(train_images, cfg.train.batch_size)
+    dense = epochs_for(cfg.train.epochs, cfg.train.min_steps, batches)
+    fine_tune = fine_tune_epochs(cfg, train_images)
+    return {"rule": "equal steps (Scratch-B): dense training + channel fine-tune", "dense_epochs": dense,
+            "fine_tune_epochs": fine_tune, "epochs": dense + fine_tune, "steps": (dense + fine_tune) * batches}

@@ -172,8 +172,8 @@ def stage_outputs(argv: list[str]) -> tuple[str, tuple[Path, ...]]:
     read from the same params file; no outputs when they cannot be worked out."""
     import argparse
 
-    from pruneflow.config import ChannelPoint, SweepPoint, load_config
-    from pruneflow.stages import BY_NAME, CHANNEL_POINT, SWEEP_POINT, sweep_stage
+    from pruneflow.config import ChannelPoint, SeedPoint, SweepPoint, load_config
+    from pruneflow.stages import BY_NAME, CHANNEL_POINT, SEED_RUN, SWEEP_POINT, sweep_stage
 
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("stage")
@@ -181,6 +181,7 @@ def stage_outputs(argv: list[str]) -> tuple[str, tuple[Path, ...]]:
     parser.add_argument("--sparsity", type=float)
     parser.add_argument("--schedule")
     parser.add_argument("--keep", type=float)
+    parser.add_argument("--seed", type=int)
     args, _ = parser.parse_known_args(argv)
     try:
         stage = BY_NAME[args.stage]
@@ -188,6 +189,8 @@ def stage_outputs(argv: list[str]) -> tuple[str, tuple[Path, ...]]:
             stage = sweep_stage(SweepPoint(args.sparsity, args.schedule))
         elif args.stage == CHANNEL_POINT:
             stage = sweep_stage(ChannelPoint(args.keep))
+        elif args.stage == SEED_RUN:
+            stage = sweep_stage(SeedPoint(args.seed))
         cfg = load_config(args.params)
         return stage.name, (*stage.out_paths(cfg), *stage.timing_out_paths(cfg))
     except Exception:  # the stage succeeded; a summary without its outputs is still a summary

@@ -124,7 +124,7 @@ def read_bench(path: Path, variants: set[str], threads: str) -> dict[str, Any]:
 def variant_metrics(
     files: dict[str, Path], x: np.ndarray, y: np.ndarray, bench: dict[str, Any], reference_gzip_bytes: int,
     threads: int, batch: int,
-) -> dict[str, dict[str, Any]]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
     """Accuracy, size, measured sparsity and benchmarked speed of every TFLite variant.
 
     Args:
@@ -135,15 +135,16 @@ def variant_metrics(
         threads, batch: interpreter settings for the accuracy pass (no timing here).
 
     Returns:
-        Per variant: flat, unit-named metrics for metrics.json.
+        Per variant: flat, unit-named metrics for metrics.json; and its predicted class per test image.
     """
-    out = {}
+    out, predicted = {}, {}
     for name, path in files.items():
         runner = TFLiteRunner(path, threads, batch)
         stats = weight_stats(path.read_bytes())
         gz = Path(f"{path}.gz")
+        predicted[name] = runner.predict(x).argmax(1)
         entry: dict[str, Any] = {
-            "test_accuracy_pct": 100.0 * float(np.mean(runner.predict(x).argmax(1) == y)),
+            "test_accuracy_pct": 100.0 * float(np.mean(predicted[name] == y)),
             "size_bytes": path.stat().st_size,
             "size_gzip_bytes": gz.stat().st_size if gz.exists() else gzip_size(path),
             "weights_sparsity_pct": stats.sparsity_pct,
@@ -157,7 +158,7 @@ def variant_metrics(
                 entry[key] = dict(values)
                 entry[key].update(bench["speedup"].get(key, {}).get(name, {}))
         out[name] = entry
-    return out
+    return out, predicted
 
 
 def evaluate_keras(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[float, float, np.ndarray]:

@@ -15,7 +15,7 @@ from pruneflow.config import Config, config_digest
 # Every params key read by evaluate or by a stage upstream of it (ingest → train_dense → prune → strip →
 # pqat → export → bench, and the channel models and their benchmark): a section stands for all its keys.
 METRICS_PARAMS = (
-    "seed", "data", "model", "train", "prune", "quantize", "export", "bench",
+    "seed", "seeds", "data", "model", "train", "prune", "quantize", "export", "bench", "sweep", "sensitivity",
     *(f"channels.{key}" for key in ("scope", "criterion", "keep", "multiple", "schedule", "steps", "epochs",
                                     "min_steps", "learning_rate", "stacked_sparsity", "resolution",
                                     "resolution_runs", "sweep_keeps", "budget", "budget_series")),

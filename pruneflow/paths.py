@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 # Folder outputs: each is replaced as a whole, so none may hold another output.
 FOLDERS = ("prepared", "export", "pqat", "prune_summaries", "figures", "flow_stamps", "sweep", "derived",
-           "channel", "channel_sweep", "stacked", "uniform_baseline", "latency_table", "channel_budget")
+           "channel", "channel_sweep", "stacked", "uniform_baseline", "latency_table", "channel_budget", "seeds")
 
 
 class _Section(BaseModel):
@@ -47,6 +47,7 @@ class PathsConfig(_Section):
     channel_sweep: Path = Path("channel_sweep")         # one folder per other channel keep fraction
     stacked: Path = Path("stacked")                     # channel-pruned, then magnitude-pruned: Keras, TFLite, point.json
     uniform_baseline: Path = Path("uniform_baseline")   # the same MACs by a narrower width multiplier, trained from scratch
+    seeds: Path = Path("seeds")                         # one folder per extra seed (`seeds` > 1): seed_run@<seed>
     machine: Path = Path("reports/machine.json")        # the CPU, ISA, versions: every latency stage's dependency
     latency_table: Path = Path("reports/latency_table")  # per-layer and per-group TFLite times measured here (in git)
     channel_budget: Path = Path("channel_budget")       # one folder per latency budget (channels.budget, budget_series)

@@ -21,6 +21,8 @@ STRIPPED_FILE = "pruned_stripped.keras"  # a magnitude-pruned point's stripped K
 MODEL_FILE = "model.keras"               # a channel-pruned or uniform-width point's Keras model
 WIDTHS_FILE, LOG_FILE = "widths.csv", "epochs.csv"  # a channel point's group widths and epoch log
 BUDGETS_FILE = "budgets.json"  # paths.channel_budget: each budget's name, format, target and predicted ms
+PREDICTIONS_FILE = "predictions.csv"  # each test image's class index by the Keras model and both TFLite files
+PREDICTION_COLUMNS = ("keras", "float", "int8")
 NOT_APPLICABLE_FILE = "NOT_APPLICABLE"   # in paths.pqat when tfmot's QAT refuses the model: the reason
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pruneflow.metrics import flatten
+from pruneflow.significance import Paired
 from pruneflow.timings import is_timing
 
 Flat = Mapping[str, Any]
@@ -193,14 +194,47 @@ def _cell(old: Any, new: Any, kind: str) -> str:
     return f"{show(old)} → {show(new)}{change}"
 
 
-def headline_table(base: Flat, head: Flat) -> list[str]:
-    """The Markdown headline: a row per model of either run, base → head (change) in each cell."""
+def _model_name(accuracy_key: str) -> str:
+    """The headline model's name in the predictions' comparisons (`channels.unstructured…`, `pruned…`)."""
+    name = accuracy_key.split(".")[-2]
+    return "unstructured" if name == "pruned" else name
+
+
+def accuracy_noise(change: Paired | str | None) -> str:
+    """The accuracy cell's judgement of a base → head change, paired on the same test images."""
+    if change is None:
+        return ""
+    if isinstance(change, str):
+        return f"; not judged: {change}"
+    return (f", 95 % CI {change.ci_low_pts:+.1f} to {change.ci_high_pts:+.1f}, McNemar p = {change.p_value:.2g}: "
+            f"{'beyond' if change.differs() else 'within'} noise")
+
+
+def against_dense_cell(name: str, flat: Flat) -> str:
+    """The head's difference from dense with its paired CI and p (metrics.json `significance`)."""
+    column = "pruned" if name == "unstructured" else name
+    key = f"significance.against_dense.{column}"
+    if name == "dense":
+        return "reference"
+    if f"{key}.diff_pts" not in flat:
+        return "–"
+    return (f"{flat[f'{key}.diff_pts']:+.1f} [{flat[f'{key}.ci_low_pts']:+.1f}, {flat[f'{key}.ci_high_pts']:+.1f}], "
+            f"p = {flat[f'{key}.p_value']:.2g}")
+
+
+def headline_table(base: Flat, head: Flat, accuracy_changes: Mapping[str, Paired | str] | None = None) -> list[str]:
+    """The Markdown headline: a row per model of either run, base → head (change) in each cell; an
+    accuracy change judged within or beyond noise by `accuracy_changes` (model → the paired comparison
+    of its base and head predictions, or why there is none), and the head's difference from dense with
+    its 95 % CI and McNemar p."""
     models = {m.label: m for m in headline_models(base)} | {m.label: m for m in headline_models(head)}
     if not models:
         return ["No headline: neither revision's metrics have a dense or pruned model."]
-    lines = ["| model | test accuracy % | sparsity % | bytes | gzip bytes | MACs (M) | p50 ms, batch 1 | speed-up vs dense |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | test accuracy % | vs dense, pts [95 % CI], p | sparsity % | bytes | gzip bytes | MACs (M) | "
+             "p50 ms, batch 1 | speed-up vs dense |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for label, m in models.items():
+        name = _model_name(m.accuracy)
         if m.speedup is None:
             speed = "1.00× (reference)"
         else:
@@ -210,8 +244,10 @@ def headline_table(base: Flat, head: Flat) -> list[str]:
         p50 = _cell(base.get(m.p50), head.get(m.p50), "ms")
         if None not in (base.get(m.p50), head.get(m.p50)) and base[m.p50] != head[m.p50]:
             p50 += f", {verdict(m.p50, base, head)}"
-        cells = [_cell(base.get(m.accuracy), head.get(m.accuracy), "pct"),
-                 _cell(base.get(m.sparsity), head.get(m.sparsity), "pct"),
+        accuracy = _cell(base.get(m.accuracy), head.get(m.accuracy), "pct")
+        if None not in (base.get(m.accuracy), head.get(m.accuracy)) and base[m.accuracy] != head[m.accuracy]:
+            accuracy += accuracy_noise((accuracy_changes or {}).get(name, "no per-image predictions were compared"))
+        cells = [accuracy, against_dense_cell(name, head), _cell(base.get(m.sparsity), head.get(m.sparsity), "pct"),
                  _cell(base.get(m.size), head.get(m.size), "bytes"), _cell(base.get(m.gzip), head.get(m.gzip), "bytes"),
                  _cell(base.get(m.macs), head.get(m.macs), "macs") if m.macs else "–", p50, speed]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")

@@ -12,26 +12,34 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from pruneflow.compression import gzip_bound_x
 from pruneflow.io import gzip_bytes, gzip_size
 from pruneflow.macs import count_macs, count_params
+from pruneflow.points import PREDICTION_COLUMNS
 from pruneflow.pruning import prunable_sparsity_pct
 from pruneflow.tf_env import keras
 from pruneflow.tflite import TFLiteRunner, weight_stats
 
 
 def score_point(stripped: keras.Model, float_fb: bytes, int8_fb: bytes, keras_file: Path,
-                test: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
-    """Accuracy, sparsity and sizes of one pruned model and its two TFLite files."""
+                test: tuple[np.ndarray, np.ndarray], predictions_csv: Path | None = None) -> dict[str, Any]:
+    """Accuracy, sparsity and sizes of one pruned model and its two TFLite files. With
+    `predictions_csv`, each test image's predicted class by the Keras model and both TFLite files is
+    written there (`PREDICTION_COLUMNS`): the paired comparisons of the evaluate stage read it."""
     x, y = test
-    probs = stripped.predict(x.astype(np.float32), batch_size=256, verbose=0)
+    predicted = {"keras": stripped.predict(x.astype(np.float32), batch_size=256, verbose=0).argmax(1),
+                 "float": _predict(float_fb, x).argmax(1), "int8": _predict(int8_fb, x).argmax(1)}
+    if predictions_csv is not None:
+        pd.DataFrame(predicted)[list(PREDICTION_COLUMNS)].to_csv(predictions_csv, index=False)
     prunable_pct, prunable = prunable_sparsity_pct(stripped)
     stats = weight_stats(float_fb)
     bound = gzip_bound_x(stats.sparsity_pct / 100.0)
     return {
-        "test_accuracy_pct": 100.0 * float(np.mean(probs.argmax(1) == y)),
-        "int8_test_accuracy_pct": 100.0 * float(np.mean(_predict(int8_fb, x).argmax(1) == y)),
+        "test_accuracy_pct": 100.0 * float(np.mean(predicted["keras"] == y)),
+        "tflite_test_accuracy_pct": 100.0 * float(np.mean(predicted["float"] == y)),
+        "int8_test_accuracy_pct": 100.0 * float(np.mean(predicted["int8"] == y)),
         "sparsity_prunable_pct": prunable_pct,
         "prunable_params": prunable,
         "tflite_weight_sparsity_pct": stats.sparsity_pct,

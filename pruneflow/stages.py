@@ -25,6 +25,7 @@ from pruneflow.config import (
     ChannelsConfig,
     Config,
     PruneConfig,
+    SeedPoint,
     SweepPoint,
 )
 from pruneflow import phases
@@ -34,6 +35,7 @@ from pruneflow.timings import record_execution, stage_timing_file, write_stage_t
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_POINT = "sweep_point"
 CHANNEL_POINT = "channel_point"
+SEED_RUN = "seed_run"
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class Stage:
     # Files read that dvc.yaml cannot list (an optional local weights file; timing files, which would
     # make every rerun of a timed stage look like a change): the flow's cache key includes them.
     optional_deps: Callable[[Config], tuple[Path, ...]] = lambda cfg: ()
-    point: SweepPoint | ChannelPoint | None = None  # a point stage's target (sweep_point, channel_point)
+    point: SweepPoint | ChannelPoint | SeedPoint | None = None  # a matrix stage's point (sweep, channel, seed)
     # Measures wall-clock latency: run alone, never beside another stage (it would time the contention).
     timed: bool = False
     # Runs every time (DVC `always_changed`, never a flow cache hit): it reads the machine, not files.
@@ -242,8 +244,16 @@ STAGES: tuple[Stage, ...] = (
           ("paths.prepared", "paths.dense_model", "paths.latency_table"), (Out("paths.channel_budget"),)),
     Stage("stacked", ("seed", "channels.stacked_sparsity", *_prune_recipe(), "prune.schedule", "train",
                       "quantize.representative_samples"), ("paths.prepared", "paths.channel"), (Out("paths.stacked"),)),
-    Stage("uniform_baseline", ("seed", "data.image_size", "model", "train", "quantize.representative_samples"),
+    # Trained for dense training's steps plus the channel fine-tune's (Scratch-B): channels.epochs/min_steps.
+    Stage("uniform_baseline", ("seed", "data.image_size", "model", "train", "channels.epochs", "channels.min_steps",
+                               "quantize.representative_samples"),
           ("paths.prepared", "paths.channel"), (Out("paths.uniform_baseline"),)),
+    # One stage per extra seed (`seeds` > 1; DVC matrix): the five headline models retrained from the
+    # prepared data alone. Its seed is on its command line, not in its params (nor `seeds`): raising
+    # `seeds` adds stages and reruns none; its params are every other key the headline stages read.
+    Stage(SEED_RUN, ("data.image_size", "model", "train", "prune", "channels.keep", "channels.stacked_sparsity",
+                     *_channel_recipe(), "quantize.representative_samples"),
+          ("paths.prepared", "paths.own_models"), (), optional_deps=_weights_file),
     Stage("channel_bench", ("seed", "bench.warmup", "bench.runs", "bench.threads", "channels.resolution",
                             "channels.resolution_runs", "channels.sweep_keeps", "export.formats",
                             "quantize.representative_samples"),
@@ -251,14 +261,6 @@ STAGES: tuple[Stage, ...] = (
            "paths.channel_sweep", "paths.stacked", "paths.uniform_baseline", "paths.channel_budget",
            "paths.latency_table", "paths.machine"),
           (Out("paths.channel_bench", git=True), Out("paths.channel_latency", git=True, timing=True)), timed=True),
-    Stage("evaluate", ("export", "quantize.pqat", "bench.threads", "bench.batch"),
-          ("paths.prepared", "paths.dense_model", "paths.stripped_model", "paths.pruned_model", "paths.export",
-           "paths.pqat", "paths.bench_setup", "paths.channel_bench", "paths.machine"),
-          (Out("paths.metrics", git=True, metric=True), Out("paths.timings", git=True, metric=True, timing=True),
-           Out("paths.sparsity_table", git=True),
-           Out("paths.per_class_table", git=True), Out("paths.predictions", git=True),
-           Out("paths.weight_histogram", git=True)),
-          optional_deps=_timings_read("paths.bench", "paths.channel_latency", stages=("train_dense", "prune"))),
     Stage("sensitivity", ("prune.scope", "sensitivity.unit", "sensitivity.sparsities"),
           ("paths.prepared", "paths.dense_model"), (Out("paths.sensitivity", git=True),)),
     # One stage per sweep.sparsities × sweep.schedules (DVC matrix): the point's own values are on
@@ -267,6 +269,18 @@ STAGES: tuple[Stage, ...] = (
           ("paths.prepared", "paths.dense_model"), ()),
     Stage("sweep_derived", ("seed", *_prune_recipe(), "train", "quantize.representative_samples", "sensitivity"),
           ("paths.prepared", "paths.dense_model", "paths.sensitivity"), (Out("paths.derived"),)),
+    # evaluate also pairs every trained point's per-image predictions with dense's (pruneflow.comparisons).
+    Stage("evaluate", ("seeds", "export", "quantize.pqat", "bench.threads", "bench.batch", "sweep", "prune.final_sparsity",
+                       "prune.schedule", "prune.sparsity_m_by_n", "sensitivity.derive", "channels.sweep_keeps", *BUDGETS),
+          ("paths.prepared", "paths.dense_model", "paths.stripped_model", "paths.pruned_model", "paths.export",
+           "paths.pqat", "paths.bench_setup", "paths.channel_bench", "paths.sweep", "paths.derived", "paths.channel",
+           "paths.channel_sweep", "paths.stacked", "paths.uniform_baseline", "paths.channel_budget", "paths.seeds",
+           "paths.machine"),
+          (Out("paths.metrics", git=True, metric=True), Out("paths.timings", git=True, metric=True, timing=True),
+           Out("paths.sparsity_table", git=True),
+           Out("paths.per_class_table", git=True), Out("paths.predictions", git=True),
+           Out("paths.weight_histogram", git=True)),
+          optional_deps=_timings_read("paths.bench", "paths.channel_latency", stages=("train_dense", "prune"))),
     Stage("sweep", ("seed", "bench.warmup", "bench.runs", "bench.threads", "quantize.representative_samples",
                     "export.formats", "prune.final_sparsity", "prune.schedule", "prune.sparsity_m_by_n",
                     "sweep.sparsities", "sweep.schedules", "sensitivity.derive", "channels.keep", "channels.sweep_keeps"),
@@ -288,21 +302,25 @@ STAGES: tuple[Stage, ...] = (
 
 BY_NAME = {stage.name: stage for stage in STAGES}
 # The matrix stages: each point writes one folder, named as the point, under this paths key.
-MATRIX_FOLDERS = {SWEEP_POINT: "paths.sweep", CHANNEL_POINT: "paths.channel_sweep"}
+MATRIX_FOLDERS = {SWEEP_POINT: "paths.sweep", CHANNEL_POINT: "paths.channel_sweep", SEED_RUN: "paths.seeds"}
+_TEMPLATES = {SweepPoint: SWEEP_POINT, ChannelPoint: CHANNEL_POINT, SeedPoint: SEED_RUN}
 
 
-def matrix_points(name: str, cfg: Config) -> tuple[SweepPoint | ChannelPoint, ...]:
-    """The points a matrix stage expands to, in DVC's matrix order."""
+def matrix_points(name: str, cfg: Config) -> tuple[SweepPoint | ChannelPoint | SeedPoint, ...]:
+    """The points a matrix stage expands to, in DVC's matrix order (none: the stage is not run)."""
     if name == SWEEP_POINT:
         return cfg.sweep_points()
+    if name == SEED_RUN:
+        return cfg.extra_seeds()
     return tuple(ChannelPoint(keep) for keep in cfg.channels.sweep_keeps)
 
 
-def sweep_stage(point: SweepPoint | ChannelPoint) -> Stage:
+def sweep_stage(point: SweepPoint | ChannelPoint | SeedPoint) -> Stage:
     """The matrix stage of one point, named as DVC's matrix names it (`sweep_point@0.5-polynomial`,
-    `channel_point@0.35`)."""
-    template = BY_NAME[SWEEP_POINT if isinstance(point, SweepPoint) else CHANNEL_POINT]
-    return Stage(f"{template.name}@{point.name}", template.params, template.deps, template.outs, point=point)
+    `channel_point@0.35`, `seed_run@43`)."""
+    template = BY_NAME[_TEMPLATES[type(point)]]
+    return Stage(f"{template.name}@{point.name}", template.params, template.deps, template.outs,
+                 optional_deps=template.optional_deps, point=point)
 
 
 def pipeline_stages(cfg: Config) -> tuple[Stage, ...]:

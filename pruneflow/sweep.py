@@ -21,7 +21,7 @@ from pruneflow.data import load_split
 from pruneflow.errors import require
 from pruneflow.io import atomic_dir
 from pruneflow.model import distribution, is_chief, save_model
-from pruneflow.points import FLOAT_FILE, INT8_FILE, POINT_FILE, STRIPPED_FILE, TARGETS_FILE
+from pruneflow.points import FLOAT_FILE, INT8_FILE, POINT_FILE, PREDICTIONS_FILE, STRIPPED_FILE, TARGETS_FILE
 from pruneflow.pruning import prune_model, strip
 from pruneflow.scoring import score_point
 from pruneflow.tflite import calibration_images, convert_file, in_processes
@@ -52,7 +52,8 @@ def prune_and_write(cfg: Config, out_dir: Path, identity: dict[str, Any],
         (tmp / FLOAT_FILE).write_bytes(float_fb)
         (tmp / INT8_FILE).write_bytes(int8_fb)
         # no wall-clock seconds here: the folder is a DVC output (the stage's timing file has them)
-        point = {**identity, **score_point(stripped, float_fb, int8_fb, tmp / STRIPPED_FILE, test)}
+        scores = score_point(stripped, float_fb, int8_fb, tmp / STRIPPED_FILE, test, tmp / PREDICTIONS_FILE)
+        point = {**identity, **scores}
         if targets is not None:
             pd.DataFrame({"layer": list(targets), "target_sparsity": list(targets.values())}).to_csv(
                 tmp / TARGETS_FILE, index=False, float_format="%.6f")

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from pruneflow.config import Config
+from pruneflow.dead_channels import fold_constant_channels
 from pruneflow.io import gzip_bytes
 from pruneflow.phases import phase
 from pruneflow.points import NOT_APPLICABLE_FILE
@@ -101,6 +102,8 @@ def to_tflite(model: keras.Model, fmt: str = "float", representative: Representa
     Returns:
         The flatbuffer bytes.
     """
+    if fmt.endswith("int8") and representative is not None:
+        model = fold_constant_channels(model)  # int8 would amplify their rounding (pruneflow/dead_channels.py)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     optimizations = []
     if fmt.startswith("sparse"):

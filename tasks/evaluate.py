@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pruneflow.comparisons import format_significance, point_columns, significance
 from pruneflow.config import Config
 from pruneflow.coverage import pruned_coverage
 from pruneflow.data import load_classes, load_split, majority_baseline, read_summary
@@ -38,6 +39,7 @@ from pruneflow.metrics import (
 )
 from pruneflow.model import load_model, seed_everything
 from pruneflow.pruning import prunable_weights
+from pruneflow.seeds import spread
 from pruneflow.lineage import metrics_digest, timing_files
 from pruneflow.tflite import TFLiteRunner, deployables, exported, model_files
 from pruneflow.timings import read_stage_timing, reproducibility_note, split_timings, stage_timing_file
@@ -97,8 +99,12 @@ def run(cfg: Config) -> None:
     results["pruned"]["size_keras_unstripped_bytes"] = require(p.pruned_model, "prune").stat().st_size
     results["pruned"]["size_keras_unstripped_gzip_bytes"] = gzip_size(p.pruned_model)
     files = {name: require(path, "pqat" if "pqat" in name else "export") for name, path in deployables(cfg).items()}
-    variants = variant_metrics(files, x, y, bench, results["dense"]["size_keras_gzip_bytes"],
-                               max(cfg.bench.threads), cfg.bench.batch)
+    variants, variant_predictions = variant_metrics(files, x, y, bench, results["dense"]["size_keras_gzip_bytes"],
+                                                    max(cfg.bench.threads), cfg.bench.batch)
+    # One column per model and TFLite file (trained points wrote theirs): every difference is paired.
+    predictions.update({name: [classes[i] for i in pred] for name, pred in variant_predictions.items()})
+    predictions.update(point_columns(cfg, classes, len(y)))
+    table = pd.DataFrame(predictions)
     training = epoch_times(*(read_stage_timing(stage_timing_file(p.stage_timings, stage)).get("epoch_seconds", [])
                              for stage in ("train_dense", "prune")))
     metrics = {
@@ -116,6 +122,10 @@ def run(cfg: Config) -> None:
         },
         # dense / unstructured / channel / stacked / uniform-width: accuracy, MACs, params, sizes, latency
         "channels": channel_metrics(p.channel_bench, p.channel_latency),
+        # each accuracy difference with its paired 95 % CI and exact McNemar p (pruneflow.comparisons)
+        "significance": significance(table, cfg.sweep.accuracy_budget_pts),
+        # with `seeds` > 1: each headline model's accuracy over the seeds (mean, sd, range; pruneflow.seeds)
+        **({"seeds": spread(cfg)} if cfg.seeds > 1 else {}),
         "data": data_summary(read_summary(p.prepared), chance, metrics_digest(cfg)),
         "reproducibility": reproducibility_note(p.timings, timing_files(cfg)),
         # where every latency of this run was measured (a timing field: it goes to timings.json)
@@ -123,7 +133,7 @@ def run(cfg: Config) -> None:
     }
     _write_csv(pd.concat(layer_tables), p.sparsity_table)
     _write_csv(pd.concat(class_tables), p.per_class_table)
-    _write_csv(pd.DataFrame(predictions), p.predictions)
+    _write_csv(table, p.predictions)
     _write_csv(weight_histogram(kernels), p.weight_histogram, float_format="%.6g")
     # Two DVC metrics files: what repeats exactly, and the wall-clock fields of this run.
     fixed, timed = split_timings(metrics)
@@ -132,6 +142,7 @@ def run(cfg: Config) -> None:
     print(format_table(metrics))
     print(format_variants(metrics))
     print(format_channels(metrics))
+    print(format_significance(metrics))
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, float_format: str = "%.4f") -> None:

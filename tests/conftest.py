@@ -193,6 +193,8 @@ def project_copy(root: Path) -> Path:
         shutil.copy(REPO / name, root / name)
     # train_dense's DVC dependency (paths.own_models: where a model.file lives), as a clone has it
     shutil.copytree(REPO / "models" / "own", root / "models" / "own")
+    # evaluate's DVC dependency (paths.seeds: the extra seeds' folders), kept in git by its README
+    shutil.copytree(REPO / "seeds", root / "seeds", ignore=lambda folder, names: [n for n in names if n != "README.md"])
     shutil.copy(REPO / "tests" / "kill_at_commit.py", root)
     write_stripes(root / "data" / "raw", per_class=200)
     write_params(root, BUILD)

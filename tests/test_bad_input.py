@@ -172,7 +172,7 @@ REJECTED: list[tuple[str, str, Callable[[Path], None], str]] = [
     ("params: image below MobileNet's minimum", "ingest",
      lambda r: edit_params(r, {"data": {"image_size": 16}}), "data.image_size=16: Input should be greater than or equal to 32"),
     ("params: unknown top-level key", "ingest",
-     lambda r: edit_params(r, {"sede": 1}), "unknown key 'sede'; allowed: seed, paths"),
+     lambda r: edit_params(r, {"sede": 1}), "unknown key 'sede'; allowed: seed, seeds, paths"),
     ("params: unknown key in a section", "ingest",
      lambda r: edit_params(r, {"train": {"epoch": 3}}), "unknown key 'train.epoch'; allowed: strategy, epochs"),
     ("params: unknown architecture", "ingest",

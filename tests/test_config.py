@@ -41,7 +41,7 @@ def test_config_is_frozen() -> None:
         ({"model": {"weights": "no/such/file.h5"}}, "weights='no/such/file.h5'"),
         ({"train": {"batch_size": "big"}}, "train.batch_size='big'"),
         ({"prune": {"sparsity": 0.5}}, "unknown key 'prune.sparsity'; allowed: scope, initial_sparsity"),
-        ({"extra_section": {}}, "unknown key 'extra_section'; allowed: seed, paths"),
+        ({"extra_section": {}}, "unknown key 'extra_section'; allowed: seed, seeds, paths"),
         ({"train": {"epochs": 2, "warmup_epochs": 2}}, "warmup_epochs=2 must be < epochs=2"),
         ({"paths": {"export": "models", "dense_model": "models/dense.keras"}}, "export=models overlaps dense_model=models/dense.keras"),
         ({"paths": {"prepared": "data"}}, "paths.prepared=data overlaps data.folder=data/raw"),

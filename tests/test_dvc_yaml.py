@@ -188,7 +188,7 @@ def test_stage_sources_exist() -> None:
 
 
 TRAINING_STAGES = {"train_dense", "prune", "pqat", "channel_prune", "channel_point", "stacked", "uniform_baseline",
-                   "sweep_point", "sweep_derived"}
+                   "sweep_point", "sweep_derived", "seed_run"}
 
 # What each edit makes stale by its code alone (dvc.yaml lists a stage's sources as its deps): the
 # printing, report and review code reruns no training stage, and a reader of trained points (the
@@ -203,11 +203,12 @@ EDITS = [
     ("the timing-file readers", "pruneflow/timings.py", {"evaluate", "report"}),
     ("the entropy bound", "pruneflow/compression.py",
      {"sweep_point", "sweep_derived", "channel_prune", "channel_point", "stacked", "uniform_baseline", "channel_budget",
-      "channel_bench", "sweep", "report"}),
+      "channel_bench", "sweep", "report", "seed_run"}),
     ("the channel training recipe", "pruneflow/channel_training.py",
-     {"channel_prune", "channel_point", "stacked", "uniform_baseline", "channel_budget"}),
+     {"channel_prune", "channel_point", "stacked", "uniform_baseline", "channel_budget", "seed_run"}),
     ("the sweep point recipe", "pruneflow/sweep.py",
-     {"sweep_point", "sweep_derived", "channel_prune", "channel_point", "stacked", "uniform_baseline", "channel_budget"}),
+     {"sweep_point", "sweep_derived", "channel_prune", "channel_point", "stacked", "uniform_baseline", "channel_budget",
+      "seed_run"}),
     ("the benchmark clock", "pruneflow/timing.py", {"bench", "latency_table", "channel_bench", "sweep"}),
     ("the latency table's arithmetic", "pruneflow/latency/table.py",
      {"latency_table", "channel_budget", "channel_bench"}),
@@ -232,9 +233,13 @@ def test_an_edit_to_report_printing_or_pr_comment_code_reruns_no_training_stage(
 def test_lineage_names_the_params_upstream_of_evaluate_as_the_stage_table_does() -> None:
     cfg = load_config(REPO / "params.yaml")
     assert lineage.leaf_keys(cfg, lineage.METRICS_PARAMS) == lineage.leaf_keys(cfg, params_upstream(cfg, "evaluate"))
-    # a param of a stage downstream of evaluate only (the sweep list) is not in the digest; one upstream is
-    changed = cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"accuracy_budget_pts": 2.0})})
+    # a key no stage upstream of evaluate reads (where the report is written) is not in the digest; one
+    # upstream is. (Since evaluate judges every sweep point against sweep.accuracy_budget_pts, every
+    # params section is upstream of it.)
+    changed = cfg.model_copy(update={"paths": cfg.paths.model_copy(update={"report_md": Path("elsewhere.md")})})
     assert lineage.metrics_digest(changed) == lineage.metrics_digest(cfg)
+    changed = cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"accuracy_budget_pts": 2.0})})
+    assert lineage.metrics_digest(changed) != lineage.metrics_digest(cfg)
     changed = cfg.model_copy(update={"bench": cfg.bench.model_copy(update={"runs": cfg.bench.runs + 1})})
     assert lineage.metrics_digest(changed) != lineage.metrics_digest(cfg)
 

@@ -71,7 +71,8 @@ def test_body_reads_headline_params_exact_metrics_plots_then_collapsed_timings()
     assert heads == ["## pruneflow: this branch vs `HEAD~1`", "### Headline", "### Params",
                      "### Metrics that repeat exactly (metrics.json)", "### Changed plots", "### Timings (timings.json)"]
     headline = body.split("### Headline")[1].split("### Params")[0]
-    assert _row(headline, "pruned, unstructured")[:2] == ["97.0 → 98.0 (+1.00 pts)", "80.0 → 50.0 (-30.00 pts)"]
+    assert _row(headline, "pruned, unstructured")[:3] == [
+        "97.0 → 98.0 (+1.00 pts); not judged: no per-image predictions were compared", "–", "80.0 → 50.0 (-30.00 pts)"]
     assert _row(body, "prune.final_sparsity") == ["0.8", "0.5"]
     exact = body.split("### Metrics that repeat exactly")[1].split("### Changed plots")[0]
     assert _row(exact, "pruned.sparsity_prunable_pct") == ["80.0", "50.0", "-30.0 (-37.5 %)"]

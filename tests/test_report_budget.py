@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.colors import to_rgba
 from PIL import Image
 
+from pruneflow.comparisons import significance
 from pruneflow.config import parse_config
 from pruneflow.report.budget import (
     allocation_pairs,
@@ -18,7 +20,6 @@ from pruneflow.report.budget import (
     budget_goals,
     budget_rows,
     budget_sentences,
-    difference_interval,
     prediction_rows,
 )
 from pruneflow.report.figures import DENSE_COLOR, png_bytes
@@ -160,13 +161,16 @@ def test_goals_without_a_prediction_entry_say_the_checks_are_missing() -> None:
     assert "no measured p50 against the target" in budget_sentences(table, SIDE)[0]
 
 
-def test_difference_interval_matches_newcombes_hybrid_score_interval() -> None:
-    # Newcombe (1998), Table II, method 10: 9/10 − 3/10 → [0.1705, 0.8090]; 0/10 − 0/10 → ±0.2775
-    low, high = difference_interval(90.0, 30.0, 10)
-    assert (round(low, 2), round(high, 2)) == (17.05, 80.90)
-    assert tuple(round(v, 2) for v in difference_interval(0.0, 0.0, 10)) == (-27.75, 27.75)
-    narrow, wide = difference_interval(89.6, 89.0, 5000), difference_interval(89.6, 89.0, 500)
-    assert narrow[1] - narrow[0] < wide[1] - wide[0]
+def _paired(lost: int, won: int, uniform_right: int = 445) -> dict:
+    """metrics.json's `significance` for a run whose greedy int8 file loses `lost` of the test images the
+    uniform one gets right (uniform right on `uniform_right` of 500) and wins `won` of its mistakes."""
+    actual = np.zeros(TEST_IMAGES, dtype=int)
+    uniform = np.where(np.arange(TEST_IMAGES) < uniform_right, 0, 1)
+    greedy = uniform.copy()
+    greedy[:lost] = 1
+    greedy[uniform_right:uniform_right + won] = 0
+    table = pd.DataFrame({"actual": actual, "dense": uniform, f"{GREEDY}.int8": greedy, f"{UNIFORM}.int8": uniform})
+    return significance(table, budget_pts=1.0)
 
 
 def test_allocation_pairs_match_budgets_that_differ_only_in_allocation() -> None:
@@ -174,37 +178,55 @@ def test_allocation_pairs_match_budgets_that_differ_only_in_allocation() -> None
 
 
 def test_equal_latency_comparison_cannot_tell_a_small_difference_apart_on_500_images() -> None:
-    (sentence,) = allocation_sentences(_table(), SIDE, TEST_IMAGES)
+    sig = _paired(lost=2, won=5)  # +0.6 pt, as the table's 89.6 % vs 89.0 %
+    (sentence,) = allocation_sentences(_table(), SIDE, sig)
     assert sentence.startswith("Greedy vs uniform at 2.2x over dense int8 (48 px, 1 thread): greedy 89.6 % vs "
                                "uniform 89.0 % at 0.435 vs 0.444 ms int8 (equal within the ±10 % latency noise): +0.6 pts")
-    low, high = difference_interval(89.6, 89.0, TEST_IMAGES)
-    assert f"95 % CI [{low:+.1f}, {high:+.1f}]" in sentence and low < 0 < high
-    assert "unpaired Newcombe interval over 500 test images each" in sentence
-    assert sentence.endswith("— the test set cannot tell them apart.")
+    entry = sig["pairs"][f"{GREEDY}.int8 vs {UNIFORM}.int8"]
+    assert entry["ci_low_pts"] < 0 < entry["ci_high_pts"]
+    assert (f"paired, greedy loses 2 test images uniform gets right and wins 5: +0.6 pt (95 % CI "
+            f"{entry['ci_low_pts']:+.1f} to {entry['ci_high_pts']:+.1f}, McNemar p = {entry['p_value']:.2g})"
+            ).replace("-", "\u2212") in sentence
+    assert "Newcombe" not in sentence and "unpaired" not in sentence
+    assert sentence.endswith("not distinguishable from no change on 500 images — the test set cannot tell them apart.")
 
 
-@pytest.mark.parametrize(("uniform_int8_acc", "verdict"), [
-    (80.0, "greedy is more accurate (the interval excludes zero)"),
-    (97.0, "uniform is more accurate (the interval excludes zero)"),
+def test_equal_latency_comparison_without_paired_predictions_judges_nothing() -> None:
+    (sentence,) = allocation_sentences(_table(), SIDE, None)
+    assert sentence.endswith("no paired 95 % CI: this run's metrics.json is from before issue 26, so this is a "
+                             "single-run point estimate — cannot judge the difference.")
+
+
+@pytest.mark.parametrize(("uniform_int8_acc", "lost", "won", "verdict"), [
+    (80.0, 0, 48, "greedy is more accurate (the interval excludes zero)"),
+    (97.0, 37, 0, "uniform is more accurate (the interval excludes zero)"),
 ])
-def test_equal_latency_comparison_calls_a_big_difference_real(uniform_int8_acc: float, verdict: str) -> None:
-    (sentence,) = allocation_sentences(_table(accuracy={UNIFORM: (89.4, uniform_int8_acc)}), SIDE, TEST_IMAGES)
+def test_equal_latency_comparison_calls_a_big_difference_real(uniform_int8_acc: float, lost: int, won: int,
+                                                              verdict: str) -> None:
+    uniform_right = round(uniform_int8_acc / 100 * TEST_IMAGES)
+    (sentence,) = allocation_sentences(_table(accuracy={UNIFORM: (89.4, uniform_int8_acc)}), SIDE,
+                                       _paired(lost, won, uniform_right))
     assert sentence.endswith(f"— {verdict}.")
-    assert "cannot tell" not in sentence
+    assert "cannot tell" not in sentence and "a real " in sentence
 
 
-@pytest.mark.parametrize(("uniform_int8_acc", "interval", "verdict"), [
-    (85.4, "[+0.1, +8.3]", "greedy is more accurate (the interval excludes zero)"),
-    (85.6, "[-0.1, +8.1]", "the test set cannot tell them apart"),
+@pytest.mark.parametrize(("lost", "won", "verdict"), [
+    # 12 lost, 2 won: the CI excludes 0 and McNemar p = 0.013 — a real loss for greedy
+    (12, 2, "uniform is more accurate (the interval excludes zero)"),
+    # 9 lost, 2 won: the CI (−2.8 to −0.2) excludes 0 but McNemar p = 0.065 — not called real
+    (9, 2, "the test set cannot tell them apart"),
 ])
-def test_equal_latency_comparison_calls_a_difference_real_only_when_the_interval_excludes_zero(
-        uniform_int8_acc: float, interval: str, verdict: str) -> None:
-    (sentence,) = allocation_sentences(_table(accuracy={UNIFORM: (89.4, uniform_int8_acc)}), SIDE, TEST_IMAGES)
-    assert f"95 % CI {interval}" in sentence and sentence.endswith(f"— {verdict}.")
+def test_equal_latency_comparison_calls_a_difference_real_only_when_the_interval_and_mcnemar_agree(
+        lost: int, won: int, verdict: str) -> None:
+    sig = _paired(lost, won)
+    entry = sig["pairs"][f"{GREEDY}.int8 vs {UNIFORM}.int8"]
+    assert entry["ci_high_pts"] < 0  # both intervals exclude zero
+    (sentence,) = allocation_sentences(_table(), SIDE, sig)
+    assert f"McNemar p = {entry['p_value']:.2g}" in sentence and sentence.endswith(f"— {verdict}.")
 
 
 def test_equal_latency_comparison_says_when_the_latencies_differ() -> None:
-    (sentence,) = allocation_sentences(_table(speedup={UNIFORM: (1.7, 1.8)}), SIDE, TEST_IMAGES)
+    (sentence,) = allocation_sentences(_table(speedup={UNIFORM: (1.7, 1.8)}), SIDE, _paired(2, 5))
     assert "(not equal: uniform 1.28x slower)" in sentence
 
 

@@ -16,7 +16,8 @@ from pruneflow.report.figures import DENSE_COLOR, PRUNED_COLOR
 from tests.conftest import build_config, copy_build
 
 SECTIONS = ("What was done", "Dense vs pruned", "What the numbers say", "Deployment formats", "Sparsity sweep",
-            "Where the remaining weights are", "Accuracy per class", "Training and pruning curves")
+            "How sure are these differences?", "Where the remaining weights are", "Accuracy per class",
+            "Training and pruning curves")
 FIGURES = {"sizes.png", "accuracy_latency.png", "layer_sparsity.png", "weight_histogram.png", "confusion.png",
            "training_curves.png", "pruning_schedule.png", "deployment.png", "sweep_pareto.png", "sensitivity.png"}
 

@@ -24,6 +24,7 @@ from pruneflow.report.channels import (
     stacked_sentence,
 )
 from pruneflow.report.figures import CHANNEL_COLOR, png_bytes, sweep_figure
+from pruneflow.report.significance import NO_PAIRED
 from pruneflow.report.tradeoffs import sweep_recommendation, sweep_rows, sweep_sentences
 
 SIDE, BIG = 48, 224
@@ -109,7 +110,9 @@ def test_goals_are_worded_met_when_the_measured_figures_reach_them() -> None:
     assert _goal(table, "Goal: channel accuracy loss").startswith("Goal: channel accuracy loss ≤ 0.5 pt: 0.20 pts lost")
     assert _goal(table, "Goal: channel accuracy loss").endswith("— met.")
     # 7,500,000 / 250,000 = 30x at exactly 0.5 pts lost
-    assert _goal(table, "Goal: stacked").endswith("30.00x at 0.50 pts lost — met.")
+    # a run without paired comparisons is judged on the point estimate, and the sentence says so
+    assert _goal(table, "Goal: stacked").endswith(f"30.00x at 0.50 pts lost ({NO_PAIRED}) — met.")
+    assert f"(89.8 % vs 90.0 %; {NO_PAIRED}) — met." in _goal(table, "Goal: channel accuracy loss")
     # checked at the data's side (48 px), where int8 is 1.5x; at 224 px it would be 2.5x
     speed = _goal(table, "Goal: channel batch-1 p50")
     assert "at 48 px: float, 1 thread: 2.40x — met; int8, 1 thread: 1.50x — missed." in speed
@@ -121,11 +124,11 @@ def test_goals_are_worded_missed_when_the_measured_figures_fall_short() -> None:
     assert "1.00 pts lost" in _goal(table, "Goal: channel accuracy loss")
     assert _goal(table, "Goal: channel accuracy loss").endswith("— missed.")
     assert _goal(table, "Goal: stacked").endswith(
-        "15.00x at 1.50 pts lost — missed (2.00x short on size, 0.50 pts over the accuracy budget).")
+        f"15.00x at 1.50 pts lost ({NO_PAIRED}) — missed (2.00x short on size, 0.50 pts over the accuracy budget).")
     assert "float, 1 thread: 1.80x — missed" in _goal(table, "Goal: channel batch-1 p50")
     # met on size but over the accuracy budget is still missed
     assert _goal(_table(stacked_acc=88.5), "Goal: stacked").endswith(
-        "30.00x at 1.50 pts lost — missed (0.50 pts over the accuracy budget).")
+        f"30.00x at 1.50 pts lost ({NO_PAIRED}) — missed (0.50 pts over the accuracy budget).")
 
 
 @pytest.mark.parametrize(("stacked_int8_ms", "says"), [
@@ -137,18 +140,24 @@ def test_stacked_sentence_gives_the_gzip_ratio_and_whether_it_is_as_fast_as_chan
         stacked_int8_ms: float | None, says: str) -> None:
     sentence = stacked_sentence(_table(stacked_int8_ms=stacked_int8_ms), SIDE)
     assert ("int8 TFLite 250,000 bytes gzipped, 30.00x smaller than the gzipped dense float Keras file "
-            "(7,500,000 bytes), at 89.5 % test accuracy (-0.50 pts)") in sentence
+            f"(7,500,000 bytes), at 89.5 % test accuracy (-0.50 pts; {NO_PAIRED})") in sentence
     assert f"at 48 px, 1 thread it is {says}" in sentence
     assert "224 px" not in sentence  # judged at the data's side only
 
 
+OLD_BASELINE = "the from-scratch baseline (its training budget is not recorded: a run from before Scratch-B)"
+
+
 @pytest.mark.parametrize(("uniform_acc", "verdict"), [
-    (88.0, "channel pruning beat training the smaller model from scratch by 1.80 pts"),
-    (90.8, "training the smaller model from scratch beat channel pruning by 1.00 pts"),
-    (89.8, "channel pruning and training the smaller model from scratch tied"),
+    # without a paired CI the gap is stated and no winner is called ("beat" never appears)
+    (88.0, f"channel pruning scored +1.80 pts against {OLD_BASELINE}; {NO_PAIRED}, so no winner is called"),
+    (90.8, f"channel pruning scored -1.00 pts against {OLD_BASELINE}; {NO_PAIRED}, so no winner is called"),
+    (89.8, f"channel pruning and {OLD_BASELINE} tied"),
 ])
-def test_baseline_sentence_says_which_won_and_by_how_many_points(uniform_acc: float, verdict: str) -> None:
+def test_baseline_sentence_without_paired_comparisons_states_the_gap_and_calls_no_winner(uniform_acc: float,
+                                                                                         verdict: str) -> None:
     sentence = baseline_sentence(_table(uniform_acc=uniform_acc))
+    assert "beat" not in sentence
     assert sentence.endswith(f"— {verdict}.")
     assert "alpha 0.2 (MACs closest to the channel model's 100.00 M: 110.00 M, 700,000 parameters)" in sentence
     assert f"scores {uniform_acc:.1f} % vs 89.8 %" in sentence

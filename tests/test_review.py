@@ -118,22 +118,24 @@ def test_headline_has_a_row_per_model_of_one_benchmark_with_base_head_and_change
     rows = _headline(flatten(RUN), head)
     assert list(rows) == ["dense", "pruned, unstructured", "channel-pruned"]
     pruned = rows["pruned, unstructured"]
-    assert pruned[:5] == ["97.0 → 96.5 (-0.50 pts)", "80.0 (=)", "1,000 (=)", "300 → 330 (+10.0 %)", "1.00 (=)"]
-    assert pruned[5] == "2.000 → 1.500 (-25.0 %), beyond noise"
-    assert pruned[6] == "1.00 → 1.30 (+0.30), beyond noise"
-    assert rows["dense"][6] == "1.00× (reference)"
-    assert rows["channel-pruned"][4] == "0.30 (=)" and rows["channel-pruned"][6] == "2.80 (=)"
+    # without per-image predictions of both revisions, an accuracy change is shown but not judged
+    assert pruned[:6] == ["97.0 → 96.5 (-0.50 pts); not judged: no per-image predictions were compared", "–",
+                          "80.0 (=)", "1,000 (=)", "300 → 330 (+10.0 %)", "1.00 (=)"]
+    assert pruned[6] == "2.000 → 1.500 (-25.0 %), beyond noise"
+    assert pruned[7] == "1.00 → 1.30 (+0.30), beyond noise"
+    assert rows["dense"][1] == "reference" and rows["dense"][7] == "1.00× (reference)"
+    assert rows["channel-pruned"][5] == "0.30 (=)" and rows["channel-pruned"][7] == "2.80 (=)"
     # a speed-up inside the other run's paired quartiles is noise
     noisy = _with({f"{u}.float_speedup_{s}_x": 1.05})
-    assert _headline(flatten(RUN), noisy)["pruned, unstructured"][6] == "1.00 → 1.05 (+0.05), within noise"
+    assert _headline(flatten(RUN), noisy)["pruned, unstructured"][7] == "1.00 → 1.05 (+0.05), within noise"
 
 
 def test_headline_falls_back_to_the_bench_stage_without_a_channel_benchmark() -> None:
     run = {k: v for k, v in flatten(RUN).items() if not k.startswith("channels.")}
     rows = _headline(run, {**run, **_speedup(1.3)})
     assert list(rows) == ["dense", "pruned, unstructured"]
-    assert rows["pruned, unstructured"][4] == "–"  # MACs come from the channel benchmark
-    assert rows["pruned, unstructured"][6] == "1.00 → 1.30 (+0.30), beyond noise"
+    assert rows["pruned, unstructured"][5] == "–"  # MACs come from the channel benchmark
+    assert rows["pruned, unstructured"][7] == "1.00 → 1.30 (+0.30), beyond noise"
 
 
 def test_exact_changes_leave_timings_out_and_timings_list_beyond_noise_first() -> None:

@@ -6,7 +6,7 @@ values are rejected with one line naming the key and what is allowed.
 - `strict`: the strict `Int`, `Float` and `Bool` field types every section uses;
 - `dense`: the `data`, `model` and `train` sections (the dense model);
 - `prune`: the `prune`, `quantize`, `export` and `bench` sections (the main prune and its TFLite variants);
-- `studies`: the `sweep`, `sensitivity` and `channels` sections, with `SweepPoint` and `ChannelPoint`;
+- `studies`: the `sweep`, `sensitivity` and `channels` sections, with `SweepPoint`, `ChannelPoint` and `SeedPoint`;
 - `params`: the top-level `Config`, which holds one of each section (and `paths`, from
   `pruneflow.paths`) and checks them against each other; `config_digest`; `parse_config` and
   `load_config`, which turn a pydantic error into one line.
@@ -25,7 +25,7 @@ from pruneflow.config.dense import (
     ModelConfig,
     TrainConfig,
 )
-from pruneflow.config.params import Config, config_digest, load_config, parse_config
+from pruneflow.config.params import MAX_SEED, Config, config_digest, load_config, parse_config
 from pruneflow.config.prune import (
     MIN_FINE_TUNE_STEPS,
     MIN_PRUNING_SHARE,
@@ -41,12 +41,14 @@ from pruneflow.config.studies import (
     BudgetConfig,
     ChannelPoint,
     ChannelsConfig,
+    SeedPoint,
     SensitivityConfig,
     SweepConfig,
     SweepPoint,
 )
 
 __all__ = [
+    "MAX_SEED",
     "IMAGE_SUFFIXES",
     "MIN_FINE_TUNE_STEPS",
     "MIN_IMAGE_SIZE",
@@ -67,6 +69,7 @@ __all__ = [
     "ModelConfig",
     "PruneConfig",
     "QuantizeConfig",
+    "SeedPoint",
     "SensitivityConfig",
     "SweepConfig",
     "SweepPoint",

@@ -15,14 +15,20 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from pruneflow.config.dense import DataConfig, ModelConfig, TrainConfig
 from pruneflow.config.prune import BenchConfig, ExportConfig, PruneConfig, QuantizeConfig
 from pruneflow.config.strict import Int
-from pruneflow.config.studies import ChannelsConfig, SensitivityConfig, SweepConfig, SweepPoint
+from pruneflow.config.studies import ChannelsConfig, SeedPoint, SensitivityConfig, SweepConfig, SweepPoint
 from pruneflow.errors import PipelineError
 from pruneflow.families import family
 from pruneflow.paths import FOLDERS, PathsConfig, _Section
 
 
+MAX_SEED = 2**31 - 1
+
+
 class Config(_Section):
-    seed: Int = Field(42, ge=0, le=2**31 - 1)
+    seed: Int = Field(42, ge=0, le=MAX_SEED)
+    # The headline models are trained with this many seeds: `seed` (the main pipeline) and seed+1, ...
+    # (one seed_run stage each); 1 keeps the cold run as it was.
+    seeds: Int = Field(1, ge=1, le=100)
     paths: PathsConfig = PathsConfig()
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -47,6 +53,11 @@ class Config(_Section):
         in DVC's matrix order (the main prune's point is never among them: see `_sections_agree`)."""
         return tuple(SweepPoint(s, schedule) for s in self.sweep.sparsities for schedule in self.sweep.schedules)
 
+    def extra_seeds(self) -> tuple[SeedPoint, ...]:
+        """The seeds beyond the main pipeline's, one `seed_run` stage each: seed+1 .. seed+seeds-1
+        (none for `seeds: 1`), in DVC's matrix order."""
+        return tuple(SeedPoint(self.seed + k) for k in range(1, self.seeds))
+
     def uniform_points(self) -> tuple[SweepPoint, ...]:
         """Every uniform point of the sweep table, the main prune's included, by sparsity then schedule."""
         main = self.main_point()
@@ -55,6 +66,9 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _sections_agree(self) -> Config:
+        if self.seed + self.seeds - 1 > MAX_SEED:
+            raise ValueError(f"seeds={self.seeds} with seed={self.seed} reaches seed {self.seed + self.seeds - 1}; "
+                             f"allowed: seed + seeds - 1 <= {MAX_SEED}")
         for name in (folder for folder in FOLDERS if folder != "flow_stamps"):
             folder = getattr(self.paths, name)
             if folder == self.data.folder or folder in self.data.folder.parents or self.data.folder in folder.parents:

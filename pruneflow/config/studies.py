@@ -64,6 +64,18 @@ class ChannelPoint:
         return f"{self.keep}"
 
 
+@dataclass(frozen=True)
+class SeedPoint:
+    """One extra seed of the headline models (`seeds` > 1): the seed value they are retrained with."""
+
+    seed: int
+
+    @property
+    def name(self) -> str:
+        """The suffix DVC's matrix gives the stage (`seed_run@43`) and the seed's folder name."""
+        return f"{self.seed}"
+
+
 class SensitivityConfig(_Section):
     """Prune one unit at a time (one-shot, no fine-tune) and measure the validation accuracy drop."""
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from pruneflow.channel_training import fine_tune, widths_table, write_model
+from pruneflow.channel_training import fine_tune, fine_tune_epochs, widths_table, write_model
 from pruneflow.channels import ChannelGraph, apply_plan, channel_scores, group_count, plan_channels
 from pruneflow.config import BudgetConfig, Config
 from pruneflow.data import load_split
@@ -20,7 +20,6 @@ from pruneflow.latency.importance import taylor_importance
 from pruneflow.latency.table import FORMATS, LatencyTable, Setting, levels_for, read_tables
 from pruneflow.macs import count_macs
 from pruneflow.model import EpochLog, load_model, seed_everything
-from pruneflow.schedule import epochs_for, steps_per_epoch
 from pruneflow.tf_env import keras
 
 
@@ -102,8 +101,7 @@ def budget_point(cfg: Config, budget: BudgetConfig, out_dir: Path) -> dict[str, 
     graph = ChannelGraph(dense)
     model = apply_plan(graph.model, plan_channels(graph.model, counts, c.criterion, graph), graph)
     log = EpochLog(Path("epochs.csv"), extra=lambda m: {"params": m.count_params()})
-    fine_tune(model, cfg, epochs_for(c.epochs, c.min_steps, steps_per_epoch(len(train[0]), cfg.train.batch_size)),
-              train, val, log)
+    fine_tune(model, cfg, fine_tune_epochs(cfg, len(train[0])), train, val, log)
     dense_macs = count_macs(dense)
     identity = {"point": f"budget-{budget.name}", "kind": "budget", "budget": budget.model_dump(mode="json"),
                 "scope": c.scope, "criterion": c.criterion, "multiple": c.multiple}

@@ -1,6 +1,6 @@
 """The latency-budget section: models pruned to a batch-1 latency measured on this machine (stage
 channel_budget), what each one hit, the issue's goals, greedy against uniform widths at equal latency
-(with the accuracy difference's confidence interval) and the latency table's prediction check.
+(with the accuracy difference's paired confidence interval) and the latency table's prediction check.
 
 Every number comes from the channel_bench table (reports/channels.json with its timing half: `models`,
 `latency`, `prediction`); every verdict from a measured figure against a named threshold. The figure
@@ -9,22 +9,20 @@ of the same models is `pruneflow.report.front`.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
-from scipy.stats import binomtest
 
 from pruneflow.config import Config
 from pruneflow.report.channels import FORMATS, SAME_ACCURACY_PTS, _key, _verdict, _where
 from pruneflow.report.sentences import LATENCY_NOISE, _share
+from pruneflow.report.significance import difference, no_pair
 
 # The issue's goals for the budgeted models: batch-1 speed-up over dense in the same format at the
 # data's side and GOAL_THREADS, at most GOAL_LOSS_PTS lost; the measured p50 near the budget; the
 # table's prediction near the measured p50 of every model channel_bench timed.
 GOAL_INT8_SPEEDUP_X, GOAL_FLOAT_SPEEDUP_X, GOAL_LOSS_PTS, GOAL_THREADS = 2.0, 5.0, 0.5, 1
 GOAL_OFF_BUDGET_PCT, GOAL_PREDICTION_PCT = 10.0, 10.0
-CONFIDENCE = 0.95
 # Two budgets that agree on these fields ask for the same latency: their models differ only in allocation.
 SAME_BUDGET = ("latency_ms", "speedup_x", "format", "threads", "resolution")
 # The figure's and the table's series, in reading order: dense, then the budgets searched greedily, then
@@ -188,39 +186,19 @@ def allocation_pairs(table: dict[str, Any]) -> list[tuple[str, str]]:
             if r["budget"]["allocation"] == "uniform" and same(r) in greedy]
 
 
-def _wilson(pct: float, n: int, confidence: float) -> tuple[float, float, float]:
-    """An accuracy measured on `n` images as a proportion with its Wilson score interval (scipy)."""
-    right = round(pct / 100 * n)
-    ci = binomtest(right, n).proportion_ci(confidence_level=confidence, method="wilson")
-    return right / n, float(ci.low), float(ci.high)
+def pair_entry(sig: dict[str, Any] | None, greedy: str, uniform: str, fmt: str) -> dict[str, Any] | None:
+    """The paired comparison greedy − uniform in `fmt` (int8: the int8 files; float: the Keras models)
+    from metrics.json's `significance.pairs`, or None for a run without it."""
+    suffix = ".int8" if fmt == "int8" else ""
+    return (sig or {}).get("pairs", {}).get(f"{greedy}{suffix} vs {uniform}{suffix}")
 
 
-def difference_interval(a_pct: float, b_pct: float, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Confidence interval, in points, for accuracy a − b, each measured on its own `n` test images.
-
-    Newcombe's hybrid score interval (1998, method 10; statsmodels' `newcombe`) from the two Wilson
-    intervals. Unpaired: it ignores that both models saw the same images, so it is wider (conservative)
-    than a paired interval would be.
-
-    Args:
-        a_pct: the first model's accuracy, %.
-        b_pct: the second model's accuracy, %.
-        n: test images per model.
-        confidence: the interval's coverage.
-
-    Returns:
-        (low, high) in percentage points.
-    """
-    (pa, la, ua), (pb, lb, ub) = _wilson(a_pct, n, confidence), _wilson(b_pct, n, confidence)
-    diff = pa - pb
-    return 100 * (diff - math.hypot(pa - la, ub - pb)), 100 * (diff + math.hypot(ua - pa, pb - lb))
-
-
-def _tell_apart(low: float, high: float) -> str:
-    """The verdict of a greedy − uniform interval: a difference only when it excludes zero."""
-    if low <= 0 <= high:
+def _tell_apart(entry: dict[str, Any]) -> str:
+    """The verdict of a greedy − uniform paired comparison: a difference only when it is real (its 95 % CI
+    excludes zero and McNemar agrees)."""
+    if not entry["differs"]:
         return "the test set cannot tell them apart"
-    return f"{'greedy' if low > 0 else 'uniform'} is more accurate (the interval excludes zero)"
+    return f"{'greedy' if entry['diff_pts'] > 0 else 'uniform'} is more accurate (the interval excludes zero)"
 
 
 def _equal_latency(greedy_ms: float, uniform_ms: float) -> str:
@@ -231,9 +209,11 @@ def _equal_latency(greedy_ms: float, uniform_ms: float) -> str:
     return f"not equal: uniform {x:.2f}x slower" if x > 1 else f"not equal: uniform {1 / x:.2f}x faster"
 
 
-def allocation_sentence(table: dict[str, Any], greedy: str, uniform: str, data_side: int, n_test: int) -> str:
+def allocation_sentence(table: dict[str, Any], greedy: str, uniform: str, data_side: int,
+                        sig: dict[str, Any] | None = None) -> str:
     """Greedy against uniform widths for one budget: accuracy (in the chosen format) and measured p50,
-    and whether the test split can tell the accuracies apart (95 % unpaired interval)."""
+    and whether the test split can tell the accuracies apart (paired 95 % CI and exact McNemar p from
+    `sig`, metrics.json's `significance`; none for a run from before it)."""
     g, u = table["models"][greedy], table["models"][uniform]
     side, threads = budget_side(g, data_side), g["budget"]["threads"]
     ms = [timed(table, name, r["format"], side, threads) for name, r in ((greedy, g), (uniform, u))]
@@ -245,16 +225,17 @@ def allocation_sentence(table: dict[str, Any], greedy: str, uniform: str, data_s
     head = (f"Greedy vs uniform at {budget_wording(g['budget'])} ({_where(side, threads)}): greedy {acc_g:.1f} % vs "
             f"uniform {acc_u:.1f} % at {times} ({_equal_latency(ms[0]['p50_ms'], ms[1]['p50_ms'])}): "
             f"{acc_g - acc_u:+.1f} pts")
-    if not n_test:
-        return f"{head}; the test split's size is not recorded, so no interval — cannot judge the difference."
-    low, high = difference_interval(acc_g, acc_u, n_test)
-    return (f"{head}, {_share(CONFIDENCE)} CI [{low:+.1f}, {high:+.1f}] (unpaired Newcombe interval over {n_test} "
-            f"test images each, conservative: the per-image predictions are not stored) — {_tell_apart(low, high)}.")
+    if g["format"] != u["format"]:
+        return f"{head}; files of two formats, so no paired comparison — cannot judge the difference."
+    entry = pair_entry(sig, greedy, uniform, g["format"])
+    if entry is None:
+        return f"{head}; {no_pair(sig)} — cannot judge the difference."
+    return f"{head}; paired, {difference(entry, 'greedy', 'uniform')} — {_tell_apart(entry)}."
 
 
-def allocation_sentences(table: dict[str, Any], data_side: int, n_test: int) -> list[str]:
+def allocation_sentences(table: dict[str, Any], data_side: int, sig: dict[str, Any] | None = None) -> list[str]:
     """One comparison per greedy/uniform pair of budgets (none without such a pair)."""
-    return [allocation_sentence(table, g, u, data_side, n_test) for g, u in allocation_pairs(table)]
+    return [allocation_sentence(table, g, u, data_side, sig) for g, u in allocation_pairs(table)]
 
 
 def model_kind(name: str, record: dict[str, Any]) -> str:

@@ -14,6 +14,15 @@ import pandas as pd
 
 from pruneflow.metrics import channel_rows, flat_channels
 from pruneflow.report.sentences import LATENCY_NOISE, _bytes, _share
+from pruneflow.report.significance import (
+    MISSED,
+    budget_clause,
+    budget_reason,
+    budget_verdict,
+    difference,
+    entry_of,
+    no_pair,
+)
 
 # The issue's goals for the channel-pruned model (same format, batch 1, at the data's side) and for the
 # stacked model (its gzipped int8 TFLite file against the gzipped dense float Keras file).
@@ -96,12 +105,22 @@ def size_sentence(table: dict[str, Any]) -> str:
     return f"Channel model's TFLite files: {'; '.join(parts)}."
 
 
-def accuracy_sentence(table: dict[str, Any]) -> str:
-    """The channel model's test accuracy against dense, float and int8."""
+def _paired(sig: dict[str, Any] | None, name: str, model: str, reference: str) -> str:
+    """`: <model> loses … (95 % CI …, McNemar p = …)…` of a model's entry against dense, or the note that
+    this run has none."""
+    entry = entry_of(sig, name)
+    return f"; {no_pair(sig)}" if entry is None else f": {difference(entry, model, reference)}"
+
+
+def accuracy_sentence(table: dict[str, Any], sig: dict[str, Any] | None = None) -> str:
+    """The channel model's test accuracy against dense, float and int8, each difference with its paired
+    95 % CI and McNemar p (`sig`: metrics.json's `significance`, None for a run from before it)."""
     d, c = table["models"]["dense"], table["models"]["channel"]
     return (f"Channel model's test accuracy: {c['test_accuracy_pct']:.1f} % vs {d['test_accuracy_pct']:.1f} % dense "
-            f"({c['test_accuracy_pct'] - d['test_accuracy_pct']:+.2f} pts); int8 {c['int8_test_accuracy_pct']:.1f} % "
-            f"vs {d['int8_test_accuracy_pct']:.1f} % ({c['int8_test_accuracy_pct'] - d['int8_test_accuracy_pct']:+.2f} pts).")
+            f"({c['test_accuracy_pct'] - d['test_accuracy_pct']:+.2f} pts"
+            f"{_paired(sig, 'channel', 'the channel model', 'dense')}); int8 {c['int8_test_accuracy_pct']:.1f} % "
+            f"vs {d['int8_test_accuracy_pct']:.1f} % ({c['int8_test_accuracy_pct'] - d['int8_test_accuracy_pct']:+.2f} pts"
+            f"{_paired(sig, 'channel.int8', 'its int8 file', 'dense int8')}).")
 
 
 def _as_fast(stacked_ms: float, channel_ms: float) -> str:
@@ -115,7 +134,7 @@ def _as_fast(stacked_ms: float, channel_ms: float) -> str:
     return f"faster than the channel int8 model: {x:.2f}x ({times})"
 
 
-def stacked_sentence(table: dict[str, Any], side: int) -> str:
+def stacked_sentence(table: dict[str, Any], side: int, sig: dict[str, Any] | None = None) -> str:
     """The stacked model's gzipped int8 file against the gzipped dense float Keras file, its accuracy, and
     whether its int8 file runs as fast as the channel model's at the data's side."""
     d, s = table["models"]["dense"], table["models"]["stacked"]
@@ -128,32 +147,50 @@ def stacked_sentence(table: dict[str, Any], side: int) -> str:
                       for sd, t in settings(table) if sd == side)
     return (f"Stacked (the channel model, then {target}{zeros}): int8 TFLite {_bytes(s['int8_tflite_gzip_bytes'])} "
             f"gzipped, {x:.2f}x smaller than the gzipped dense float Keras file ({_bytes(d['keras_gzip_bytes'])}), at "
-            f"{s['test_accuracy_pct']:.1f} % test accuracy ({s['test_accuracy_pct'] - d['test_accuracy_pct']:+.2f} pts)"
-            f"{'; ' + speed if speed else ''}.")
+            f"{s['test_accuracy_pct']:.1f} % test accuracy ({s['test_accuracy_pct'] - d['test_accuracy_pct']:+.2f} pts"
+            f"{_paired(sig, 'stacked', 'the stacked model', 'dense')}){'; ' + speed if speed else ''}.")
 
 
-def baseline_sentence(table: dict[str, Any]) -> str:
-    """The uniform-width model trained from scratch at about the channel model's MACs, and which won (or
-    why there is none: an adopted model or a family without a width multiplier)."""
+def scratch_budget(u: dict[str, Any]) -> str:
+    """How long the uniform-width baseline trained: Scratch-B (Liu et al., ICLR 2019: as many steps as
+    dense training plus the channel fine-tune), or that a run from before it does not record it."""
+    b = u.get("training_budget")
+    if not b:
+        return "the from-scratch baseline (its training budget is not recorded: a run from before Scratch-B)"
+    steps = f", {b['steps']:,} steps" if "steps" in b else ""
+    return (f"the from-scratch baseline trained for the same total steps (Scratch-B: {b['dense_epochs']} dense + "
+            f"{b['fine_tune_epochs']} fine-tune epochs{steps})")
+
+
+def baseline_sentence(table: dict[str, Any], sig: dict[str, Any] | None = None) -> str:
+    """The uniform-width model trained from scratch at about the channel model's MACs, and whether channel
+    pruning beat it, lost to it or cannot be told apart from it by the paired 95 % CI (`sig`: metrics.json's
+    `significance`), or why there is none: an adopted model or a family without a width multiplier."""
     if "uniform_width" not in table["models"]:
         reason = (table.get("not_applicable") or {}).get("uniform_width", "not built")
         return f"Uniform-width baseline: not applicable — {reason}. The channel-pruned model has no from-scratch twin here."
     c, u = table["models"]["channel"], table["models"]["uniform_width"]
     diff = c["test_accuracy_pct"] - u["test_accuracy_pct"]
-    if diff > SAME_ACCURACY_PTS:
-        verdict = f"channel pruning beat training the smaller model from scratch by {diff:.2f} pts"
-    elif diff < -SAME_ACCURACY_PTS:
-        verdict = f"training the smaller model from scratch beat channel pruning by {-diff:.2f} pts"
+    baseline = scratch_budget(u)
+    entry = (sig or {}).get("channel_vs_uniform_width")
+    if entry is None:
+        # No interval: the measured gap is stated, never called a win.
+        verdict = (f"channel pruning and {baseline} tied" if abs(diff) <= SAME_ACCURACY_PTS else
+                   f"channel pruning scored {diff:+.2f} pts against {baseline}; {no_pair(sig)}, so no winner is called")
     else:
-        verdict = "channel pruning and training the smaller model from scratch tied"
+        said = ("beat" if entry["diff_pts"] > 0 else "lost to") if entry["differs"] else "cannot be told apart from"
+        verdict = (f"channel pruning {said} {baseline}: "
+                   f"{difference(entry, 'the channel model', 'the baseline')}")
     budget = f"closest to the channel model's {_mmacs(u['target_macs'])}" if "target_macs" in u else "matched"
     return (f"Uniform-width baseline: the same architecture at alpha {u['alpha']:g} (MACs {budget}: "
             f"{_mmacs(u['macs'])}, {u['params']:,} parameters), trained from scratch, scores "
             f"{u['test_accuracy_pct']:.1f} % vs {c['test_accuracy_pct']:.1f} % for the channel-pruned model — {verdict}.")
 
 
-def goal_sentences(table: dict[str, Any], side: int) -> list[str]:
-    """Each of the issue's goals against the measured figure, worded met or missed."""
+def goal_sentences(table: dict[str, Any], side: int, sig: dict[str, Any] | None = None) -> list[str]:
+    """Each of the issue's goals against the measured figure, worded met or missed; the accuracy budgets met,
+    missed or "cannot tell with this test set" by the paired 95 % CI of `sig` (metrics.json's
+    `significance`; a run from before it is judged on the point estimate, and says so)."""
     m = table["models"]
     d, c, s = m["dense"], m["channel"], m["stacked"]
     out = []
@@ -167,18 +204,34 @@ def goal_sentences(table: dict[str, Any], side: int) -> list[str]:
     out.append(f"Goal: channel raw float TFLite ≥ {GOAL_CHANNEL_FLOAT_SIZE_X:g}x smaller than dense: {raw_x:.2f}x "
                f"({_bytes(c['tflite_bytes'])} vs {_bytes(d['tflite_bytes'])}) — {_verdict(raw_x >= GOAL_CHANNEL_FLOAT_SIZE_X)}.")
     loss = d["test_accuracy_pct"] - c["test_accuracy_pct"]
+    entry = entry_of(sig, "channel")
+    if entry is None:
+        verdict = f"{no_pair(sig)}) — {_verdict(loss <= GOAL_CHANNEL_LOSS_PTS + SAME_ACCURACY_PTS)}"
+    else:
+        verdict = (f"{difference(entry, 'the channel model', 'dense')}) — "
+                   f"{budget_clause(entry, GOAL_CHANNEL_LOSS_PTS)}")
     out.append(f"Goal: channel accuracy loss ≤ {GOAL_CHANNEL_LOSS_PTS:g} pt: {loss:.2f} pts lost "
-               f"({c['test_accuracy_pct']:.1f} % vs {d['test_accuracy_pct']:.1f} %) — "
-               f"{_verdict(loss <= GOAL_CHANNEL_LOSS_PTS + SAME_ACCURACY_PTS)}.")
+               f"({c['test_accuracy_pct']:.1f} % vs {d['test_accuracy_pct']:.1f} %; {verdict}.")
+    out.append(_stacked_goal(d, s, entry_of(sig, "stacked"), no_pair(sig)))
+    return out
+
+
+def _stacked_goal(d: dict[str, Any], s: dict[str, Any], entry: dict[str, Any] | None, why_none: str) -> str:
+    """Goal: the stacked int8 file's gzip ratio against dense's float Keras file, at the accuracy budget
+    (judged by the stacked model's paired CI against dense when the run has one)."""
     gz_x = d["keras_gzip_bytes"] / s["int8_tflite_gzip_bytes"]
     s_loss = d["test_accuracy_pct"] - s["test_accuracy_pct"]
-    short = ([f"{GOAL_STACKED_GZIP_X / gz_x:.2f}x short on size"] if gz_x < GOAL_STACKED_GZIP_X else []) + (
-        [f"{s_loss - GOAL_STACKED_LOSS_PTS:.2f} pts over the accuracy budget"]
-        if s_loss > GOAL_STACKED_LOSS_PTS + SAME_ACCURACY_PTS else [])
-    out.append(f"Goal: stacked int8 gzipped ≥ {GOAL_STACKED_GZIP_X:g}x smaller than the gzipped dense float Keras file "
-               f"at ≤ {GOAL_STACKED_LOSS_PTS:g} pt loss: {gz_x:.2f}x at {s_loss:.2f} pts lost — "
-               f"{_verdict(not short)}{' (' + ', '.join(short) + ')' if short else ''}.")
-    return out
+    short = [f"{GOAL_STACKED_GZIP_X / gz_x:.2f}x short on size"] if gz_x < GOAL_STACKED_GZIP_X else []
+    head = (f"Goal: stacked int8 gzipped ≥ {GOAL_STACKED_GZIP_X:g}x smaller than the gzipped dense float Keras file "
+            f"at ≤ {GOAL_STACKED_LOSS_PTS:g} pt loss: {gz_x:.2f}x at {s_loss:.2f} pts lost")
+    if entry is None:
+        short += ([f"{s_loss - GOAL_STACKED_LOSS_PTS:.2f} pts over the accuracy budget"]
+                  if s_loss > GOAL_STACKED_LOSS_PTS + SAME_ACCURACY_PTS else [])
+        return (f"{head} ({why_none}) — {_verdict(not short)}{' (' + ', '.join(short) + ')' if short else ''}.")
+    accuracy = budget_verdict(entry, GOAL_STACKED_LOSS_PTS)
+    clause = f"accuracy: {budget_reason(entry, GOAL_STACKED_LOSS_PTS)}"
+    verdict = "missed" if short or accuracy == MISSED else accuracy
+    return f"{head} ({difference(entry, 'the stacked model', 'dense')}) — {verdict} ({', '.join([*short, clause])})."
 
 
 def method_sentence(table: dict[str, Any]) -> str:
@@ -192,19 +245,20 @@ def method_sentence(table: dict[str, Any]) -> str:
             f"threads {', '.join(str(t) for t in setup.get('threads', ()))}." if setup else "")
 
 
-def channel_sentences(table: dict[str, Any], side: int) -> list[str]:
+def channel_sentences(table: dict[str, Any], side: int, sig: dict[str, Any] | None = None) -> list[str]:
     """The section's sentences, in reading order.
 
     Args:
         table: the channel_bench table (`models` with dense, unstructured, channel, stacked, uniform_width;
             `latency` per `<side>px_threads_<n>`; `setup`).
         side: the data's image side, where the goals are checked.
+        sig: metrics.json's `significance` section (paired CIs), None for a run from before it.
 
     Returns:
         MACs, speed and efficiency, sizes, accuracy, stacked, baseline, then the goals.
     """
-    return [mac_sentence(table), *speed_sentences(table), size_sentence(table), accuracy_sentence(table),
-            stacked_sentence(table, side), baseline_sentence(table), *goal_sentences(table, side)]
+    return [mac_sentence(table), *speed_sentences(table), size_sentence(table), accuracy_sentence(table, sig),
+            stacked_sentence(table, side, sig), baseline_sentence(table, sig), *goal_sentences(table, side, sig)]
 
 
 def channel_table(table: dict[str, Any]) -> pd.DataFrame:

@@ -45,7 +45,10 @@ from pruneflow.report.sentences import (
     setup_sentences,
     target_sparsity,
 )
+from pruneflow.report.significance import significance_blocks
 from pruneflow.report.tradeoffs import deployment_sentences, sweep_rows, sweep_sentences
+
+SIGNIFICANCE_TITLE = "How sure are these differences?"
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def budget_section(cfg: Config, art: RunArtifacts) -> list[Section]:
         f"Budgets are batch-1 p50 latencies measured on {machine_phrase(art.machine)}: they hold for this CPU and "
         "runtime, not for another.",
         budget_sentences(table, side), budget_goals(table, side),
-        allocation_sentences(table, side, art.split_sizes.get("test", 0)),
+        allocation_sentences(table, side, art.metrics.get("significance")),
         budget_rows(table, side), prediction_rows(table), front)
     return [Section("Latency budget", tuple(block for block in blocks if _filled(block)))]
 
@@ -97,6 +100,8 @@ def budget_section(cfg: Config, art: RunArtifacts) -> list[Section]:
 def build_sections(cfg: Config, art: RunArtifacts) -> list[Section]:
     """The report's content, in order (pure: artifacts in, sections out)."""
     m = art.metrics
+    sig = m.get("significance")
+    main = cfg.main_point()
     per_class = art.per_class.pivot(index="class", columns="model", values="recall_pct").reindex(list(art.classes))
     per_class = per_class.reset_index().rename(columns={"dense": "dense recall %", "pruned": "pruned recall %"})
     per_class.columns.name = None
@@ -131,7 +136,7 @@ def build_sections(cfg: Config, art: RunArtifacts) -> list[Section]:
               "zeros among the conv/depthwise/fully-connected weights stored in the flatbuffer itself.") if bench else ""
     # Without a channel_bench table (artifacts built by hand, or a run from before the stage) the section is left out.
     channels = [Section("Structured channel pruning", (
-        channel_sentences(art.channels, cfg.data.image_size), method_sentence(art.channels),
+        channel_sentences(art.channels, cfg.data.image_size, sig), method_sentence(art.channels),
         channel_table(art.channels)))] if art.channels else []
     return [
         Section("What was done", (setup_sentences(cfg, art),)),
@@ -140,10 +145,11 @@ def build_sections(cfg: Config, art: RunArtifacts) -> list[Section]:
         Section("Deployment formats", (variant_rows(m), deployment_sentences(m), method, plots["deployment"])),
         Section("Sparsity sweep", (
             sweep_sentences(art.sweep, cfg.sweep.accuracy_budget_pts, m["setup"]["test_samples"],
-                            m.get("reproducibility")),
+                            m.get("reproducibility"), sig, main.name if main else None),
             sweep_rows(art.sweep), plots["sweep"], plots["sensitivity"], sensitivity_note(cfg))),
         *channels,
         *budget_section(cfg, art),
+        Section(SIGNIFICANCE_TITLE, tuple(significance_blocks(m))),
         Section("Where the remaining weights are", (
             layer_summary(art.layers).round(2), plots["layers"], plots["histogram"])),
         Section("Accuracy per class", (plots["confusion"], per_class.round(1))),

@@ -17,6 +17,7 @@ from pruneflow.compression import binary_entropy, gzip_bound_x
 from pruneflow.config import Config, PruneConfig
 from pruneflow.families import family
 from pruneflow.report.inputs import RunArtifacts
+from pruneflow.report.significance import difference, entry_of, no_pair
 from pruneflow.schedule import FineTune, epochs_for, plan_fine_tune, steps_per_epoch
 
 # Latency ratios within this band of 1.0 are reported as "no measurable difference": interleaved
@@ -269,13 +270,23 @@ def explanation(metrics: dict[str, Any], layers: pd.DataFrame) -> list[str]:
     out = []
 
     delta = p["test_accuracy_pct"] - d["test_accuracy_pct"]
-    verb = "cost" if delta < 0 else "gained" if delta > 0 else "changed by"
-    images = f", {round(abs(delta) * n / 100)} of {n:,} test images" if n else ""
-    out.append(
-        f"Accuracy: pruning {_pct(p['sparsity_prunable_pct'])} of the prunable weights {verb} {abs(delta):.1f} pts of "
-        f"test accuracy ({_pct(d['test_accuracy_pct'])} → {_pct(p['test_accuracy_pct'])}{images}); "
-        f"the float TFLite files score {_pct(d['tflite_test_accuracy_pct'])} and {_pct(p['tflite_test_accuracy_pct'])}."
-    )
+    entry = entry_of(metrics.get("significance"), "pruned")
+    files = (f"the float TFLite files score {_pct(d['tflite_test_accuracy_pct'])} and "
+             f"{_pct(p['tflite_test_accuracy_pct'])}")
+    if entry is None:
+        verb = "cost" if delta < 0 else "gained" if delta > 0 else "changed by"
+        images = f", {round(abs(delta) * n / 100)} of {n:,} test images" if n else ""
+        out.append(
+            f"Accuracy: pruning {_pct(p['sparsity_prunable_pct'])} of the prunable weights {verb} {abs(delta):.1f} pts "
+            f"of test accuracy ({_pct(d['test_accuracy_pct'])} → {_pct(p['test_accuracy_pct'])}{images}; {no_pair(metrics.get('significance'))}); "
+            f"{files}.")
+    else:
+        # The verb follows the paired test, not the sign: a loss inside the noise is not called a cost.
+        verb = (("cost" if delta < 0 else "gained") if entry["differs"] else "moved")
+        out.append(
+            f"Accuracy: pruning {_pct(p['sparsity_prunable_pct'])} of the prunable weights {verb} test accuracy "
+            f"{_pct(d['test_accuracy_pct'])} → {_pct(p['test_accuracy_pct'])}: on the same {entry['n']:,} test images "
+            f"{difference(entry, 'the pruned model', 'the dense one')}; {files}.")
 
     raw_k, raw_t = c["size_keras_ratio_x"], c["size_tflite_ratio_x"]
     smaller = "no smaller" if min(raw_k, raw_t) < MEANINGFUL_SIZE_X else "only somewhat smaller"

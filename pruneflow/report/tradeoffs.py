@@ -10,6 +10,17 @@ import pandas as pd
 
 from pruneflow.metrics import VARYING_FIELDS
 from pruneflow.report.sentences import LATENCY_NOISE, MEANINGFUL_SIZE_X, _bytes, _share
+from pruneflow.report.significance import (
+    CANNOT_TELL,
+    MET,
+    MISSED,
+    NO_PAIRED,
+    budget_clause,
+    no_pair,
+    budget_verdict,
+    difference,
+    entry_of,
+)
 
 # The issue's targets, checked in every report: gzip dense float Keras → best pruned int8 TFLite
 # at ≤ 1 pt accuracy loss, and a pruned variant ≥ 1.3x faster than dense float TFLite at batch 1.
@@ -70,6 +81,57 @@ def sparse_encoding_sentence(sparse: dict[str, Any], dense_encoded: dict[str, An
             f"dense-encoded ({size}), and {speed}{why}.")
 
 
+def _gzip_phrase(metrics: dict[str, Any], v: dict[str, Any]) -> str:
+    return (f"{_bytes(v['size_gzip_bytes'])} gzipped, {v['gzip_ratio_vs_dense_keras_x']:.2f}x smaller than the gzipped "
+            f"dense float Keras file ({_bytes(metrics['dense']['size_keras_gzip_bytes'])})")
+
+
+def _gzip_goal(v: dict[str, Any]) -> str:
+    ratio = v["gzip_ratio_vs_dense_keras_x"]
+    return "meets" if ratio >= GOAL_GZIP_X else f"falls short of (by {GOAL_GZIP_X / ratio:.2f}x)"
+
+
+def smallest_within_sentence(metrics: dict[str, Any], pruned: dict[str, dict[str, Any]]) -> str:
+    """The smallest pruned file whose loss against dense (same format, paired) is shown within the
+    accuracy goal: met when its whole 95 % CI lies above −GOAL_ACCURACY_LOSS_PTS. Without one met, the
+    smallest file the test set cannot judge is named as "cannot tell with this test set", not as a pick."""
+    sig = metrics["significance"]
+    budget = GOAL_ACCURACY_LOSS_PTS
+    entries = {n: e for n in pruned if (e := entry_of(sig, n)) is not None}
+    verdicts = {n: budget_verdict(e, budget) for n, e in entries.items()}
+    unjudged = [n for n in pruned if n not in entries]
+    rest = (f" Not judged (no paired comparison with a dense file of the same format): {', '.join(unjudged)}."
+            if unjudged else "")
+
+    def smallest(verdict: str) -> str | None:
+        names = [n for n, v in verdicts.items() if v == verdict]
+        return max(names, key=lambda n: pruned[n]["gzip_ratio_vs_dense_keras_x"]) if names else None
+
+    rule = (f"met: the whole paired 95 % CI of its difference from dense in the same format lies above "
+            f"−{budget:g} pt")
+    best = smallest(MET)
+    if best is not None:
+        v, e = pruned[best], entries[best]
+        open_ = smallest(CANNOT_TELL)
+        bigger = "" if open_ is None or (pruned[open_]["gzip_ratio_vs_dense_keras_x"]
+                                         <= v["gzip_ratio_vs_dense_keras_x"]) else (
+            f"; the smaller {open_} ({pruned[open_]['gzip_ratio_vs_dense_keras_x']:.2f}x): "
+            f"{budget_clause(entries[open_], budget)}")
+        return (f"Smallest pruned file within {budget:g} pt of dense accuracy ({rule}): {best}, {_gzip_phrase(metrics, v)} "
+                f"at {v['test_accuracy_pct']:.1f} % ({difference(e, best, e['reference'])}); it {_gzip_goal(v)} the "
+                f"{GOAL_GZIP_X:g}x goal{bigger}.{rest}")
+    open_ = smallest(CANNOT_TELL)
+    if open_ is not None:
+        v, e = pruned[open_], entries[open_]
+        return (f"No pruned file is shown to be within {budget:g} pt of dense accuracy on {e['n']:,} test images "
+                f"({rule}): the smallest the test set cannot rule out, {open_}, {_gzip_phrase(metrics, v)} at "
+                f"{v['test_accuracy_pct']:.1f} % — {budget_clause(e, budget)}: "
+                f"{difference(e, open_, e['reference'])}.{rest}")
+    missed = ", ".join(f"{n} ({budget_clause(entries[n], budget)})" for n, verdict in verdicts.items() if verdict == MISSED)
+    return (f"No pruned variant is within {budget:g} pt of the dense model's accuracy: "
+            f"{missed or 'none has a paired comparison'} — missed.{rest}")
+
+
 def deployment_sentences(metrics: dict[str, Any]) -> list[str]:
     """What the TFLite variants show: size goal, speed goal, what pruning alone changed, runtimes used.
 
@@ -88,18 +150,20 @@ def deployment_sentences(metrics: dict[str, Any]) -> list[str]:
     keras_acc = metrics["dense"]["test_accuracy_pct"]
     out = []
     pruned = {n: v for n, v in variants.items() if not n.startswith("dense.")}
-    within = {n: v for n, v in pruned.items() if keras_acc - v["test_accuracy_pct"] <= GOAL_ACCURACY_LOSS_PTS}
-    if within:
-        best = max(within, key=lambda n: within[n]["gzip_ratio_vs_dense_keras_x"])
-        v = within[best]
-        ratio = v["gzip_ratio_vs_dense_keras_x"]
-        verdict = "meets" if ratio >= GOAL_GZIP_X else f"falls short of (by {GOAL_GZIP_X / ratio:.2f}x)"
-        out.append(f"Smallest pruned file within {GOAL_ACCURACY_LOSS_PTS:g} pt of dense accuracy: {best}, "
-                   f"{_bytes(v['size_gzip_bytes'])} gzipped, {ratio:.2f}x smaller than the gzipped dense float Keras "
-                   f"file ({_bytes(metrics['dense']['size_keras_gzip_bytes'])}) at {v['test_accuracy_pct']:.1f} % "
-                   f"({v['test_accuracy_pct'] - keras_acc:+.1f} pts); it {verdict} the {GOAL_GZIP_X:g}x goal.")
+    if metrics.get("significance"):
+        out.append(smallest_within_sentence(metrics, pruned))
     else:
-        out.append(f"No pruned variant is within {GOAL_ACCURACY_LOSS_PTS:g} pt of the dense model's accuracy.")
+        within = {n: v for n, v in pruned.items() if keras_acc - v["test_accuracy_pct"] <= GOAL_ACCURACY_LOSS_PTS}
+        if within:
+            best = max(within, key=lambda n: within[n]["gzip_ratio_vs_dense_keras_x"])
+            v = within[best]
+            out.append(f"Smallest pruned file within {GOAL_ACCURACY_LOSS_PTS:g} pt of dense accuracy: {best}, "
+                       f"{_gzip_phrase(metrics, v)} at {v['test_accuracy_pct']:.1f} % "
+                       f"({v['test_accuracy_pct'] - keras_acc:+.1f} pts; {NO_PAIRED}); it {_gzip_goal(v)} the "
+                       f"{GOAL_GZIP_X:g}x goal.")
+        else:
+            out.append(f"No pruned variant is within {GOAL_ACCURACY_LOSS_PTS:g} pt of the dense model's accuracy "
+                       f"({NO_PAIRED}).")
     if key:
         speeds = {n: v[key].get("batch1_vs_dense_float_x") for n, v in pruned.items() if key in v}
         speeds = {n: x for n, x in speeds.items() if x is not None}
@@ -130,12 +194,38 @@ SWEEP_COLUMNS = {"point": "point", "sparsity_prunable_pct": "zeros % (prunable)"
                  "int8_gzip_kb": "int8 gzip kB", "float_p50_ms": "float p50 ms", "int8_p50_ms": "int8 p50 ms"}
 
 
-def sweep_recommendation(sweep: pd.DataFrame, budget_pts: float) -> pd.Series | None:
-    """The uniform point with the highest target sparsity whose test accuracy is at most `budget_pts`
-    below the dense model's (ties: the more accurate); None when none is."""
+def sweep_verdicts(sweep: pd.DataFrame, budget_pts: float, sig: dict[str, Any],
+                   main_point: str | None = None) -> dict[str, str]:
+    """Each uniform point's loss against dense judged by its paired 95 % CI: met, missed or "cannot tell
+    with this test set" (points without a paired comparison are left out)."""
+    out = {}
+    for point in sweep.loc[sweep["kind"] == "uniform", "point"]:
+        entry = entry_of(sig, point, main_point)
+        if entry is not None:
+            out[point] = budget_verdict(entry, budget_pts)
+    return out
+
+
+def _highest(rows: pd.DataFrame) -> pd.Series | None:
+    """The row with the highest target sparsity (ties: the more accurate), None for no rows."""
+    return None if rows.empty else rows.sort_values(["target_sparsity", "test_accuracy_pct"]).iloc[-1]
+
+
+def sweep_recommendation(sweep: pd.DataFrame, budget_pts: float, sig: dict[str, Any] | None = None,
+                         main_point: str | None = None) -> pd.Series | None:
+    """The uniform point with the highest target sparsity whose loss against dense is within `budget_pts`
+    (ties: the more accurate); None when none is.
+
+    With `sig` (metrics.json's `significance`) "within" means met: the whole paired 95 % CI lies above
+    −budget_pts; without it (a run from before issue 26), the point estimate is at most budget_pts below.
+    `main_point`: the sweep table's name of the main prune (`pruned` in `sig`).
+    """
+    uniform = sweep[sweep["kind"] == "uniform"]
+    if sig:
+        met = [p for p, verdict in sweep_verdicts(sweep, budget_pts, sig, main_point).items() if verdict == MET]
+        return _highest(uniform[uniform["point"].isin(met)])
     dense = float(sweep.loc[sweep["kind"] == "dense", "test_accuracy_pct"].iloc[0])
-    ok = sweep[(sweep["kind"] == "uniform") & (sweep["test_accuracy_pct"] >= dense - budget_pts - 1e-9)]
-    return None if ok.empty else ok.sort_values(["target_sparsity", "test_accuracy_pct"]).iloc[-1]
+    return _highest(uniform[uniform["test_accuracy_pct"] >= dense - budget_pts - 1e-9])
 
 
 def rerun_sentence(reproducibility: dict[str, Any] | None, columns: dict[str, str]) -> str:
@@ -168,7 +258,8 @@ def rerun_sentence(reproducibility: dict[str, Any] | None, columns: dict[str, st
 
 
 def sweep_sentences(sweep: pd.DataFrame, budget_pts: float, test_samples: int,
-                    reproducibility: dict[str, Any] | None = None) -> list[str]:
+                    reproducibility: dict[str, Any] | None = None, sig: dict[str, Any] | None = None,
+                    main_point: str | None = None) -> list[str]:
     """The recommendation within the accuracy budget, what a rerun repeats, and uniform vs derived targets.
 
     Args:
@@ -177,14 +268,19 @@ def sweep_sentences(sweep: pd.DataFrame, budget_pts: float, test_samples: int,
         budget_pts: `sweep.accuracy_budget_pts`.
         test_samples: test images, to say what one image is worth in points.
         reproducibility: metrics.json's `reproducibility` entry, or None when it has none.
+        sig: metrics.json's `significance` (paired CIs), None for a run from before it: then the
+            recommendation and the derived comparison rest on point estimates, and say so.
+        main_point: the sweep table's name of the main prune, `pruned` in `sig`.
 
     Returns:
         The sweep section's sentences, the recommendation (or its absence) first.
     """
     dense = sweep[sweep["kind"] == "dense"].iloc[0]
-    pick = sweep_recommendation(sweep, budget_pts)
+    pick = sweep_recommendation(sweep, budget_pts, sig, main_point)
     out = []
-    if pick is None:
+    if sig:
+        out.append(_judged_recommendation(sweep, budget_pts, sig, main_point))
+    elif pick is None:
         best = sweep[sweep["kind"] == "uniform"].sort_values("test_accuracy_pct").iloc[-1]
         out.append(f"No sweep point stays within the {budget_pts:g}-point accuracy budget (sweep.accuracy_budget_pts): "
                    f"the best, {best['point']}, scores {best['test_accuracy_pct']:.1f} % vs {dense['test_accuracy_pct']:.1f} % "
@@ -209,14 +305,65 @@ def sweep_sentences(sweep: pd.DataFrame, budget_pts: float, test_samples: int,
         if not uniform.empty:
             u = uniform.iloc[0]
             diff = d["test_accuracy_pct"] - u["test_accuracy_pct"]
-            verdict = ("better than" if diff > 0 else "worse than" if diff < 0 else "the same as")
+            pair = next((e for key, e in (sig or {}).get("pairs", {}).items() if key.startswith(f"{d['point']} vs ")),
+                        None)
+            if pair is None:
+                verdict = ("better than" if diff > 0 else "worse than" if diff < 0 else "the same as")
+                verdict = f"{verdict} uniform"
+                why = f"; {no_pair(sig)}"
+            else:
+                verdict = (("better than" if pair["diff_pts"] > 0 else "worse than") if pair["differs"]
+                           else "cannot be told apart from") + " uniform"
+                why = f"; {difference(pair, 'derived', 'uniform')}"
             out.append(f"Sensitivity-derived per-layer targets at {d['target_sparsity']:g} overall "
                        f"({d['sparsity_prunable_pct']:.1f} % of the prunable weights zero, uniform "
                        f"{u['sparsity_prunable_pct']:.1f} %): {d['test_accuracy_pct']:.1f} % test accuracy vs "
                        f"{u['test_accuracy_pct']:.1f} % uniform, {diff:+.1f} pts ({abs(diff) * test_samples / 100:.0f} test "
-                       f"images) — {verdict} uniform; gzipped float TFLite {_bytes(int(d['tflite_gzip_bytes']))} vs "
-                       f"{_bytes(int(u['tflite_gzip_bytes']))}.")
+                       f"images) — {verdict}; gzipped float TFLite {_bytes(int(d['tflite_gzip_bytes']))} vs "
+                       f"{_bytes(int(u['tflite_gzip_bytes']))}{why}.")
     return out
+
+
+def _judged_recommendation(sweep: pd.DataFrame, budget_pts: float, sig: dict[str, Any],
+                           main_point: str | None) -> str:
+    """The recommendation by the paired CI: the highest-sparsity point whose drop is met; else the
+    highest-sparsity point not missed, named as "cannot tell with this test set" and not recommended."""
+    dense = sweep[sweep["kind"] == "dense"].iloc[0]
+    verdicts = sweep_verdicts(sweep, budget_pts, sig, main_point)
+    uniform = sweep[sweep["kind"] == "uniform"]
+    rule = (f"rule: the highest-sparsity uniform point whose whole paired 95 % CI against dense lies above "
+            f"−{budget_pts:g} pt, the {budget_pts:g}-point budget of sweep.accuracy_budget_pts, is recommended")
+
+    def judged(row: pd.Series) -> str:
+        entry = entry_of(sig, row["point"], main_point)
+        return (f"{row['test_accuracy_pct']:.1f} % test accuracy vs {dense['test_accuracy_pct']:.1f} % dense "
+                f"({difference(entry, row['point'], 'dense')})")
+
+    pick = _highest(uniform[uniform["point"].map(verdicts.get) == MET])
+    if pick is not None:
+        higher = uniform[uniform["target_sparsity"] > pick["target_sparsity"]].sort_values("target_sparsity")
+        beyond = ""
+        if not higher.empty:
+            nxt = higher.iloc[0]
+            entry = entry_of(sig, nxt["point"], main_point)
+            beyond = (f"; the next step up, {nxt['point']}, scores {nxt['test_accuracy_pct']:.1f} %"
+                      + (f" — {budget_clause(entry, budget_pts)}" if entry is not None else ""))
+        return (f"Recommended: {pick['point']} — its drop is met ({rule}): {judged(pick)}; "
+                f"{_bytes(int(pick['tflite_gzip_bytes']))} gzipped float TFLite ({pick['gzip_ratio_x']:.2f}x smaller "
+                f"than dense; the bound at its sparsity is {_bytes(int(pick['gzip_bound_bytes']))}), "
+                f"{_bytes(int(pick['int8_tflite_gzip_bytes']))} as gzipped int8{beyond}.")
+    unsure = _highest(uniform[uniform["point"].map(verdicts.get) == CANNOT_TELL])
+    if unsure is not None:
+        entry = entry_of(sig, unsure["point"], main_point)
+        return (f"No sweep point is shown to stay within the {budget_pts:g}-point accuracy budget on {entry['n']:,} test "
+                f"images ({rule}), so none is recommended: the highest-sparsity point the test set cannot rule out, "
+                f"{unsure['point']} — {budget_clause(entry, budget_pts)}: {judged(unsure)}. A larger test set would "
+                "decide it (see How sure are these differences?).")
+    best = _highest(uniform[uniform["point"].map(verdicts.get) == MISSED].sort_values("test_accuracy_pct").tail(1))
+    detail = "" if best is None else (f": the best, {best['point']} — "
+                                      f"{budget_clause(entry_of(sig, best['point'], main_point), budget_pts)}")
+    return (f"No sweep point stays within the {budget_pts:g}-point accuracy budget (sweep.accuracy_budget_pts): every "
+            f"judged point missed it{detail}. Lower the sparsities, prune longer, or widen the budget.")
 
 
 def sweep_rows(sweep: pd.DataFrame) -> pd.DataFrame:

@@ -1,8 +1,10 @@
 """Write `dvc.yaml` from the stage table: `python -m pruneflow.tools.dvc_yaml [--check]` (`make dvc.yaml`).
 
 The file is generated, never edited: each stage's cmd, code deps (its edge and the library modules
-it imports), data deps, params keys and outputs come from `pruneflow.stages`. `--check` exits 1 when
-the committed file differs from what the table generates (tests/test_dvc_yaml.py runs it too).
+it imports), data deps, params keys and outputs come from `pruneflow.stages`; the seed_run matrix's
+seeds come from params.yaml (`seed`, `seeds`), so a new `seeds` needs `make dvc.yaml` (`make run` runs
+it first). `--check` exits 1 when the committed file differs from what the table generates
+(tests/test_dvc_yaml.py runs it too).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from pruneflow.stages import CHANNEL_POINT, REPO, STAGES, SWEEP_POINT, Out, Stage
+from pruneflow.config import Config, load_config
+from pruneflow.stages import CHANNEL_POINT, REPO, SEED_RUN, STAGES, SWEEP_POINT, Out, Stage
 
 HEADER = """\
 # GENERATED from pruneflow/stages.py by `make dvc.yaml` (python -m pruneflow.tools.dvc_yaml): do not edit.
@@ -81,8 +84,8 @@ def _out(out: Out) -> list[str]:
     return lines
 
 
-def stage_yaml(stage: Stage) -> list[str]:
-    """One stage's lines of dvc.yaml."""
+def stage_yaml(stage: Stage, cfg: Config) -> list[str]:
+    """One stage's lines of dvc.yaml (`cfg` gives the seed_run matrix its seeds)."""
     timing = [f"${{{out.key}}}" for out in stage.outs if out.timing]
     note = [f"  # Timing files (in git, not tracked here): {', '.join(timing)}."] if timing else []
     lines = [*_summary(stage), *note, f"  {stage.name}:"]
@@ -92,6 +95,12 @@ def stage_yaml(stage: Stage) -> list[str]:
     elif stage.name == CHANNEL_POINT:
         lines += ["    matrix:", "      keep: ${channels.sweep_keeps}",
                   f"    cmd: python -m pruneflow {CHANNEL_POINT} --keep ${{item.keep}}"]
+    elif stage.name == SEED_RUN:
+        # A literal list, written from params.yaml's `seeds`: DVC's templating can name a params list but
+        # not compute seed+1 .. seed+seeds-1 from two ints. An empty list expands to no stage (seeds: 1).
+        seeds = ", ".join(point.name for point in cfg.extra_seeds())
+        lines += ["    matrix:", f"      seed: [{seeds}]",
+                  f"    cmd: python -m pruneflow {SEED_RUN} --seed ${{item.seed}}"]
     else:
         lines.append(f"    cmd: python -m pruneflow {stage.name}")
     if stage.always:
@@ -111,6 +120,8 @@ def stage_yaml(stage: Stage) -> list[str]:
         lines += ["    outs:", "      - ${paths.sweep}/${item.sparsity}-${item.schedule}:", "          persist: true"]
     if stage.name == CHANNEL_POINT:
         lines += ["    outs:", "      - ${paths.channel_sweep}/${item.keep}:", "          persist: true"]
+    if stage.name == SEED_RUN:
+        lines += ["    outs:", "      - ${paths.seeds}/${item.seed}:", "          persist: true"]
     for section, outs in sections.items():
         if outs:
             lines.append(f"    {section}:")
@@ -119,11 +130,13 @@ def stage_yaml(stage: Stage) -> list[str]:
     return lines
 
 
-def render() -> str:
-    """The whole dvc.yaml text."""
+def render(cfg: Config | None = None) -> str:
+    """The whole dvc.yaml text for `cfg` (default: the repository's params.yaml; only `seeds` and
+    `seed` change the text: the seed_run matrix)."""
+    cfg = cfg or load_config(REPO / "params.yaml")
     lines = ["stages:"]
     for stage in STAGES:
-        lines += [*stage_yaml(stage), ""]
+        lines += [*stage_yaml(stage, cfg), ""]
     # Timing metrics files: `dvc metrics show/diff` read them, `dvc status` never hashes them.
     metrics = [f"  - ${{{out.key}}}" for stage in STAGES for out in stage.outs if out.timing and out.metric]
     return HEADER + "\n".join(lines) + "metrics:\n" + "\n".join(metrics) + "\n" + PLOTS
@@ -134,8 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pruneflow.tools.dvc_yaml", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml differs from the stage table")
     parser.add_argument("--out", type=Path, default=REPO / "dvc.yaml")
+    parser.add_argument("--params", type=Path, default=REPO / "params.yaml", help="the seed_run matrix's `seed`, `seeds`")
     args = parser.parse_args(argv)
-    text = render()
+    text = render(load_config(args.params))
     if args.check:
         current = args.out.read_text() if args.out.exists() else ""
         if current != text:

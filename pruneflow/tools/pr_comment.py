@@ -11,19 +11,25 @@ post the comment. Bad input ends with one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
+
+from pruneflow.comparisons import revision_changes
+from pruneflow.config import load_config
 from pruneflow.errors import PipelineError
 from pruneflow.io import atomic_dir
 from pruneflow.review import exact_changes_table, headline_table, timings_section
+from pruneflow.significance import Paired
 
 WORKSPACE = "workspace"  # DVC's name for the working tree in diff output
 COMMENT_FILE = "comment.md"
@@ -160,6 +166,7 @@ def build_body(
     base: str,
     image_base_url: str | None,
     notes: Sequence[str] = (),
+    accuracy_changes: Mapping[str, Paired | str] | None = None,
 ) -> str:
     """The Markdown comment: title, headline, params diff, exact metrics, changed plots, timings.
 
@@ -171,6 +178,8 @@ def build_body(
         base: the revision compared against, as the user named it.
         image_base_url: where the copied images are published; None links them relative to the comment.
         notes: what DVC could not read at the base revision, shown under the title.
+        accuracy_changes: each headline model's base → head accuracy change, paired on the test images
+            (`pruneflow.comparisons.revision_changes`), or why it is not.
 
     Returns:
         The comment body, ending with a newline.
@@ -184,14 +193,17 @@ def build_body(
         *([f"> [!WARNING]\n> DVC could not read all of `{base}`:", *[f"> - {n}" for n in notes], ""] if notes else []),
         "### Headline",
         "",
-        *headline_table(base_metrics, head_metrics),
+        *headline_table(base_metrics, head_metrics, accuracy_changes),
         "",
         *machine_lines(base, base_metrics, head_metrics),
         # Latency is timed on whichever machine ran the pipeline: a base measured elsewhere differs by noise.
         f"<sub>Each cell: `{base}` → this branch (change); (=): unchanged. Test accuracy in Keras; bytes of the "
         "float TFLite file; p50 and speed-up vs dense: float TFLite, batch 1, first bench thread count, all models "
         "in one interleaved benchmark (channel_bench). A timing is *beyond noise* when neither run's own spread "
-        "(p50 ± its IQR; speed-up: the quartiles of the per-round ratios) covers the other run's value. The int8 "
+        "(p50 ± its IQR; speed-up: the quartiles of the per-round ratios) covers the other run's value; an accuracy "
+        "change is *beyond noise* when the 95 % CI of the paired difference (the same test images, both revisions' "
+        "predictions) excludes 0. *vs dense*: this branch's difference from dense, paired, with its 95 % CI and "
+        "exact McNemar p. The int8 "
         "and other TFLite variants are in the tables below.</sub>",
         "",
         "### Params",
@@ -297,6 +309,32 @@ def collect_changed_plots(base: str) -> tuple[list[ChangedPlot], dict[str, bytes
     return changed, images, notes
 
 
+def predictions_at(revision: str | None, path: Path) -> pd.DataFrame | None:
+    """The per-image predictions table at a git revision (None: the workspace's file), or None where
+    there is none (a revision from before it was kept, or a missing file)."""
+    if revision is None:
+        return pd.read_csv(path) if path.is_file() else None
+    shown = subprocess.run(["git", "show", f"{revision}:{path.as_posix()}"], capture_output=True)
+    if shown.returncode:
+        return None
+    try:
+        return pd.read_csv(io.BytesIO(shown.stdout))
+    except (ValueError, pd.errors.ParserError):
+        return None
+
+
+def accuracy_changes(base: str) -> dict[str, Paired | str]:
+    """Each headline model's accuracy change from `base` to the workspace, paired on the per-image
+    predictions both revisions hold (`paths.predictions`); empty when the workspace has none or its
+    params do not validate (the comment then says no predictions were compared)."""
+    try:
+        path = Path(load_config().paths.predictions)
+    except PipelineError:
+        return {}
+    head = predictions_at(None, path)
+    return {} if head is None else revision_changes(predictions_at(base, path), head)
+
+
 def write_comment(base: str, out: Path, image_base_url: str | None) -> Path:
     """Diff against `base`, write `<out>/comment.md` and the changed images beside it; return the comment path."""
     check_repo(base)
@@ -307,8 +345,9 @@ def write_comment(base: str, out: Path, image_base_url: str | None) -> Path:
     params_md, params_notes = _dvc_diff("params", base, "--md")
     base_metrics, head_metrics, metrics_notes = metrics_revisions(base)
     plots, images, plots_notes = collect_changed_plots(base)
+    changes = accuracy_changes(base)
     body = build_body(params_md, base_metrics, head_metrics, plots, base, image_base_url,
-                      params_notes + metrics_notes + plots_notes)
+                      params_notes + metrics_notes + plots_notes, changes)
     try:
         with atomic_dir(out) as tmp:
             (tmp / COMMENT_FILE).write_text(body)
