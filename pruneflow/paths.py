@@ -47,7 +47,7 @@ class PathsConfig(_Section):
     channel_sweep: Path = Path("channel_sweep")         # one folder per other channel keep fraction
     stacked: Path = Path("stacked")                     # channel-pruned, then magnitude-pruned: Keras, TFLite, point.json
     uniform_baseline: Path = Path("uniform_baseline")   # the same MACs by a narrower width multiplier, trained from scratch
-    seeds: Path = Path("seeds")                         # one folder per extra seed (`seeds` > 1): seed_run@<seed>
+    seeds: Path = Path("seed_runs")                     # one folder per extra seed (`seeds` > 1): seed_run@<seed>
     machine: Path = Path("reports/machine.json")        # the CPU, ISA, versions: every latency stage's dependency
     latency_table: Path = Path("reports/latency_table")  # per-layer and per-group TFLite times measured here (in git)
     channel_budget: Path = Path("channel_budget")       # one folder per latency budget (channels.budget, budget_series)

@@ -26,6 +26,7 @@ from PIL import Image
 from pruneflow.config import load_config
 from pruneflow.dvc_cache import stale
 from pruneflow.io import digest
+from pruneflow.paths import PathsConfig
 from pruneflow.stages import STAGES, pipeline_stages
 from pruneflow.timings import EXECUTION_LOG
 
@@ -185,16 +186,24 @@ def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     return run_command([sys.executable, "-m", "dvc", *args], repo, check)
 
 
-def project_copy(root: Path) -> Path:
-    """This project's pipeline (code, dvc.yaml) with the shared build's data and params, in `root`."""
+def clone_layout(root: Path, dvc_yaml: bool = True) -> Path:
+    """What a clone of this project has before any run, in `root`: the code, dvc.yaml (unless the caller
+    regenerates it) and the committed folders that stages list as DVC dependencies."""
     for name in ("pruneflow", "tasks", "flows"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", ".dvcignore"):
+    for name in ("dvc.yaml", ".dvcignore") if dvc_yaml else (".dvcignore",):
         shutil.copy(REPO / name, root / name)
-    # train_dense's DVC dependency (paths.own_models: where a model.file lives), as a clone has it
+    # train_dense's DVC dependency (paths.own_models: where a model.file lives), with its README
     shutil.copytree(REPO / "models" / "own", root / "models" / "own")
     # evaluate's DVC dependency (paths.seeds: the extra seeds' folders), kept in git by its README
-    shutil.copytree(REPO / "seeds", root / "seeds", ignore=lambda folder, names: [n for n in names if n != "README.md"])
+    seeds = PathsConfig().seeds
+    shutil.copytree(REPO / seeds, root / seeds, ignore=lambda folder, names: [n for n in names if n != "README.md"])
+    return root
+
+
+def project_copy(root: Path) -> Path:
+    """This project's pipeline (code, dvc.yaml) with the shared build's data and params, in `root`."""
+    clone_layout(root)
     shutil.copy(REPO / "tests" / "kill_at_commit.py", root)
     write_stripes(root / "data" / "raw", per_class=200)
     write_params(root, BUILD)

@@ -87,8 +87,9 @@ def test_changing_prune_final_sparsity_makes_stale_the_main_prune_the_sweep_tabl
     try:
         edit_params(repo, {"prune": {"final_sparsity": 0.7}})
         # sweep_point@0.5 and sweep_derived do not read it (a point's target is on its command line);
-        # the report words the schedule and target from it
-        assert changed_stages(repo) == {"prune", "sweep", "report"}
+        # the report words the schedule and target from it; evaluate names the main prune's sweep point
+        # by it (the paired comparisons of every sweep point against dense, metrics.json `significance`)
+        assert changed_stages(repo) == {"prune", "sweep", "evaluate", "report"}
     finally:
         (repo / "params.yaml").write_text(original)
 
@@ -142,12 +143,18 @@ def test_pr_comment_shows_lower_target_sparsity_as_negative_sparsity_and_positiv
     assert _row(params, "prune.final_sparsity") == ["0.8", "0.6"]
     # headline: the pruned row shows base → head; the dense row did not change but for its re-timed latency
     pruned = _row(headline, "pruned, unstructured")
-    old, new = re.fullmatch(r"(\d+\.\d) → (\d+\.\d) \(-\d+\.\d\d pts\)", pruned[1]).groups()
+    # cells: accuracy, vs dense [CI] p, sparsity, bytes, gzip bytes, MACs, p50, speed-up
+    old, new = re.fullmatch(r"(\d+\.\d) → (\d+\.\d) \(-\d+\.\d\d pts\)", pruned[2]).groups()
     assert (float(old), float(new)) == (pytest.approx(80, abs=1), pytest.approx(60, abs=1))
-    assert re.fullmatch(r"[\d,]+ → [\d,]+ \(\+\d+\.\d %\)", pruned[3]), pruned  # fewer zeros gzip worse
+    assert re.fullmatch(r"[\d,]+ → [\d,]+ \(\+\d+\.\d %\)", pruned[4]), pruned  # fewer zeros gzip worse
+    # the head's paired difference from dense, from metrics.json `significance`
+    assert re.fullmatch(r"[+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\], p = [\d.e+-]+", pruned[1]), pruned
+    if "(=)" not in pruned[0]:  # a changed accuracy is judged on both revisions' per-image predictions
+        assert re.search(r"McNemar p = [\d.e+-]+: (within|beyond) noise$", pruned[0]), pruned
     dense = _row(headline, "dense")
-    assert all(cell.endswith("(=)") for cell in dense[:5]), dense
-    assert re.search(r", (within|beyond) noise$", dense[5]) and dense[6] == "1.00× (reference)"
+    assert dense[1] == "reference"
+    assert all(cell.endswith("(=)") for cell in [dense[0], *dense[2:6]]), dense
+    assert re.search(r", (within|beyond) noise$", dense[6]) and dense[7] == "1.00× (reference)"
     sparsity = _row(metrics, "pruned.sparsity_prunable_pct")
     assert float(sparsity[2].split()[0]) == pytest.approx(-20.0, abs=2.0)
     assert float(sparsity[2].split()[0]) == pytest.approx(float(sparsity[1]) - float(sparsity[0]), abs=1e-3)
@@ -182,7 +189,10 @@ def test_editing_one_sweep_sparsity_reruns_only_that_point_then_the_table_and_re
     assert params["sweep"]["sparsities"] == [0.5]
     edit_params(repo, {"sweep": {"sparsities": [0.4, 0.5]}})
     out = dvc(repo, "repro")
-    assert stages_run(out.stdout) == {"sweep_point@0.4-polynomial", "sweep", "report"}
+    # evaluate compares every sweep point with dense on the same test images (the new point too)
+    assert stages_run(out.stdout) == {"sweep_point@0.4-polynomial", "sweep", "evaluate", "report"}
+    against = json.loads((repo / "metrics.json").read_text())["significance"]["against_dense"]["0.4-polynomial"]
+    assert against["n"] == len(pd.read_csv(repo / "sweep" / "0.4-polynomial" / "predictions.csv"))
     assert (repo / "sweep_derived" / "point.json").read_bytes() == kept
     table = pd.read_csv(repo / "reports" / "sweep.csv")
     assert table["point"].tolist() == ["dense", "0.4-polynomial", "0.5-polynomial", "0.6-polynomial",

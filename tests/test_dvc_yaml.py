@@ -111,6 +111,24 @@ def test_every_output_persists_so_a_failed_stage_keeps_the_last_good_one(dvc_sta
                 assert isinstance(entry, dict) and next(iter(entry.values())).get("persist") is True, (name, entry)
 
 
+def _param_columns(params: dict[str, Any], prefix: str = "") -> set[str]:
+    """The names `dvc exp show` gives params.yaml's values: dotted paths to every non-mapping value."""
+    out = set()
+    for key, value in params.items():
+        out |= _param_columns(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}"}
+    return out
+
+
+def test_no_dependency_path_is_named_as_a_param_so_dvc_exp_show_can_tabulate_experiments(dvc_stages) -> None:
+    # DVC 3.67's `exp show` keys deps and params in one namespace: a dependency folder `seeds` next to the
+    # param `seeds` stops it with "unexpected error - 'seeds'" once an experiment exists (tested by hand in a
+    # two-file repo; tests/test_dvc_share.py runs `make exp-show` on real experiments)
+    columns = _param_columns(yaml.safe_load((REPO / "params.yaml").read_text()))
+    for name, stage in dvc_stages.items():
+        for path in _names(stage.get("deps")) | _names(stage.get("outs")):
+            assert path.rstrip("/") not in columns, (name, path)
+
+
 def test_metrics_file_is_kept_in_git_not_the_dvc_cache(dvc_stages) -> None:
     assert dvc_stages["evaluate"]["metrics"] == [{"metrics.json": {"cache": False, "persist": True}}]
 

@@ -6,7 +6,6 @@ then `dvc repro` on a small image folder makes every model and the report."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 
 from pruneflow.tf_env import keras
-from tests.conftest import REPO, changed_stages, deep_update, dvc, outputs, run_command, write_params, write_stripes
+from tests.conftest import changed_stages, clone_layout, deep_update, dvc, outputs, run_command, write_params, write_stripes
 from tests.own_models import applications_classifier, user_classifier
 
 pytestmark = pytest.mark.slow
@@ -42,11 +41,7 @@ def trained_briefly(build: Callable[[int], keras.Model], folder: Path, path: Pat
 
 
 def reproduce(root: Path, build: Callable[[int], keras.Model], file_name: str) -> Path:
-    for name in ("pruneflow", "tasks", "flows"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", ".dvcignore"):
-        shutil.copy(REPO / name, root / name)
-    shutil.copytree(REPO / "models" / "own", root / "models" / "own")  # with its README, as a clone has it
+    clone_layout(root)
     write_stripes(root / "data" / "raw", per_class=24)
     trained_briefly(build, root / "data" / "raw", root / "models" / "own" / file_name)
     write_params(root, deep_update(OWN, {"model": {"file": f"models/own/{file_name}", "adopt": "keep"}}))

@@ -20,7 +20,7 @@ from pruneflow.errors import PipelineError
 from pruneflow.seeds import ACCURACY_FILE, MODELS, PREDICTIONS_FILE, seed_config, spread
 from pruneflow.stages import BY_NAME, SEED_RUN, generations, pipeline_stages
 from pruneflow.tools import dvc_yaml
-from tests.conftest import REPO, dvc, run_command, write_params
+from tests.conftest import REPO, clone_layout, dvc, run_command, write_params
 
 HEADLINE_STAGES = ("train_dense", "prune", "strip", "channel_prune", "stacked", "uniform_baseline")
 
@@ -44,7 +44,7 @@ def test_three_seeds_make_two_seed_run_stages_named_by_the_seeds_after_the_base_
     assert body["matrix"] == {"seed": [43, 44]}
     assert body["cmd"] == "python -m pruneflow seed_run --seed ${item.seed}"
     assert body["outs"] == [{"${paths.seeds}/${item.seed}": {"persist": True}}]
-    assert [str(p) for s in pipeline_stages(cfg) if s.point == SeedPoint(44) for p in s.out_paths(cfg)] == ["seeds/44"]
+    assert [str(p) for s in pipeline_stages(cfg) if s.point == SeedPoint(44) for p in s.out_paths(cfg)] == ["seed_runs/44"]
 
 
 def test_dvc_expands_the_generated_matrix_to_one_stage_per_extra_seed_and_none_for_one(tmp_path: Path) -> None:
@@ -143,10 +143,7 @@ def test_spread_with_a_missing_seed_folder_says_to_regenerate_dvc_yaml(tmp_path:
 
 def _tiny_project(root: Path, seeds: int) -> Path:
     """This project's code with the tiny params and `seeds`, its dvc.yaml regenerated for them."""
-    for name in ("pruneflow", "tasks", "flows"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / ".dvcignore", root / ".dvcignore")
-    shutil.copytree(REPO / "models" / "own", root / "models" / "own")
+    clone_layout(root, dvc_yaml=False)
     write_params(root, {"seeds": seeds, "channels": {"epochs": 1}})
     (root / "data" / "raw").mkdir(parents=True)  # ingest's data.folder dependency (the tiny data is mnist5k)
     (root / "data" / "raw" / "README").write_text("unused: data.source is mnist5k\n")
@@ -197,6 +194,6 @@ def test_extra_seeds_run_under_dvc_repro_and_in_parallel_on_dask_to_the_same_fil
     with prefect_test_harness(server_startup_timeout=120):
         outputs = fan_out.with_options(task_runner=task_runner(dask_workers=2))()
     assert set(outputs) == set(names)
-    assert list(pd.read_csv(copy / "seeds" / "9" / PREDICTIONS_FILE).columns) == ["actual", *MODELS]
+    assert list(pd.read_csv(copy / cfg.paths.seeds / "9" / PREDICTIONS_FILE).columns) == ["actual", *MODELS]
     for name in (ACCURACY_FILE, PREDICTIONS_FILE):
-        assert digest(copy / "seeds" / "8" / name) == digest(folder / name), name
+        assert digest(copy / cfg.paths.seeds / "8" / name) == digest(folder / name), name
