@@ -93,6 +93,21 @@ def _cell(value: float | None) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,.3f}"
 
 
+def paired_cell(metrics: dict[str, Any], model: str, delta: float | None, digits: int = 1) -> str:
+    """A model's accuracy difference from dense (`model` as metrics.json `significance.against_dense`
+    names it: `pruned`, `channel.int8`, ...) with its paired 95 % CI and exact McNemar p; the plain
+    `delta` where no per-image comparison was recorded, '' where there is neither."""
+    entry = (metrics.get("significance") or {}).get("against_dense", {}).get(model)
+    if entry is None:
+        return "" if delta is None else f"{delta:+.{digits}f}"
+    return (f"{entry['diff_pts']:+.1f} [{entry['ci_low_pts']:+.1f}, {entry['ci_high_pts']:+.1f}] "
+            f"p={entry['p_value']:.2g}")
+
+
+# The dense-vs-pruned table's accuracy rows: the significance entry that pairs the same two models.
+_PAIRED_ROWS = {"test_accuracy_delta_pts": "pruned", "tflite_test_accuracy_delta_pts": "pruned.float"}
+
+
 def comparison_rows(metrics: dict[str, Any]) -> pd.DataFrame:
     """The dense-vs-pruned table as display strings: values, then ratio (x) or delta (pts).
 
@@ -103,6 +118,8 @@ def comparison_rows(metrics: dict[str, Any]) -> pd.DataFrame:
     for label, key, change in TABLE_ROWS:
         delta = metrics["comparison"].get(change) if change else None
         shown = "" if delta is None else f"{delta:.2f}x" if change.endswith("_x") else f"{delta:+.2f}"
+        if change in _PAIRED_ROWS and delta is not None:
+            shown = paired_cell(metrics, _PAIRED_ROWS[change], delta, digits=2)
         rows.append({"metric": label, "dense": _cell(metrics["dense"].get(key)),
                      "pruned": _cell(metrics["pruned"].get(key)), "pruned vs dense": shown})
     for label, key in (("Keras file bytes, NOT stripped", "size_keras_unstripped_bytes"),
@@ -141,11 +158,13 @@ def variant_rows(metrics: dict[str, Any]) -> pd.DataFrame:
     pruned variants) vs the dense model in the same format, which isolates what pruning changed.
     """
     variants = metrics.get("variants") or {}
-    base = variants.get("dense.float", {}).get("test_accuracy_pct")
     rows = []
     for name, v in sorted(variants.items(), key=lambda item: _variant_order(item[0])):
+        model, _, fmt = name.partition(".")
+        twin = variants.get(f"dense.{fmt}", {}).get("test_accuracy_pct")
         row = {"variant": name, "accuracy %": f"{v['test_accuracy_pct']:.1f}",
-               "vs dense float pts": "" if base is None else f"{v['test_accuracy_pct'] - base:+.1f}",
+               "vs dense same format pts [95 % CI] p": "reference" if model == "dense" else paired_cell(
+                   metrics, name, None if twin is None else v["test_accuracy_pct"] - twin),
                "zeros in file %": f"{v['weights_sparsity_pct']:.1f}", "bytes": f"{v['size_bytes']:,}",
                "gzip bytes": f"{v['size_gzip_bytes']:,}", "gzip vs dense Keras": f"{v['gzip_ratio_vs_dense_keras_x']:.2f}x"}
         for key in _threads(v):
@@ -181,13 +200,15 @@ def _channel_settings(record: dict[str, Any]) -> list[str]:
     return sorted(found, key=lambda s: tuple(int(part) for part in s.split("px_threads_")))
 
 
-def channel_rows(channels: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def channel_rows(channels: dict[str, dict[str, Any]], significance: dict[str, Any] | None = None) -> pd.DataFrame:
     """One display row per model of metrics.json's `channels` section: accuracy, MACs, parameters, float
     and int8 TFLite bytes (raw, gzip), and batch-1 p50 per side and thread count with the speed-up over
     dense in the same format. Shared by `make show` and the report, so both always agree.
 
     Args:
         channels: model → its numeric record plus `<fmt>_p50_<setting>_ms` and `<fmt>_speedup_<setting>_x`.
+        significance: metrics.json's `significance` (the paired CI and p of each accuracy difference
+            from dense); without it the difference is shown alone.
 
     Returns:
         The rows (empty without models).
@@ -199,7 +220,10 @@ def channel_rows(channels: dict[str, dict[str, Any]]) -> pd.DataFrame:
         r = channels[name]
         row = {"model": name, "accuracy %": f"{r['test_accuracy_pct']:.1f}",
                "int8 accuracy %": f"{r['int8_test_accuracy_pct']:.1f}",
-               "vs dense pts": "" if base is None else f"{r['test_accuracy_pct'] - base:+.2f}", "MACs (M)": f"{r['macs'] / 1e6:.2f}",
+               "vs dense pts [95 % CI] p": "reference" if name == "dense" else paired_cell(
+                   {"significance": significance}, "pruned" if name == "unstructured" else name,
+                   None if base is None else r["test_accuracy_pct"] - base, digits=2),
+               "MACs (M)": f"{r['macs'] / 1e6:.2f}",
                "params": f"{r['params']:,}", "float bytes": f"{r['tflite_bytes']:,}",
                "float gzip bytes": f"{r['tflite_gzip_bytes']:,}", "int8 bytes": f"{r['int8_tflite_bytes']:,}",
                "int8 gzip bytes": f"{r['int8_tflite_gzip_bytes']:,}"}
@@ -214,7 +238,7 @@ def channel_rows(channels: dict[str, dict[str, Any]]) -> pd.DataFrame:
 
 def format_channels(metrics: dict[str, Any]) -> str:
     """The channel-pruning table printed after a run ('' when the metrics have no `channels` section)."""
-    rows = channel_rows(metrics.get("channels") or {})
+    rows = channel_rows(metrics.get("channels") or {}, metrics.get("significance"))
     return "" if rows.empty else rows.set_index("model").to_string()
 
 

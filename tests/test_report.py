@@ -247,7 +247,9 @@ def test_variant_table_has_a_row_per_variant_with_speedups_from_the_bench() -> N
     assert list(rows.index[:2]) == ["dense.float", "dense.int8"]
     assert rows.loc["pruned.int8", "speed-up t1"] == "2.00x" and rows.loc["pruned.int8", "vs dense same format t1"] == "1.00x"
     assert rows.loc["dense.float", "speed-up t1"] == "1.00x" and rows.loc["pruned.int8", "gzip bytes"] == "410"
-    assert rows.loc["pruned.int8", "vs dense float pts"] == "-0.5"
+    # without per-image comparisons (a run from before them) the difference from dense in the same format, alone
+    assert rows.loc["pruned.int8", "vs dense same format pts [95 % CI] p"] == "-0.5"
+    assert rows.loc["dense.int8", "vs dense same format pts [95 % CI] p"] == "reference"
     assert rows.loc["pruned.sparse_int8", "runtime"] == "built-in kernels"
 
 
@@ -313,3 +315,23 @@ def test_sweep_sentences_take_the_rerun_claim_from_the_metrics_reproducibility_e
     assert "except int8 accuracy %, int8 gzip kB and int8 p50 ms, which vary" in rerun({"varies_run_to_run": ["int8_*"]})
     assert "no reproducibility statement" in rerun(None)
     assert all("exactly (deterministic training)" not in rerun(r) for r in (None, {"varies_run_to_run": []}))
+
+
+def test_every_accuracy_difference_make_show_prints_carries_its_paired_ci_and_mcnemar_p() -> None:
+    from pruneflow.metrics import channel_rows, comparison_rows, variant_rows
+
+    # the hand count: 8 images lost, 4 won on 500 → −0.8 pt, bootstrap CI −2.2 to +0.6, exact p 0.39
+    entry = {"diff_pts": -0.8, "ci_low_pts": -2.2, "ci_high_pts": 0.6, "p_value": 0.3877}
+    m = _deploy_metrics(int8_gzip=410, int8_acc=97.5, int8_speed=2.0, int8_vs_same=1.0)
+    m["significance"] = {"against_dense": {"pruned": entry, "pruned.float": entry, "pruned.int8": entry}}
+    variants = variant_rows(m).set_index("variant")["vs dense same format pts [95 % CI] p"]
+    assert variants["pruned.int8"] == "-0.8 [-2.2, +0.6] p=0.39"
+    assert variants["pruned.sparse"] == ""  # no dense model in that format: nothing to compare it with
+    table = comparison_rows(m).set_index("metric")["pruned vs dense"]
+    assert table["test accuracy (Keras) %"] == table["test accuracy (TFLite) %"] == "-0.8 [-2.2, +0.6] p=0.39"
+    channels = {"dense": {"test_accuracy_pct": 98.0}, "unstructured": {"test_accuracy_pct": 97.2}}
+    for r in channels.values():
+        r.update(int8_test_accuracy_pct=97.0, macs=1e6, params=10, tflite_bytes=1, tflite_gzip_bytes=1,
+                 int8_tflite_bytes=1, int8_tflite_gzip_bytes=1)
+    rows = channel_rows(channels, m["significance"]).set_index("model")["vs dense pts [95 % CI] p"]
+    assert (rows["dense"], rows["unstructured"]) == ("reference", "-0.8 [-2.2, +0.6] p=0.39")

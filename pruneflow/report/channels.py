@@ -261,6 +261,7 @@ def channel_sentences(table: dict[str, Any], side: int, sig: dict[str, Any] | No
             stacked_sentence(table, side, sig), baseline_sentence(table, sig), *goal_sentences(table, side, sig)]
 
 
-def channel_table(table: dict[str, Any]) -> pd.DataFrame:
-    """The per-model table as the report shows it (the same rows `make show` prints)."""
-    return channel_rows(flat_channels(table))
+def channel_table(table: dict[str, Any], sig: dict[str, Any] | None = None) -> pd.DataFrame:
+    """The per-model table as the report shows it (the same rows `make show` prints), each accuracy
+    difference from dense with its paired CI and p from `sig` (metrics.json `significance`)."""
+    return channel_rows(flat_channels(table), sig)

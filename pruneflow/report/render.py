@@ -137,7 +137,7 @@ def build_sections(cfg: Config, art: RunArtifacts) -> list[Section]:
     # Without a channel_bench table (artifacts built by hand, or a run from before the stage) the section is left out.
     channels = [Section("Structured channel pruning", (
         channel_sentences(art.channels, cfg.data.image_size, sig), method_sentence(art.channels),
-        channel_table(art.channels)))] if art.channels else []
+        channel_table(art.channels, sig)))] if art.channels else []
     return [
         Section("What was done", (setup_sentences(cfg, art),)),
         Section("Dense vs pruned", (comparison_rows(m), plots["sizes"], plots["accuracy_latency"])),
