@@ -32,7 +32,12 @@ def _assert_pruned_and_stripped(wrapped: keras.Model, stripped: keras.Model, che
     assert brief_prune_ok(check, 0.5), check
     for layer in wrapped_layers(wrapped):  # every wrapped kernel at the target, not just the average
         for _, mask, _ in layer.pruning_vars:
-            assert abs(1.0 - np.count_nonzero(mask.numpy()) / mask.numpy().size - 0.5) <= 1.0 / mask.numpy().size + 1e-9
+            # tfmot keeps round(size × (1 − sparsity)) weights plus any whose magnitude equals the threshold
+            # exactly (pruning_impl: `greater_equal(abs_weights, threshold)`): never fewer, and ties are rare
+            # (ConvNeXtTiny once kept 294,914 of 589,824 where 294,912 were asked)
+            size, kept = mask.numpy().size, int(np.count_nonzero(mask.numpy()))
+            target = max(round(size * 0.5), 1)
+            assert target <= kept <= target + max(1, size // 100_000), (layer.name, kept, target)
     assert not any(isinstance(layer, PruneLowMagnitude) for layer in leaf_layers(stripped))
     assert check["max_abs_strip_diff"] <= PREDICTION_TOLERANCE and check["max_abs_reload_diff"] <= PREDICTION_TOLERANCE
     coverage = check["coverage"]
