@@ -93,11 +93,11 @@ def _cell(value: float | None) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,.3f}"
 
 
-def paired_cell(metrics: dict[str, Any], model: str, delta: float | None, digits: int = 1) -> str:
+def paired_cell(significance: dict[str, Any] | None, model: str, delta: float | None, digits: int = 1) -> str:
     """A model's accuracy difference from dense (`model` as metrics.json `significance.against_dense`
     names it: `pruned`, `channel.int8`, ...) with its paired 95 % CI and exact McNemar p; the plain
     `delta` where no per-image comparison was recorded, '' where there is neither."""
-    entry = (metrics.get("significance") or {}).get("against_dense", {}).get(model)
+    entry = (significance or {}).get("against_dense", {}).get(model)
     if entry is None:
         return "" if delta is None else f"{delta:+.{digits}f}"
     return (f"{entry['diff_pts']:+.1f} [{entry['ci_low_pts']:+.1f}, {entry['ci_high_pts']:+.1f}] "
@@ -119,7 +119,7 @@ def comparison_rows(metrics: dict[str, Any]) -> pd.DataFrame:
         delta = metrics["comparison"].get(change) if change else None
         shown = "" if delta is None else f"{delta:.2f}x" if change.endswith("_x") else f"{delta:+.2f}"
         if change in _PAIRED_ROWS and delta is not None:
-            shown = paired_cell(metrics, _PAIRED_ROWS[change], delta, digits=2)
+            shown = paired_cell(metrics.get("significance"), _PAIRED_ROWS[change], delta, digits=2)
         rows.append({"metric": label, "dense": _cell(metrics["dense"].get(key)),
                      "pruned": _cell(metrics["pruned"].get(key)), "pruned vs dense": shown})
     for label, key in (("Keras file bytes, NOT stripped", "size_keras_unstripped_bytes"),
@@ -164,7 +164,7 @@ def variant_rows(metrics: dict[str, Any]) -> pd.DataFrame:
         twin = variants.get(f"dense.{fmt}", {}).get("test_accuracy_pct")
         row = {"variant": name, "accuracy %": f"{v['test_accuracy_pct']:.1f}",
                "vs dense same format pts [95 % CI] p": "reference" if model == "dense" else paired_cell(
-                   metrics, name, None if twin is None else v["test_accuracy_pct"] - twin),
+                   metrics.get("significance"), name, None if twin is None else v["test_accuracy_pct"] - twin),
                "zeros in file %": f"{v['weights_sparsity_pct']:.1f}", "bytes": f"{v['size_bytes']:,}",
                "gzip bytes": f"{v['size_gzip_bytes']:,}", "gzip vs dense Keras": f"{v['gzip_ratio_vs_dense_keras_x']:.2f}x"}
         for key in _threads(v):
@@ -221,7 +221,7 @@ def channel_rows(channels: dict[str, dict[str, Any]], significance: dict[str, An
         row = {"model": name, "accuracy %": f"{r['test_accuracy_pct']:.1f}",
                "int8 accuracy %": f"{r['int8_test_accuracy_pct']:.1f}",
                "vs dense pts [95 % CI] p": "reference" if name == "dense" else paired_cell(
-                   {"significance": significance}, "pruned" if name == "unstructured" else name,
+                   significance, "pruned" if name == "unstructured" else name,
                    None if base is None else r["test_accuracy_pct"] - base, digits=2),
                "MACs (M)": f"{r['macs'] / 1e6:.2f}",
                "params": f"{r['params']:,}", "float bytes": f"{r['tflite_bytes']:,}",

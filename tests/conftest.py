@@ -193,11 +193,12 @@ def clone_layout(root: Path, dvc_yaml: bool = True) -> Path:
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", ".dvcignore") if dvc_yaml else (".dvcignore",):
         shutil.copy(REPO / name, root / name)
+    paths = PathsConfig()
     # train_dense's DVC dependency (paths.own_models: where a model.file lives), with its README
-    shutil.copytree(REPO / "models" / "own", root / "models" / "own")
+    shutil.copytree(REPO / paths.own_models, root / paths.own_models)
     # evaluate's DVC dependency (paths.seeds: the extra seeds' folders), kept in git by its README
-    seeds = PathsConfig().seeds
-    shutil.copytree(REPO / seeds, root / seeds, ignore=lambda folder, names: [n for n in names if n != "README.md"])
+    shutil.copytree(REPO / paths.seeds, root / paths.seeds,
+                    ignore=lambda folder, names: [n for n in names if n != "README.md"])
     return root
 
 
