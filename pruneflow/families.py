@@ -1,5 +1,6 @@
-"""The keras.applications families `model.architecture` may name, without importing TensorFlow (the
-config checks names and input sizes against this table).
+"""The keras.applications families `model.architecture` may name, and pruneflow's own `toy` (the
+architecture for tests and smoke runs, `pruneflow.toy`), without importing TensorFlow (the config
+checks names and input sizes against this table).
 
 Each family says how its ImageNet weights expect pixels (`preprocess`), because the pipeline always
 feeds raw 0–255 RGB and the model's first layers do the rest (so exported TFLite files take raw
@@ -39,6 +40,7 @@ class Family:
 def _family(name: str) -> Family | None:
     """The table entry for a keras.applications constructor name, or None if it is not one."""
     rules: tuple[tuple[str, Preprocess, int, bool], ...] = (
+        (r"toy", "tf", 32, True),  # pruneflow.toy: the tests' and smoke runs' architecture, not a keras.applications one
         (r"MobileNet(V2)?", "tf", 32, True),
         (r"MobileNetV3(Small|Large)", "builtin", 32, True),
         (r"EfficientNet(B[0-7]|V2(B[0-3]|S|M|L))", "builtin", 32, False),
@@ -71,8 +73,9 @@ def family(architecture: str) -> Family:
         near = [name for name in NAMES if name.lower() == architecture.lower().replace("_", "")]
         hint = f"did you mean {near[0]}? " if near else ""
         raise ValueError(f"{architecture!r} is not a keras.applications classifier; {hint}allowed: "
-                         "mobilenet_v2, mobilenet or a tf_keras.applications name such as MobileNetV3Small, "
-                         "EfficientNetB0, ResNet50, DenseNet121, ConvNeXtTiny, RegNetX002")
+                         "mobilenet_v2, mobilenet, a tf_keras.applications name such as MobileNetV3Small, "
+                         "EfficientNetB0, ResNet50, DenseNet121, ConvNeXtTiny, RegNetX002, or toy (tests and "
+                         "smoke runs)")
     return found
 
 

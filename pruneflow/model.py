@@ -22,6 +22,7 @@ from pruneflow.families import Family, family
 from pruneflow.io import atomic_path, write_csv
 from pruneflow.phases import phase
 from pruneflow.tf_env import keras, tf
+from pruneflow.toy import toy_base
 from pruneflow.vetting import unsafe_content
 
 def _preprocessed(inputs, chosen: Family):
@@ -36,12 +37,19 @@ def _preprocessed(inputs, chosen: Family):
     return inputs
 
 
+# The bases pruneflow builds itself, by family name: (inputs, alpha) -> model without a head.
+OWN_BASES = {"toy": toy_base}
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CAFFE_MEAN_RGB = (123.68, 116.779, 103.939)
 
 
 def _base(cfg: ModelConfig, chosen: Family, inputs) -> keras.Model:
-    """The keras.applications base without its top, on `inputs`."""
+    """The keras.applications base (or one of pruneflow's own, `OWN_BASES`) without its top, on `inputs`."""
+    if chosen.name in OWN_BASES:
+        base = OWN_BASES[chosen.name](inputs, cfg.alpha)
+        if cfg.weights is not None:  # a weights file (the config refuses 'imagenet' for these)
+            base.load_weights(cfg.weights)
+        return base
     constructor = getattr(keras.applications, chosen.name)
     kwargs = {"alpha": cfg.alpha} if chosen.has_alpha else {}
     if chosen.preprocess == "builtin" and "include_preprocessing" in inspect.signature(constructor).parameters:

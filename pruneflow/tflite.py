@@ -147,11 +147,42 @@ def convert_file(keras_file: Path, fmt: str, calibration: np.ndarray | None = No
     return to_tflite(load_model(keras_file), fmt, representative)
 
 
+# A conversion costs by the graph's size: a MobileNet at 32 px 16–19 s, the toy architecture (about 30
+# layers) about a second. A spawned converter pays TensorFlow's import again (6 s idle, 12–15 s beside
+# another stage), so graphs of fewer layers than this convert in the stage's own process.
+SPAWN_MIN_LAYERS = 60
+
+
+def keras_layer_count(keras_file: Path) -> int:
+    """How many layers the model saved in a `.keras` file has (nested models' layers included), read
+    from its config without loading it."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(keras_file) as archive:
+        config = json.loads(archive.read("config.json"))
+
+    def count(node: Any) -> int:
+        if isinstance(node, dict):
+            return sum(count(value) for value in node.values()) + (1 if "class_name" in node and "name" in node else 0)
+        if isinstance(node, list):
+            return sum(count(value) for value in node)
+        return 0
+
+    return count(config.get("config", {}).get("layers", []))
+
+
+def _small_graphs(calls: list[tuple]) -> bool:
+    """Whether every call converts a `.keras` file of fewer than `SPAWN_MIN_LAYERS` layers."""
+    files = [arg for args in calls for arg in args if isinstance(arg, Path) and arg.suffix == ".keras"]
+    return bool(files) and all(keras_layer_count(path) < SPAWN_MIN_LAYERS for path in files)
+
+
 def in_processes(function: Callable[..., Any], calls: list[tuple]) -> list[Any]:
     """`function(*args)` for every `args` of `calls`, each in a fresh process, as many at once as there
     are CPUs. A TFLite conversion is mostly single-threaded, so two models convert in about the time
-    of one on two cores. Runs them here, one by one, on one CPU or in a daemonic process (a Dask
-    worker), which may not start children."""
+    of one on two cores. Runs them here, one by one, on one CPU, in a daemonic process (a Dask
+    worker), which may not start children, or when every model is a small graph (`SPAWN_MIN_LAYERS`)."""
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
@@ -159,7 +190,7 @@ def in_processes(function: Callable[..., Any], calls: list[tuple]) -> list[Any]:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     workers = min(len(calls), cpus)
     with phase("convert"):  # every caller converts: export, the points, the channel benchmark
-        if workers < 2 or multiprocessing.current_process().daemon:
+        if workers < 2 or multiprocessing.current_process().daemon or _small_graphs(calls):
             return [function(*args) for args in calls]
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             return [future.result() for future in [pool.submit(function, *args) for args in calls]]

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -67,13 +68,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_line(f"{len(entries):4d} executions {sum(e['seconds'] for e in entries):7.0f} s  {where}")
 
 
-# Smallest config that still exercises every stage: 32 px (MobileNet's minimum), width 0.35,
-# a handful of images per class, one epoch everywhere.
+# Smallest config that still exercises every stage: the toy architecture (pruneflow/toy.py: a dozen
+# layers, a TFLite conversion in about a second) at 32 px, a handful of images per class, one epoch
+# everywhere. A claim about a real family runs in-process on a model built without training.
 TINY: dict[str, Any] = {
     "seed": 7,
     "data": {"source": "mnist5k", "image_size": 32, "samples_per_class": 8,
              "val_fraction": 0.25, "test_fraction": 0.25},
-    "model": {"alpha": 0.35},
+    "model": {"architecture": "toy", "alpha": 0.5, "dense_units": 16},
     "train": {"epochs": 1, "min_steps": 0, "batch_size": 16, "warmup_epochs": 0, "min_margin_pts": None},
     "prune": {"epochs": 2, "min_steps": 20, "frequency": 1, "final_sparsity": 0.8, "learning_rate": 0.0001},
     # Float TFLite only and no PQAT: each extra format costs a conversion in every end-to-end test;
@@ -132,7 +134,7 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def write_stripes(root: Path, per_class: int, size: int = 32) -> None:
-    """Two texture classes a tiny MobileNet learns in seconds: horizontal vs vertical stripes of random
+    """Two texture classes the toy architecture learns in seconds: horizontal vs vertical stripes of random
     period and phase, plus noise (a texture survives global pooling; a position would not)."""
     rng = np.random.default_rng(0)
     for k, name in enumerate(("horizontal", "vertical")):
@@ -157,7 +159,7 @@ ALL_FORMATS = ("float", "dynamic_range", "int8", "sparse", "sparse_int8")
 # tests/test_deploy.py, so the builds and every rerun of the export stage stay short.
 BUILD: dict[str, Any] = {
     "data": {"source": "folder", "samples_per_class": None, "val_fraction": 0.2, "test_fraction": 0.25},
-    "model": {"architecture": "mobilenet", "alpha": 0.25},
+    "model": {"architecture": "toy", "alpha": 1.0, "dense_units": 32},
     "train": {"epochs": 40, "min_steps": 0, "batch_size": 16, "learning_rate": 0.003, "min_margin_pts": 10},
     "prune": {"epochs": 15, "min_steps": 20, "learning_rate": 0.002, "final_sparsity": 0.8},
     "quantize": {"pqat": False, "pqat_epochs": 1, "representative_samples": 100},
@@ -167,7 +169,7 @@ BUILD: dict[str, Any] = {
     "sensitivity": {"sparsities": [0.5, 0.9], "target_sparsity": 0.5, "derive": True},
     # channel pruning at half width and one more kept fraction (the flow fans both series out);
     # latency at 64 px stands in for 224 px (the same conversion, a fraction of the timing)
-    "channels": {"keep": 0.5, "sweep_keeps": [0.25], "multiple": 8, "epochs": 6, "min_steps": 0, "resolution": 64, "resolution_runs": 20},
+    "channels": {"keep": 0.5, "sweep_keeps": [0.25], "multiple": 4, "epochs": 6, "min_steps": 0, "resolution": 64, "resolution_runs": 20},
 }
 
 
@@ -246,13 +248,35 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# The shared builds' limit: a build runs inside the first test that asks for it (or waits for it), so
+# while it runs, that test's pytest-timeout alarm (120 s, pyproject.toml) is pushed out to this many
+# seconds, then set back to the time the test had left. Both builds take about 3 min side by side on
+# the 2-core machine (docs/tests.md); a build that grows past this fails every test that needs it.
+BUILD_TIMEOUT_S = 420
+
+
+@contextlib.contextmanager
+def build_deadline(seconds: float = BUILD_TIMEOUT_S) -> Iterator[None]:
+    """pytest-timeout's alarm (signal method) moved to `seconds` from now while the block runs, then
+    restored to what the test had left. Without an alarm (no timeout set) it changes nothing."""
+    left, _ = signal.getitimer(signal.ITIMER_REAL)
+    if left:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        if left:
+            signal.setitimer(signal.ITIMER_REAL, left)
+
+
 def shared_build(name: str, build: Callable[[Path], None], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build once per test session, whichever xdist worker asks first; the others wait on the lock.
-    A failed build is reported to every test that needs it, and not retried."""
+    A failed build is reported to every test that needs it, and not retried. Bounded by
+    `BUILD_TIMEOUT_S` instead of the test's own limit."""
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     root, failed = shared / name, shared / f"{name}.failed"
-    with _locked(shared / f"{name}.lock"):
+    with build_deadline(), _locked(shared / f"{name}.lock"):
         if failed.exists():
             pytest.fail(f"the shared {name} failed earlier in this session:\n{failed.read_text()}")
         if not (root / ".built").exists():

@@ -1,6 +1,8 @@
 """`make run`'s runner (pruneflow/tools/repro.py): the stage table's graph decides what may run side
 by side, nothing starts before what it reads, timed stages run alone, and a failure starts nothing
-more. The real pipeline under it is the shared build (tests/conftest.py `build_with_dvc`)."""
+more; the early headline's stages start first and the headline starts once when they are done.
+The real pipeline under it is the shared build (tests/conftest.py `build_with_dvc`). The progress
+lines and their estimate are in tests/test_repro_progress.py."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import pytest
 from pruneflow.config import load_config
 from pruneflow.errors import PipelineError
 from pruneflow.stages import BY_NAME, Stage, pipeline_stages, upstream
+from pruneflow.tools.headline import HEADLINE_STAGES, EarlyHeadline
 from pruneflow.tools.repro import main, plan, schedule
+from pruneflow.tools.scheduler import with_upstream
 from tests.conftest import REPO
 
 
@@ -24,7 +28,7 @@ class FakeJob:
         return self.status if self.left <= 0 else None
 
 
-def _run(stages, graph, failing=(), jobs=2):
+def _run(stages, graph, failing=(), jobs=2, first=frozenset(), finished=None, done=None):
     running, log = [], []
 
     def start(stage):
@@ -42,15 +46,22 @@ def _run(stages, graph, failing=(), jobs=2):
         log.append((stage.name, tuple(running)))
         return job
 
-    outcome = schedule(list(stages), graph, set(), jobs, start, tick=0)
+    outcome = schedule(list(stages), graph, set() if done is None else done, jobs, start, tick=0, first=first,
+                       finished=finished)
     return outcome, log
 
 
-def test_every_stage_starts_after_all_it_reads_at_most_jobs_at_once_and_timed_stages_alone() -> None:
+def _table():
     cfg = load_config(REPO / "params.yaml")
     stages = pipeline_stages(cfg)
     graph = upstream(stages, cfg)
-    outcome, log = _run(stages, graph)
+    return stages, graph, with_upstream(HEADLINE_STAGES, graph)
+
+
+@pytest.mark.parametrize("headline_first", [False, True])
+def test_every_stage_starts_after_all_it_reads_at_most_jobs_at_once_and_timed_stages_alone(headline_first: bool) -> None:
+    stages, graph, first = _table()
+    outcome, log = _run(stages, graph, first=first if headline_first else frozenset())
     assert sorted(outcome.started) == sorted(s.name for s in stages) and outcome.failed == []
     order = {name: i for i, name in enumerate(outcome.started)}
     assert all(order[before] < order[name] for name, reads in graph.items() for before in reads)
@@ -68,7 +79,7 @@ def test_every_stage_starts_after_all_it_reads_at_most_jobs_at_once_and_timed_st
 def test_one_job_runs_the_stages_one_at_a_time_in_table_order() -> None:
     cfg = load_config(REPO / "params.yaml")
     stages = pipeline_stages(cfg)
-    outcome, _ = _run(stages, upstream(stages, cfg), jobs=1)
+    outcome, _ = _run(stages, upstream(stages, cfg), jobs=1)  # schedule's default: no stages first
     assert outcome.most_at_once == 1
     assert outcome.started == [s.name for s in stages]  # the table is in dependency order
 
@@ -123,3 +134,88 @@ def test_a_stage_waiting_on_an_unplanned_stage_is_an_error_not_a_hang() -> None:
     stage = BY_NAME["strip"]
     with pytest.raises(PipelineError, match="wait for stages that are not planned"):
         schedule([stage], {"strip": {"prune"}}, set(), 2, lambda s: FakeJob(s, [], 1, 0), tick=0)
+
+
+def test_the_headline_stages_and_what_they_read_start_before_other_ready_stages_the_rest_in_table_order() -> None:
+    stages, graph, first = _table()
+    assert first == {"ingest", "train_dense", "prune", "strip", "channel_prune"}
+    table = [s.name for s in stages]
+    plain, _ = _run(stages, graph, jobs=1)
+    assert plain.started.index("pqat") < plain.started.index("channel_prune")  # table order: pqat comes first
+    ordered, _ = _run(stages, graph, jobs=1, first=first)
+    assert ordered.started[:5] == ["ingest", "train_dense", "prune", "strip", "channel_prune"]
+    assert ordered.started[5:] == [name for name in table if name not in first]
+
+
+def test_a_ready_headline_stage_starts_before_a_ready_stage_ahead_of_it_in_the_table() -> None:
+    stages, graph, first = _table()
+    ready = [BY_NAME["sensitivity"], BY_NAME["channel_prune"]]  # both read only ingest and train_dense
+    outcome, _ = _run(ready, graph, jobs=1, first=first, done={"ingest", "train_dense"})
+    assert outcome.started == ["channel_prune", "sensitivity"]
+
+
+class _Headline:
+    """The early headline's launches: what was done then, and a job that runs `polls` polls."""
+
+    def __init__(self, done: set[str], polls: int = 1) -> None:
+        self.done, self.polls, self.launches, self.job = done, polls, [], None
+
+    def launch(self) -> FakeJob:
+        self.launches.append(set(self.done))
+        self.job = FakeJob(BY_NAME["evaluate"], [], self.polls, 0)
+        return self.job
+
+
+def test_the_early_headline_starts_once_when_its_stages_are_done_while_the_rest_still_waits() -> None:
+    stages, graph, first = _table()
+    done: set[str] = set()
+    headline = _Headline(done)
+    trigger = EarlyHeadline((s.name for s in stages), headline.launch)
+    outcome, _ = _run(stages, graph, first=first, done=done,
+                      finished=lambda stage, status: trigger.finished(stage.name, status))
+    assert outcome.failed == [] and len(headline.launches) == 1
+    (at_launch,) = headline.launches
+    assert set(HEADLINE_STAGES) <= at_launch
+    assert "evaluate" not in at_launch and "bench" not in at_launch  # the rest was still to run
+
+
+def test_no_timed_stage_starts_while_the_early_headline_runs() -> None:
+    stages, graph, first = _table()
+    done: set[str] = set()
+    headline = _Headline(done, polls=40)  # longer than any fake stage: timed stages would start beside it
+    trigger = EarlyHeadline((s.name for s in stages), headline.launch)
+    timed_beside = []
+
+    def finished(stage, status):
+        return trigger.finished(stage.name, status)
+
+    def start(stage):
+        if stage.timed and headline.job is not None and headline.job.left > 0:
+            timed_beside.append(stage.name)
+        return FakeJob(stage, [], 3, 0)
+
+    outcome = schedule(list(stages), graph, done, 2, start, tick=0, first=first, finished=finished)
+    assert len(headline.launches) == 1 and sorted(outcome.started) == sorted(s.name for s in stages)
+    assert timed_beside == []
+    assert headline.job.left <= 0  # it ran to its end before the last timed stage started
+
+
+def test_no_early_headline_when_its_stages_were_not_planned() -> None:
+    stages, graph, first = _table()
+    waiting = plan(stages, graph, {"sensitivity"})
+    done = {s.name for s in stages} - {s.name for s in waiting}
+    headline = _Headline(done)
+    trigger = EarlyHeadline((s.name for s in waiting), headline.launch)
+    outcome, _ = _run(waiting, graph, first=first, done=done,
+                      finished=lambda stage, status: trigger.finished(stage.name, status))
+    assert "sensitivity" in outcome.started and headline.launches == []
+
+
+def test_no_early_headline_after_a_headline_stage_fails() -> None:
+    stages, graph, first = _table()
+    done: set[str] = set()
+    headline = _Headline(done)
+    trigger = EarlyHeadline((s.name for s in stages), headline.launch)
+    outcome, _ = _run(stages, graph, failing={"strip"}, first=first, done=done,
+                      finished=lambda stage, status: trigger.finished(stage.name, status))
+    assert outcome.failed == ["strip (exit 1)"] and headline.launches == []

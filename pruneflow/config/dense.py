@@ -67,6 +67,8 @@ class ModelConfig(_Section):
         if self.file is not None and self.weights is not None:
             raise ValueError(f"file={self.file} and weights={self.weights!r} both set: the file is the whole "
                              "trained model; use weights: null")
+        if self.weights == "imagenet" and chosen.name == "toy":
+            raise ValueError("weights='imagenet': the toy architecture has no ImageNet weights; use weights: null")
         if self.weights not in (None, "imagenet") and not Path(self.weights).is_file():
             raise ValueError(
                 f"weights={self.weights!r}: allowed are null, 'imagenet' or an existing weights file"

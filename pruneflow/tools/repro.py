@@ -7,6 +7,13 @@ runner does that in the order of the stage table's graph (`pruneflow.stages.upst
 as soon as every stage it reads from is done, at most `--jobs` at a time, and a timed stage (a
 latency benchmark) only alone, so that it never times the contention.
 
+What a user sees while it runs: the stages that feed the headline (dense, unstructured, channel-pruned:
+`pruneflow.tools.headline.HEADLINE_STAGES`) and what they read start before any other ready stage;
+once they are done, the early headline (accuracy with its paired CI and McNemar p, sizes, MACs) prints
+from a process of its own while the rest runs (`python -m pruneflow.tools.headline`; timed stages wait
+for it to end); and each stage's start and end print `stage k of N · elapsed m:ss · about M min left`,
+estimated from the last run's stage timings (`pruneflow.tools.progress`).
+
 Why it pays on a 2-core machine: a stage's training loop keeps about one core busy (measured: 101 %
 CPU over train_dense), so two training stages side by side take little longer than one. Every stage
 still runs in its own process with op determinism, so each output is the same bytes as with plain
@@ -23,15 +30,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from pruneflow.config import load_config
 from pruneflow.dvc_cache import stale
 from pruneflow.errors import PipelineError, command
 from pruneflow.stages import Stage, pipeline_stages, upstream
+from pruneflow.tools.headline import HEADLINE_STAGES, EarlyHeadline
+from pruneflow.tools.progress import Progress, machine_label, recorded_seconds
+from pruneflow.tools.scheduler import Job, Outcome, schedule, with_upstream
+
+__all__ = ["Job", "Outcome", "main", "plan", "run", "schedule"]  # schedule's home is pruneflow.tools.scheduler
 
 DVC = (sys.executable, "-m", "dvc", "--wait-for-lock")
 
@@ -76,87 +85,36 @@ def plan(stages: tuple[Stage, ...], graph: dict[str, set[str]], stale: set[str])
 
 
 class _Printer:
-    """Each child's output line by line, prefixed with its stage when several may run at once."""
+    """Each child's output line by line, prefixed with its stage when several may run at once; the
+    runner's own lines and the early headline (a block, kept whole) between them."""
 
     def __init__(self, prefix: bool) -> None:
         self.prefix, self.lock = prefix, threading.Lock()
 
-    def follow(self, name: str, proc: subprocess.Popen) -> threading.Thread:
+    def say(self, text: str) -> None:
+        if not text:
+            return
+        with self.lock:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            sys.stdout.flush()
+
+    def follow(self, name: str, proc: subprocess.Popen, block: bool = False) -> threading.Thread:
         def pump() -> None:
+            if block:
+                self.say(proc.stdout.read())  # type: ignore[union-attr]
+                return
             for line in proc.stdout:  # type: ignore[union-attr]
-                with self.lock:
-                    sys.stdout.write(f"[{name}] {line}" if self.prefix else line)
-                    sys.stdout.flush()
+                self.say(f"[{name}] {line}" if self.prefix else line)
 
         thread = threading.Thread(target=pump, daemon=True)
         thread.start()
         return thread
 
 
-class Job(Protocol):
-    """A started stage: `poll()` is None while it runs, then its exit status (`subprocess.Popen`'s)."""
-
-    def poll(self) -> int | None: ...
-
-
-@dataclass
-class Outcome:
-    """What a schedule did: the stages it started in order, the most that ran at once, the failures."""
-
-    started: list[str] = field(default_factory=list)
-    most_at_once: int = 0
-    failed: list[str] = field(default_factory=list)
-
-
-def schedule(waiting: list[Stage], graph: dict[str, set[str]], done: set[str], jobs: int,
-             start: Callable[[Stage], Job], tick: float = 0.2) -> Outcome:
-    """Start each of `waiting` once every stage it reads from is in `done`, at most `jobs` at a time,
-    a timed stage only when nothing else runs (and nothing beside it); after a failure, start nothing
-    more and wait for the running ones.
-
-    Args:
-        waiting: the stages to run, in table order (the order ties are broken in).
-        graph: stage name → the stages whose outputs it reads (`pruneflow.stages.upstream`).
-        done: the stages already up to date; the finished ones are added.
-        jobs: the most stages at once.
-        start: starts a stage, returning its job.
-        tick: seconds between polls.
-
-    Returns:
-        What was started, the most at once, and which stages failed.
-    """
-    waiting, outcome = list(waiting), Outcome()
-    running: dict[str, tuple[Job, Stage]] = {}
-    while waiting or running:
-        for name, (job, _) in list(running.items()):
-            status = job.poll()
-            if status is not None:
-                del running[name]
-                done.add(name)
-                if status:
-                    outcome.failed.append(f"{name} (exit {status})")
-        exclusive = any(stage.timed for _, stage in running.values())
-        for stage in list(waiting):
-            if outcome.failed or exclusive or len(running) >= jobs or not graph[stage.name] <= done:
-                continue
-            if stage.timed and running:
-                continue  # a benchmark waits until it has the machine to itself
-            running[stage.name] = (start(stage), stage)
-            waiting.remove(stage)
-            outcome.started.append(stage.name)
-            outcome.most_at_once = max(outcome.most_at_once, len(running))
-            exclusive = stage.timed
-        if outcome.failed and not running:
-            break
-        if running:
-            time.sleep(tick)
-        elif waiting and not outcome.failed:
-            raise PipelineError(f"repro: stages {[s.name for s in waiting]} wait for stages that are not planned")
-    return outcome
-
-
 def run(root: Path, jobs: int) -> str:
-    """Reproduce every stale stage of the pipeline in `root`, up to `jobs` at a time; timed stages alone.
+    """Reproduce every stale stage of the pipeline in `root`, up to `jobs` at a time; timed stages alone;
+    the early headline's stages first, then the early headline beside the rest; a progress line per
+    stage started and ended.
 
     Returns:
         The summary line.
@@ -167,21 +125,45 @@ def run(root: Path, jobs: int) -> str:
     cfg = load_config(root / "params.yaml")
     stages = pipeline_stages(cfg)
     graph = upstream(stages, cfg)
+    # Read before the machine stage rewrites its file and the stages their timing files: the last run's.
+    recorded = recorded_seconds((stage.name for stage in stages), root / cfg.paths.stage_timings)
+    source = f"{cfg.paths.stage_timings}/ of {machine_label(root / cfg.paths.machine)}"
     always = refresh_always(root, stages)
     waiting = plan(stages, graph, stale_stages(root))
     done = {stage.name for stage in stages} - {stage.name for stage in waiting}
-    printer, pumps, begin = _Printer(prefix=jobs > 1), [], time.monotonic()
+    first = with_upstream(HEADLINE_STAGES, graph)
+    printer, pumps, begin, early = _Printer(prefix=jobs > 1), [], time.monotonic(), []
+    progress = Progress(waiting, graph, done, jobs, recorded, source, first)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
     def start(stage: Stage) -> subprocess.Popen:
+        printer.say(progress.started(stage))
         proc = subprocess.Popen([*DVC, "repro", "--single-item", stage.name], cwd=root, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         pumps.append(printer.follow(stage.name, proc))
         return proc
 
-    outcome = schedule(waiting, graph, done, jobs, start)
+    def launch() -> subprocess.Popen:
+        printer.say(f"repro: {', '.join(HEADLINE_STAGES)} done: the early headline follows while the rest runs")
+        proc = subprocess.Popen([sys.executable, "-m", "pruneflow.tools.headline", "--params", "params.yaml"],
+                                cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        pumps.append(printer.follow("headline", proc, block=True))
+        early.append(proc)
+        return proc
+
+    headline = EarlyHeadline((stage.name for stage in waiting), launch)
+
+    def finished(stage: Stage, status: int) -> Job | None:
+        printer.say(progress.finished(stage, status))
+        return headline.finished(stage.name, status)
+
+    outcome = schedule(waiting, graph, done, jobs, start, first=first, finished=finished)
     for pump in pumps:
         pump.join()
+    for proc in early:
+        if proc.wait():
+            printer.say(f"repro: the early headline failed (exit {proc.returncode}; its error is above): no stage "
+                        "depends on it, and `python -m pruneflow show` prints the full headline at the end of `make run`")
     if outcome.failed:
         raise PipelineError(f"repro: stage {', '.join(outcome.failed)} failed (its output is above); the stages "
                             "that succeeded are recorded in dvc.lock")
