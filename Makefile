@@ -24,7 +24,8 @@ $(VENV)/.installed: pyproject.toml
 
 # `make run` reproduces the DVC pipeline with independent stages side by side (JOBS at a time; a latency
 # benchmark always alone), each one `dvc repro --single-item`, then a plain `dvc repro` that finds
-# nothing left (pruneflow/tools/repro.py). JOBS=1 is plain `dvc repro`'s order, one stage at a time.
+# nothing left (pruneflow/tools/repro.py). The headline's stages go first, then the longest remaining path
+# (by this machine's reports/timings/); a progress line per stage estimates the time left. JOBS=1: one at a time.
 JOBS ?= 2
 # dvc.yaml first: its seed_run matrix lists the seeds params.yaml's `seeds` asks for (docs/seeds.md)
 run: $(VENV)/.installed ## Set up, run the pipeline (dvc repro, JOBS=2 stages at once) on the embedded MNIST digits, print dense vs pruned

@@ -1,10 +1,14 @@
 """`make run`'s runner (pruneflow/tools/repro.py): the stage table's graph decides what may run side
 by side, nothing starts before what it reads, timed stages run alone, and a failure starts nothing
-more; the early headline's stages start first and the headline starts once when they are done.
+more; the early headline's stages start first and the headline starts once when they are done; the
+rest start longest recorded path first (table order without timings), and a ready timed stage holds
+back the stages ranked below it.
 The real pipeline under it is the shared build (tests/conftest.py `build_with_dvc`). The progress
 lines and their estimate are in tests/test_repro_progress.py."""
 
 from __future__ import annotations
+
+import random
 
 import pytest
 
@@ -13,7 +17,7 @@ from pruneflow.errors import PipelineError
 from pruneflow.stages import BY_NAME, Stage, pipeline_stages, upstream
 from pruneflow.tools.headline import HEADLINE_STAGES, EarlyHeadline
 from pruneflow.tools.repro import main, plan, schedule
-from pruneflow.tools.scheduler import with_upstream
+from pruneflow.tools.scheduler import critical_path, with_upstream
 from tests.conftest import REPO
 
 
@@ -28,11 +32,12 @@ class FakeJob:
         return self.status if self.left <= 0 else None
 
 
-def _run(stages, graph, failing=(), jobs=2, first=frozenset(), finished=None, done=None):
+def _run(stages, graph, failing=(), jobs=2, first=frozenset(), finished=None, done=None, priority=None, polls=None):
     running, log = [], []
 
     def start(stage):
-        job = FakeJob(stage, log, polls=3 if not stage.timed else 2, status=1 if stage.name in failing else 0)
+        length = polls(stage) if polls else 3 if not stage.timed else 2
+        job = FakeJob(stage, log, polls=length, status=1 if stage.name in failing else 0)
         original = job.poll
 
         def poll():
@@ -47,7 +52,7 @@ def _run(stages, graph, failing=(), jobs=2, first=frozenset(), finished=None, do
         return job
 
     outcome = schedule(list(stages), graph, set() if done is None else done, jobs, start, tick=0, first=first,
-                       finished=finished)
+                       finished=finished, priority=priority)
     return outcome, log
 
 
@@ -58,10 +63,37 @@ def _table():
     return stages, graph, with_upstream(HEADLINE_STAGES, graph)
 
 
+# Each stage's seconds in the cold run of the committed reports/timings/ (2-core AMD EPYC, --jobs 2),
+# frozen here so that a new run's timings do not change what the tests prove.
+COMMITTED_SECONDS = {
+    "machine": 0.006, "ingest": 2.409, "train_dense": 225.67, "prune": 248.879, "strip": 9.244, "pqat": 277.612,
+    "export": 225.979, "bench": 73.798, "channel_prune": 232.916, "channel_point@0.35": 183.839,
+    "latency_table": 97.568, "channel_budget": 531.922, "stacked": 250.302, "uniform_baseline": 573.592,
+    "channel_bench": 303.465, "sensitivity": 98.718, "sweep_point@0.5-polynomial": 375.31,
+    "sweep_point@0.95-polynomial": 393.113, "sweep_derived": 350.557, "evaluate": 30.107, "sweep": 32.848,
+    "report": 6.82,
+}
+
+
+def _priorities(kind: str, stages, graph):
+    """No ranks, the committed timings' critical path, or (`random<seed>`) ranks and stage lengths at random."""
+    if kind == "none":
+        return None, None
+    if kind == "committed":
+        return critical_path((s.name for s in stages), graph, COMMITTED_SECONDS, 14.0), None
+    rng = random.Random(int(kind.removeprefix("random")))
+    ranks = {s.name: rng.uniform(0, 100) for s in stages}
+    lengths = {s.name: rng.randint(1, 8) for s in stages}
+    return ranks, lambda stage: lengths[stage.name]
+
+
+@pytest.mark.parametrize("priority_kind", ["none", "committed", "random1", "random2", "random3", "random4"])
 @pytest.mark.parametrize("headline_first", [False, True])
-def test_every_stage_starts_after_all_it_reads_at_most_jobs_at_once_and_timed_stages_alone(headline_first: bool) -> None:
+def test_every_stage_starts_after_all_it_reads_at_most_jobs_at_once_and_timed_stages_alone(
+        headline_first: bool, priority_kind: str) -> None:
     stages, graph, first = _table()
-    outcome, log = _run(stages, graph, first=first if headline_first else frozenset())
+    priority, polls = _priorities(priority_kind, stages, graph)
+    outcome, log = _run(stages, graph, first=first if headline_first else frozenset(), priority=priority, polls=polls)
     assert sorted(outcome.started) == sorted(s.name for s in stages) and outcome.failed == []
     order = {name: i for i, name in enumerate(outcome.started)}
     assert all(order[before] < order[name] for name, reads in graph.items() for before in reads)
@@ -219,3 +251,65 @@ def test_no_early_headline_after_a_headline_stage_fails() -> None:
     outcome, _ = _run(stages, graph, failing={"strip"}, first=first, done=done,
                       finished=lambda stage, status: trigger.finished(stage.name, status))
     assert outcome.failed == ["strip (exit 1)"] and headline.launches == []
+
+
+def _stages(*names: str, timed: tuple[str, ...] = ()) -> list[Stage]:
+    return [Stage(name, (), (), (), timed=name in timed) for name in names]
+
+
+def test_a_stages_path_is_its_recorded_seconds_plus_the_longest_path_of_what_reads_it() -> None:
+    graph = {"x": set(), "y": set(), "z": {"y"}}
+    ranks = critical_path("xyz", graph, {"x": 100.0, "y": 10.0, "z": 200.0}, 14.0)
+    assert ranks == {"x": 114.0, "y": 238.0, "z": 214.0}
+    # a stage without a timing file counts DVC's seconds alone; a path runs only through the named stages
+    assert critical_path("yz", graph, {"z": 200.0}, 14.0) == {"y": 228.0, "z": 214.0}
+    assert critical_path("y", graph, {"y": 10.0, "z": 200.0}, 14.0) == {"y": 24.0}
+
+
+def test_the_ready_stage_with_the_longer_recorded_path_starts_first() -> None:
+    stages = _stages("x", "y", "z")  # x is ahead in the table, but y leads to z, the longest stage
+    graph = {"x": set(), "y": set(), "z": {"y"}}
+    ranks = critical_path("xyz", graph, {"x": 100.0, "y": 10.0, "z": 200.0}, 14.0)
+    assert _run(stages, graph, jobs=1, priority=ranks)[0].started == ["y", "z", "x"]
+    assert _run(stages, graph, jobs=1)[0].started == ["x", "y", "z"]
+
+
+@pytest.mark.parametrize("priority_kind", ["committed", "random5", "random6"])
+def test_one_job_always_starts_the_highest_ranked_ready_stage_the_headline_group_first(priority_kind: str) -> None:
+    stages, graph, first = _table()
+    ranks, polls = _priorities(priority_kind, stages, graph)
+    outcome, _ = _run(stages, graph, jobs=1, first=first, priority=ranks, polls=polls)
+    assert sorted(outcome.started) == sorted(s.name for s in stages)
+    done: set[str] = set()
+    for name in outcome.started:  # one at a time: each ended before the next started
+        ready = [s for s in graph if s not in done and graph[s] <= done]
+        best = max(ready, key=lambda s: (s in first, ranks[s]))
+        assert name == best, (name, best)
+        done.add(name)
+
+
+def test_without_timings_there_are_no_ranks_and_the_order_is_the_table_order() -> None:
+    stages, graph, first = _table()
+    ranks = critical_path((s.name for s in stages), graph, {}, 14.0)
+    assert ranks == {}
+    assert _run(stages, graph, jobs=1, priority=ranks)[0].started == [s.name for s in stages]
+    for jobs in (1, 2):  # the same schedule as with no priority at all, headline stages first or not
+        for group in (frozenset(), first):
+            assert _run(stages, graph, jobs=jobs, first=group, priority=ranks) == _run(stages, graph, jobs=jobs,
+                                                                                      first=group)
+
+
+def test_a_ready_timed_stage_holds_back_the_stages_ranked_below_it_until_the_running_ones_end() -> None:
+    # p and q start at once; when p ends, the benchmark t (reads p) is ready but q still runs, and u too is ready
+    stages = _stages("p", "q", "t", "u", timed=("t",))
+    graph = {"p": set(), "q": set(), "t": {"p"}, "u": set()}
+    lengths = {"p": 1, "q": 6, "t": 2, "u": 3}
+
+    def order(ranks):
+        outcome, log = _run(stages, graph, priority=ranks, polls=lambda stage: lengths[stage.name])
+        return outcome.started, dict(log)
+
+    held, log = order({"p": 50.0, "q": 40.0, "t": 30.0, "u": 10.0})
+    assert held == ["p", "q", "t", "u"] and log["t"] == ("t",)  # u waited: t ran alone as soon as q ended
+    assert order({"p": 50.0, "q": 40.0, "t": 30.0, "u": 35.0})[0] == ["p", "q", "u", "t"]  # u outranks t
+    assert order(None)[0] == ["p", "q", "u", "t"]  # no ranks: nothing is held, u starts beside q

@@ -1,17 +1,33 @@
 """`make run`'s progress lines (pruneflow/tools/progress.py): `stage k of N · elapsed m:ss · about M min
-left`, the time left replayed from timing files the tests write, with --jobs and timed stages alone; and
-the early headline's printed form (pruneflow/tools/headline.py). No TensorFlow, nothing trained."""
+left`, the time left replayed from timing files the tests write, with --jobs, timed stages alone and the
+runner's ranks; the cold run replayed against its lower bound; and the early headline's printed form
+(pruneflow/tools/headline.py). No TensorFlow, nothing trained."""
 
 from __future__ import annotations
 
 import json
+import random
+import shutil
 from pathlib import Path
 
 import pytest
 
-from pruneflow.stages import Stage
+from pruneflow.config import load_config
+from pruneflow.stages import Stage, pipeline_stages, upstream
 from pruneflow.tools.headline import format_rows
-from pruneflow.tools.progress import Progress, clock_text, estimate_left, machine_label, recorded_seconds
+from pruneflow.tools.progress import (
+    Progress,
+    clock_text,
+    cold_run,
+    estimate_left,
+    lower_bound,
+    machine_label,
+    recorded_seconds,
+    replay,
+)
+from pruneflow.tools.scheduler import critical_path
+from tests.conftest import REPO
+from tests.test_repro import COMMITTED_SECONDS
 
 SOURCE = "reports/timings/ of Test CPU x86_64, 2 cores"
 
@@ -89,6 +105,72 @@ def test_after_a_failure_the_line_says_nothing_more_starts_instead_of_an_estimat
     progress.started(B)
     assert progress.finished(A, 3) == ("repro: a FAILED (exit 3) · stage 1 of 3 · elapsed 0:00 · "
                                        "nothing more starts; the running stages finish")
+
+
+# x and y read nothing; the benchmark t neither, and w, the longest stage, reads t
+X, Y, W, T = _stage("x"), _stage("y"), _stage("w"), _stage("t", timed=True)
+RANKED = {"x": set(), "y": set(), "t": set(), "w": {"t"}}
+RANKED_SECONDS = {"x": 1000.0, "y": 1000.0, "t": 100.0, "w": 1500.0}
+
+
+def test_the_estimate_follows_the_runners_ranks() -> None:
+    ranks = critical_path(RANKED, RANKED, RANKED_SECONDS, 0.0)
+    # table order: x beside y, then t alone, then w; by rank: t alone first, then w beside x, then y
+    assert estimate_left([X, Y, T, W], [], RANKED, set(), 2, RANKED_SECONDS, overhead_s=0).seconds == 2600.0
+    assert estimate_left([X, Y, T, W], [], RANKED, set(), 2, RANKED_SECONDS, overhead_s=0,
+                         priority=ranks).seconds == 2100.0
+    progress = Progress([X, Y, T, W], RANKED, set(), 2, RANKED_SECONDS, SOURCE, overhead_s=0, clock=lambda: 0.0,
+                        priority=ranks)
+    assert progress.started(T).endswith("· about 35 min left (estimate from " + SOURCE + ", at --jobs 2)")
+
+
+def test_a_running_stage_keeps_its_place_in_the_replay_whatever_its_rank() -> None:
+    a, b, c, h = _stage("a"), _stage("b"), _stage("c"), _stage("h")
+    graph = {"a": set(), "b": set(), "c": {"a"}, "h": set()}
+    recorded = {"a": 100.0, "b": 100.0, "c": 100.0, "h": 100.0}
+    # h, a headline stage that outranks both running stages, waits for a slot: a and b end at 10 s, then c and h
+    spans = replay([c, h], [(a, 90.0), (b, 90.0)], graph, set(), 2, recorded, first={"h"}, overhead_s=0,
+                   priority={"h": 1000.0, "a": 5.0, "b": 1.0, "c": 0.0})
+    assert spans == {"a": (0.0, 10.0), "b": (0.0, 10.0), "h": (10.0, 110.0), "c": (10.0, 110.0)}
+
+
+def test_the_lower_bound_runs_the_stages_that_must_run_alone_in_series_and_the_rest_jobs_at_a_time() -> None:
+    x, y, t = _stage("x"), _stage("y"), _stage("t", timed=True)
+    apart = {"x": set(), "y": set(), "t": set()}
+    assert lower_bound([x, y, t], apart, {"x": 100, "y": 100, "t": 10}, 2) == (110.0, ["t"])  # t, then x beside y
+    chain = {"x": set(), "y": {"x"}}  # y reads x: nothing can run beside either
+    assert lower_bound([x, y], chain, {"x": 100, "y": 100}, 2) == (200.0, ["x", "y"])
+    # x then y beside z: no two-at-a-time packing ends before the longest path
+    z = _stage("z")
+    assert lower_bound([x, y, z], {**chain, "z": set()}, {"x": 100, "y": 100, "z": 10}, 2) == (200.0, [])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_no_replayed_schedule_ends_before_the_lower_bound(seed: int) -> None:
+    cfg = load_config(REPO / "params.yaml")
+    stages = pipeline_stages(cfg)
+    graph = upstream(stages, cfg)
+    rng = random.Random(seed)
+    recorded = {s.name: rng.uniform(1, 600) for s in stages}
+    jobs = 1 + seed % 3
+    bound, _ = lower_bound(list(stages), graph, {name: value + 14.0 for name, value in recorded.items()}, jobs)
+    for ranks in (None, critical_path(graph, graph, recorded, 14.0), {s.name: rng.random() for s in stages}):
+        spans = replay(list(stages), [], graph, set(), jobs, recorded, priority=ranks)
+        assert max(end for _, end in spans.values()) >= bound - 1e-6
+    if jobs == 1:
+        assert max(end for _, end in spans.values()) == pytest.approx(bound)  # one at a time: the bound is exact
+
+
+def test_the_committed_timings_replay_to_the_documented_cold_run_times(tmp_path: Path) -> None:
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    cfg = load_config(tmp_path / "params.yaml")
+    _timings(tmp_path / cfg.paths.stage_timings, COMMITTED_SECONDS)
+    lines = cold_run(tmp_path, 2).splitlines()
+    assert lines[0].startswith("Simulated cold make run at --jobs 2 from reports/timings/ of an unrecorded machine")
+    assert lines[1].endswith(": 52 min 19 s; the early headline's stages done at 9 min 02 s")  # docs/results.md
+    assert lines[2].endswith("(the runner's): 48 min 53 s; the early headline's stages done at 9 min 02 s")
+    assert lines[3].startswith("  lower bound: 47 min 32 s (") and lines[3].endswith("longest path 24 min 33 s")
+    assert len(lines) == 4  # every planned stage has a timing file
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(0, "0:00"), (59.9, "0:59"), (61, "1:01"), (4335, "72:15")])

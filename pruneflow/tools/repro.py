@@ -7,12 +7,19 @@ runner does that in the order of the stage table's graph (`pruneflow.stages.upst
 as soon as every stage it reads from is done, at most `--jobs` at a time, and a timed stage (a
 latency benchmark) only alone, so that it never times the contention.
 
-What a user sees while it runs: the stages that feed the headline (dense, unstructured, channel-pruned:
-`pruneflow.tools.headline.HEADLINE_STAGES`) and what they read start before any other ready stage;
-once they are done, the early headline (accuracy with its paired CI and McNemar p, sizes, MACs) prints
-from a process of its own while the rest runs (`python -m pruneflow.tools.headline`; timed stages wait
-for it to end); and each stage's start and end print `stage k of N · elapsed m:ss · about M min left`,
-estimated from the last run's stage timings (`pruneflow.tools.progress`).
+Which ready stage starts first: the stages that feed the headline (dense, unstructured, channel-pruned:
+`pruneflow.tools.headline.HEADLINE_STAGES`) and what they read, then the one with the longest path to
+the end of the graph in the last run's recorded seconds (`pruneflow.tools.scheduler.critical_path`;
+table order without timing files), and a ready timed stage holds back the stages ranked below it until
+the running ones end. Replayed from the committed timings, that cuts a cold run at --jobs 2 from
+52 min 19 s to 48 min 53 s (`python -m pruneflow.tools.progress`): latency_table, and channel_budget
+after it, no longer wait until minute 34 (of the replay).
+
+What a user sees while it runs: once the headline's stages are done, the early headline (accuracy with
+its paired CI and McNemar p, sizes, MACs) prints from a process of its own while the rest runs
+(`python -m pruneflow.tools.headline`; timed stages wait for it to end); and each stage's start and end
+print `stage k of N · elapsed m:ss · about M min left`, estimated from the last run's stage timings
+(`pruneflow.tools.progress`).
 
 Why it pays on a 2-core machine: a stage's training loop keeps about one core busy (measured: 101 %
 CPU over train_dense), so two training stages side by side take little longer than one. Every stage
@@ -37,8 +44,8 @@ from pruneflow.dvc_cache import stale
 from pruneflow.errors import PipelineError, command
 from pruneflow.stages import Stage, pipeline_stages, upstream
 from pruneflow.tools.headline import HEADLINE_STAGES, EarlyHeadline
-from pruneflow.tools.progress import Progress, machine_label, recorded_seconds
-from pruneflow.tools.scheduler import Job, Outcome, schedule, with_upstream
+from pruneflow.tools.progress import DVC_OVERHEAD_S, Progress, machine_label, recorded_seconds
+from pruneflow.tools.scheduler import Job, Outcome, critical_path, schedule, with_upstream
 
 __all__ = ["Job", "Outcome", "main", "plan", "run", "schedule"]  # schedule's home is pruneflow.tools.scheduler
 
@@ -113,8 +120,8 @@ class _Printer:
 
 def run(root: Path, jobs: int) -> str:
     """Reproduce every stale stage of the pipeline in `root`, up to `jobs` at a time; timed stages alone;
-    the early headline's stages first, then the early headline beside the rest; a progress line per
-    stage started and ended.
+    the early headline's stages first, then the early headline beside the rest, the others longest
+    recorded path first; a progress line per stage started and ended.
 
     Returns:
         The summary line.
@@ -132,8 +139,9 @@ def run(root: Path, jobs: int) -> str:
     waiting = plan(stages, graph, stale_stages(root))
     done = {stage.name for stage in stages} - {stage.name for stage in waiting}
     first = with_upstream(HEADLINE_STAGES, graph)
+    priority = critical_path((stage.name for stage in waiting), graph, recorded, DVC_OVERHEAD_S)
     printer, pumps, begin, early = _Printer(prefix=jobs > 1), [], time.monotonic(), []
-    progress = Progress(waiting, graph, done, jobs, recorded, source, first)
+    progress = Progress(waiting, graph, done, jobs, recorded, source, first, priority=priority)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
     def start(stage: Stage) -> subprocess.Popen:
@@ -157,7 +165,7 @@ def run(root: Path, jobs: int) -> str:
         printer.say(progress.finished(stage, status))
         return headline.finished(stage.name, status)
 
-    outcome = schedule(waiting, graph, done, jobs, start, first=first, finished=finished)
+    outcome = schedule(waiting, graph, done, jobs, start, first=first, finished=finished, priority=priority)
     for pump in pumps:
         pump.join()
     for proc in early:

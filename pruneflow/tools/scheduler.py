@@ -1,4 +1,5 @@
-"""The runner's scheduling rule, with no processes in it: which waiting stage starts next (`schedule`).
+"""The runner's scheduling rule, with no processes in it: which waiting stage starts next (`schedule`),
+and the priority it breaks ties by (`critical_path`).
 
 `make run`'s runner (`pruneflow.tools.repro`) starts real `dvc repro --single-item` processes through
 it; its progress estimate (`pruneflow.tools.progress`) replays the same rule on a virtual clock with
@@ -8,7 +9,7 @@ the recorded stage seconds, so the estimate follows the order the run will take.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -42,32 +43,75 @@ def with_upstream(names: Iterable[str], graph: dict[str, set[str]]) -> set[str]:
     return seen
 
 
+def critical_path(names: Iterable[str], graph: dict[str, set[str]], recorded: Mapping[str, float],
+                  overhead_s: float) -> dict[str, float]:
+    """Each stage's longest path to the end of the graph: its own recorded seconds plus DVC's
+    `overhead_s`, plus the longest such path among the stages that read it (within `names`).
+
+    A stage with no recorded seconds counts `overhead_s` alone. With no recorded seconds at all the
+    result is empty, so that `schedule` keeps table order rather than order by counts of stages.
+
+    Args:
+        names: the stages to rank (the planned ones; paths run only through them).
+        graph: stage name → the stages whose outputs it reads.
+        recorded: stage name → the seconds it took when it last ran (`progress.recorded_seconds`).
+        overhead_s: DVC's own seconds per stage.
+
+    Returns:
+        Stage name → seconds from its start to the end of the run, were nothing else to run.
+    """
+    names = list(names)
+    if not any(name in recorded for name in names):
+        return {}
+    readers: dict[str, list[str]] = {name: [] for name in names}
+    for name in names:
+        for before in graph[name]:
+            if before in readers:
+                readers[before].append(name)
+    path: dict[str, float] = {}
+
+    def longest(name: str) -> float:
+        if name not in path:  # the graph is acyclic (`pruneflow.stages.upstream`), the table is ~20 stages
+            path[name] = recorded.get(name, 0.0) + overhead_s + max(map(longest, readers[name]), default=0.0)
+        return path[name]
+
+    return {name: longest(name) for name in names}
+
+
 def schedule(waiting: list[Stage], graph: dict[str, set[str]], done: set[str], jobs: int,
              start: Callable[[Stage], Job], tick: float = 0.2, first: Collection[str] = frozenset(),
              finished: Callable[[Stage, int], Job | None] | None = None,
-             sleep: Callable[[float], None] = time.sleep) -> Outcome:
+             sleep: Callable[[float], None] = time.sleep, priority: Mapping[str, float] | None = None) -> Outcome:
     """Start each of `waiting` once every stage it reads from is in `done`, at most `jobs` at a time,
     a timed stage only when nothing else runs (and nothing beside it); after a failure, start nothing
-    more and wait for the running ones.
+    more and wait for the running ones. Among ready stages the highest `priority` starts first, and a
+    ready timed stage that waits for the machine holds back every stage ranked below it, so that the
+    running ones drain: with only "start what is ready", two jobs always find an untimed stage to
+    start and a benchmark waits until near the end, with the long stages that read it after it.
 
     Args:
-        waiting: the stages to run, in table order (the order ties are broken in).
+        waiting: the stages to run, in table order (the order the last ties are broken in).
         graph: stage name → the stages whose outputs it reads (`pruneflow.stages.upstream`).
         done: the stages already up to date; the finished ones are added.
         jobs: the most stages at once.
         start: starts a stage, returning its job.
         tick: seconds between polls.
         first: stages that start before any other that is ready at the same time (the early
-            headline's stages and what they read); table order among each group.
+            headline's stages and what they read); `priority` among each group.
         finished: called with each stage that ends and its exit status; a job it returns (the early
             headline) runs beside the stages, outside `jobs`, and keeps timed stages from starting
             until it ends. The schedule does not wait for it when no stage is left.
         sleep: waits `tick` seconds (a virtual clock in the progress estimate).
+        priority: stage name → its rank, highest first among ready stages (`critical_path`); a stage
+            not in it ranks 0; ties, and all stages when it is None or empty, in table order.
 
     Returns:
         What was started, the most at once, and which stages failed.
     """
-    waiting, outcome = sorted(waiting, key=lambda stage: stage.name not in first), Outcome()  # stable sort
+    rank = priority or {}
+    # A stable sort: the table order breaks ties. The order is fixed once: ranks do not change as stages end.
+    waiting = sorted(waiting, key=lambda stage: (stage.name not in first, -rank.get(stage.name, 0.0)))
+    outcome = Outcome()
     running: dict[str, tuple[Job, Stage]] = {}
     beside: list[Job] = []
     while waiting or running:
@@ -83,10 +127,15 @@ def schedule(waiting: list[Stage], graph: dict[str, set[str]], done: set[str], j
                     beside.append(extra)
         beside = [job for job in beside if job.poll() is None]
         exclusive = any(stage.timed for _, stage in running.values())
+        held: float | None = None  # the rank of a ready timed stage that waits for the machine to drain
         for stage in list(waiting):
             if outcome.failed or exclusive or len(running) >= jobs or not graph[stage.name] <= done:
                 continue
+            if held is not None and rank.get(stage.name, 0.0) < held:
+                continue  # started now, it would keep the timed stage on a longer path waiting until it ends
             if stage.timed and (running or beside):
+                if held is None:
+                    held = rank.get(stage.name, 0.0)
                 continue  # a benchmark waits until it has the machine to itself
             running[stage.name] = (start(stage), stage)
             waiting.remove(stage)
