@@ -167,4 +167,4 @@ def test_a_training_stage_shows_keras_epochs_and_a_summary_and_no_noise(
     lines = result.stdout.splitlines()
     assert any(line.startswith("1/") or " - loss: " in line for line in lines)  # Keras' epoch line
     assert lines[-1].startswith("pruneflow: train_dense done in ")
-    assert "models/dense.keras (" in lines[-1] and "MB)" in lines[-1]
+    assert re.search(r"models/dense\.keras \(\d+\.\d (KB|MB)\)", lines[-1]), lines[-1]

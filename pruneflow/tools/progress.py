@@ -19,7 +19,6 @@ runner's order with no timing files) and in its order by critical path, next to 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -29,11 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pruneflow.config import load_config
-from pruneflow.errors import PipelineError, command
+from pruneflow.errors import PipelineError
 from pruneflow.stages import Stage, pipeline_stages, upstream
 from pruneflow.timings import read_stage_timing, stage_timing_file
 from pruneflow.tools.headline import HEADLINE_STAGES
-from pruneflow.tools.scheduler import critical_path, schedule, with_upstream
+from pruneflow.tools.scheduler import jobs_main, critical_path, schedule, with_upstream
 
 # DVC's own time per stage on top of the stage's recorded seconds (hashing, locking, the process start):
 # about 14 s, measured in issue 23 on the 2-core machine (docs/results.md, "Where a cold run's time goes").
@@ -264,18 +263,8 @@ def cold_run(root: Path, jobs: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="A cold make run replayed from the timing files, by the "
-                                                 "runner's rule: table order, critical path, lower bound.")
-    parser.add_argument("--jobs", "-j", type=int, default=2, help="stages at once (default 2)")
-    parser.add_argument("--root", type=Path, default=Path("."), help="the project (default: here)")
-    args = parser.parse_args(argv)
-
-    def action() -> str:
-        if args.jobs < 1:
-            raise PipelineError(f"--jobs {args.jobs}: allowed is 1 or more, e.g. --jobs 2")
-        return cold_run(args.root, args.jobs)
-
-    return command(action)
+    return jobs_main("A cold make run replayed from the timing files, by the runner's rule: table order, "
+                     "critical path, lower bound.", cold_run, argv)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ finds nothing left to do (or does what is left, one stage at a time).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -41,11 +40,11 @@ from pathlib import Path
 
 from pruneflow.config import load_config
 from pruneflow.dvc_cache import stale
-from pruneflow.errors import PipelineError, command
+from pruneflow.errors import PipelineError
 from pruneflow.stages import Stage, pipeline_stages, upstream
 from pruneflow.tools.headline import HEADLINE_STAGES, EarlyHeadline
 from pruneflow.tools.progress import DVC_OVERHEAD_S, Progress, machine_label, recorded_seconds
-from pruneflow.tools.scheduler import Job, Outcome, critical_path, schedule, with_upstream
+from pruneflow.tools.scheduler import jobs_main, Job, Outcome, critical_path, schedule, with_upstream
 
 __all__ = ["Job", "Outcome", "main", "plan", "run", "schedule"]  # schedule's home is pruneflow.tools.scheduler
 
@@ -181,17 +180,7 @@ def run(root: Path, jobs: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", "-j", type=int, default=2, help="stages at once (default 2)")
-    parser.add_argument("--root", type=Path, default=Path("."), help="the project (default: here)")
-    args = parser.parse_args(argv)
-
-    def action() -> str:
-        if args.jobs < 1:
-            raise PipelineError(f"--jobs {args.jobs}: allowed is 1 or more, e.g. --jobs 2")
-        return run(args.root, args.jobs)
-
-    return command(action)
+    return jobs_main(__doc__.splitlines()[0], run, argv)
 
 
 if __name__ == "__main__":

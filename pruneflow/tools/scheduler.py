@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from pruneflow.errors import PipelineError
@@ -149,3 +150,23 @@ def schedule(waiting: list[Stage], graph: dict[str, set[str]], done: set[str], j
         elif waiting:
             raise PipelineError(f"repro: stages {[s.name for s in waiting]} wait for stages that are not planned")
     return outcome
+
+
+def jobs_main(description: str, work: Callable[[Path, int], str], argv: list[str] | None = None) -> int:
+    """The command line of a tool that works on a project with `--jobs` stages at once (the runner, the
+    cold-run replay): `--jobs N` (1 or more, default 2) and `--root DIR`; one line on an error."""
+    import argparse
+
+    from pruneflow.errors import command
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--jobs", "-j", type=int, default=2, help="stages at once (default 2)")
+    parser.add_argument("--root", type=Path, default=Path("."), help="the project (default: here)")
+    args = parser.parse_args(argv)
+
+    def action() -> str:
+        if args.jobs < 1:
+            raise PipelineError(f"--jobs {args.jobs}: allowed is 1 or more, e.g. --jobs 2")
+        return work(args.root, args.jobs)
+
+    return command(action)
