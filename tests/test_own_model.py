@@ -1,6 +1,7 @@
 """Adopting a classifier trained elsewhere (model.file): any of the three file formats, nested or flat,
 logits or probabilities, open or fixed input, becomes one flat model that computes what the user's
-model computes on raw pixels. No training. (Bad files: tests/test_bad_input.py, the model.file cases.)"""
+model computes on raw pixels. No training. (Bad files: tests/test_bad_input.py, the model.file cases; a
+nested keras.applications MobileNetV3Small through every stage: tests/test_own_applications_model.py.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pruneflow.config import ModelConfig
 from pruneflow.families import family
 from pruneflow.model import build_classifier
 from pruneflow.tf_env import keras, tf
-from tests.own_models import applications_classifier, user_classifier
+from tests.own_models import user_classifier
 
 CLASSES = ["a", "b", "c"]
 PIXELS = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
@@ -65,15 +66,6 @@ def test_an_open_input_is_fixed_to_the_data_side(tmp_path: Path) -> None:
     path = _save(original, tmp_path / "open.keras")
     model = adopted(read_model_file(path), path, 32, CLASSES, "none")
     assert tuple(model.input_shape) == (None, 32, 32, 3)
-    np.testing.assert_allclose(model.predict(PIXELS, verbose=0), original.predict(PIXELS, verbose=0), atol=1e-5)
-
-
-def test_a_nested_keras_applications_base_with_hard_swish_arithmetic_is_adopted(tmp_path: Path) -> None:
-    original = applications_classifier(len(CLASSES))
-    path = _save(original, tmp_path / "mnv3.keras")
-    model = adopted(read_model_file(path), path, 32, CLASSES, "none")
-    assert not _nested(model)
-    assert any(type(layer).__name__ == "TFOpLambda" for layer in model.layers)
     np.testing.assert_allclose(model.predict(PIXELS, verbose=0), original.predict(PIXELS, verbose=0), atol=1e-5)
 
 
