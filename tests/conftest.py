@@ -169,7 +169,8 @@ BUILD: dict[str, Any] = {
     "export": {"formats": ["float", "int8"]},
     "bench": {"threads": [1, 2]},
     "sweep": {"sparsities": [0.5]},
-    "sensitivity": {"sparsities": [0.5, 0.9], "target_sparsity": 0.5, "derive": True},
+    # 0.99 as well: the toy loses nothing at 0.9 in any unit, and the derived targets need differing drops
+    "sensitivity": {"sparsities": [0.5, 0.9, 0.99], "target_sparsity": 0.5, "derive": True},
     # channel pruning at half width and one more kept fraction (the flow fans both series out);
     # latency at 64 px stands in for 224 px (the same conversion, a fraction of the timing)
     "channels": {"keep": 0.5, "sweep_keeps": [0.25], "multiple": 4, "epochs": 2, "min_steps": 0, "resolution": 64, "resolution_runs": 20},
@@ -253,9 +254,9 @@ def _locked(path: Path) -> Iterator[None]:
 
 # The shared builds' limit: a build runs inside the first test that asks for it (or waits for it), so
 # while it runs, that test's pytest-timeout alarm (120 s, pyproject.toml) is pushed out to this many
-# seconds, then set back to the time the test had left. Both builds take about 3 min side by side on
-# the 2-core machine (docs/tests.md); a build that grows past this fails every test that needs it.
-BUILD_TIMEOUT_S = 420
+# seconds, then set back to the time the test had left. Side by side on the loaded 2-core machine the
+# flow's build took 8.5 min and DVC's 10 min (docs/tests.md); a build past this fails every test that needs it.
+BUILD_TIMEOUT_S = 900
 
 
 @contextlib.contextmanager

@@ -160,6 +160,8 @@ def _cpu_flags() -> set[str]:
     return set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
 
 
+# Over the suite's 120 s limit by design: two MobileNetV2 conversions: 113 s measured on the loaded 2-core machine.
+@pytest.mark.timeout(240)
 def test_xnnpack_sparse_inference_engages_only_on_cpus_without_avx(tmp_path: Path) -> None:
     """XNNPACK turns its sparse (NCHW, SpMM) path off on x86 CPUs with AVX, where it expects dense AVX
     kernels to win (src/xnnpack/hardware-config.h, xnn_is_chw_compatible_config). When the path runs,

@@ -46,6 +46,8 @@ def _fresh_clone(build: Path, tmp_path: Path) -> Path:
     return clone
 
 
+# Over the suite's 120 s limit by design: the whole flow on a fresh clone: 448 s measured on the loaded 2-core machine.
+@pytest.mark.timeout(420)
 @pytest.mark.slow
 def test_make_flow_on_a_fresh_clone_puts_its_outputs_into_dvcs_cache_and_leaves_nothing_to_rerun(
         dvc_build: Path, flow_build: Path, tmp_path: Path) -> None:

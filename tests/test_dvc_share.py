@@ -145,6 +145,8 @@ def test_exp_run_with_a_set_param_reruns_only_the_stages_reading_it_and_records_
     assert json.loads((exp_repo / "metrics.json").read_text())["setup"]["bench"]["batch"] == BASELINE_BATCH
 
 
+# Over the suite's 120 s limit by design: two queued DVC experiments: 128 s of set-up measured on the loaded 2-core machine.
+@pytest.mark.timeout(300)
 def test_two_queued_experiments_run_side_by_side_each_on_its_own_params(queued: dict) -> None:
     assert queued["most_running"] == 2, "dvc queue start -j 2 never ran the two experiments at once"
     for name, batch in queued["targets"].items():

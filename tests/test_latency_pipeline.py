@@ -25,6 +25,8 @@ def _git_changes(repo: Path) -> set[str]:
     return {line[3:] for line in out.splitlines()}
 
 
+# Over the suite's 120 s limit by design: reruns the seven latency stages and two repros: 402 s measured on the loaded 2-core machine.
+@pytest.mark.timeout(420)
 def test_a_build_committed_on_another_machine_re_measures_only_the_latency_stages_and_only_timing_files_change(
         dvc_build: Path, tmp_path: Path) -> None:
     repo = copy_build(dvc_build, tmp_path / "repo")

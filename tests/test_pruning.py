@@ -54,7 +54,7 @@ def test_target_sparsity_is_reached_within_one_point_on_prunable_layers(pruned) 
     overall = 100.0 * table["zeros"].sum() / table["params"].sum()
     assert abs(overall - 80.0) <= 1.0
     large = table[table["params"] >= 1000]
-    assert len(large) > 10
+    assert len(large) == 3  # the build's toy: branch_3x3_conv, last_conv and head_dense
     assert (large["sparsity_pct"] - 80.0).abs().max() <= 1.0
     # tfmot registers DepthwiseConv2D with no prunable weight: pointwise convs and Dense carry the sparsity
     assert set(table["type"]) == {"Conv2D", "Dense"}

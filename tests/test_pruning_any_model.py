@@ -45,6 +45,8 @@ def _assert_pruned_and_stripped(wrapped: keras.Model, stripped: keras.Model, che
     assert coverage["params"] == stripped.count_params()
 
 
+# Over the suite's 120 s limit by design: ConvNeXtTiny's fine-tune and strip: 112 s measured on the loaded 2-core machine.
+@pytest.mark.timeout(240)
 @pytest.mark.slow
 @pytest.mark.parametrize("family", TFMOT_REFUSES)
 def test_family_tfmot_refuses_is_magnitude_pruned_stripped_and_reloaded(family):

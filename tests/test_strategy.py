@@ -40,6 +40,8 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+# Over the suite's 120 s limit by design: a process that trains and prunes on two replicas: 97 s measured on the loaded 2-core machine.
+@pytest.mark.timeout(240)
 def test_mirrored_strategy_trains_and_prunes_on_two_replicas(tmp_path: Path) -> None:
     (tmp_path / "data" / "raw").mkdir(parents=True)
     # the tiny params' toy architecture (pruneflow/toy.py): the replicated training step traces in

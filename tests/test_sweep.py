@@ -152,6 +152,8 @@ def test_scan_measures_each_unit_alone_and_restores_the_model(dvc_build: Path) -
     assert table["drop_pts"].max() > 0  # pruning a unit to 99 % costs something somewhere
 
 
+# Over the suite's 120 s limit by design: the sweep wave on a 2-worker Dask cluster: 179 s measured on the loaded 2-core machine.
+@pytest.mark.timeout(300)
 @pytest.mark.slow
 def test_sweep_points_pruned_in_parallel_on_dask_equal_the_dvc_build_file_for_file(dvc_build: Path, tmp_path: Path,
                                                                                    monkeypatch) -> None:

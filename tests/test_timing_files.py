@@ -77,6 +77,8 @@ def test_every_output_of_the_flow_in_place_of_dvc_repros_leaves_dvc_status_clean
                for change in changes), sorted(changes)
 
 
+# Over the suite's 120 s limit by design: two forced stage reruns and three DVC checks: 112 s measured on the loaded 2-core machine.
+@pytest.mark.timeout(300)
 def test_a_forced_rerun_of_a_training_stage_and_of_a_timed_stage_leaves_nothing_to_rerun(
         dvc_build: Path, tmp_path: Path) -> None:
     repo = copy_build(dvc_build, tmp_path / "repo")
