@@ -254,8 +254,9 @@ def _locked(path: Path) -> Iterator[None]:
 
 # The shared builds' limit: a build runs inside the first test that asks for it (or waits for it), so
 # while it runs, that test's pytest-timeout alarm (120 s, pyproject.toml) is pushed out to this many
-# seconds, then set back to the time the test had left. Side by side on the loaded 2-core machine the
-# flow's build took 8.5 min and DVC's 10 min (docs/tests.md); a build past this fails every test that needs it.
+# seconds, then set back to the time the test had left. Side by side at the start of a clean-clone suite
+# the flow's build took 6.8 min and DVC's 8.2 min (10 min under load; docs/tests.md); a build past this
+# fails every test that needs it.
 BUILD_TIMEOUT_S = 900
 
 
