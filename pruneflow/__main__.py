@@ -6,24 +6,68 @@
 `python -m pruneflow show` prints the dense-vs-pruned table of the last evaluation, what data and params
 it belongs to, and a warning when `dvc status` says it is stale. `python -m pruneflow preset small` writes a
 named recipe (presets/small.yaml) into params.yaml. Bad input ends
-with one line on stderr and exit status 2; outputs already on disk are left as they were.
+with one line on stderr and exit status 2; outputs already on disk are left as they were. Started by a
+python that lacks the dependencies (a plain shell's `python`, as `.venv/bin/dvc repro` runs dvc.yaml's
+commands), it re-runs itself in the repo's `.venv/bin/python`; with no .venv, a missing module is one
+error line naming `source .venv/bin/activate`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import os
+import re
 import sys
+import tomllib
 from pathlib import Path
 
-from pruneflow.config import MAX_SEED, ChannelPoint, SeedPoint, SweepPoint, load_config
-from pruneflow.errors import PipelineError
-from pruneflow.lineage import metrics_digest
-from pruneflow.phases import process_age_s
-from pruneflow.stages import BY_NAME, CHANNEL_POINT, SEED_RUN, SWEEP_POINT, sweep_stage
+REPO = Path(__file__).resolve().parents[1]
+REEXEC = "PRUNEFLOW_VENV_REEXEC"  # set on the re-run in .venv's python: never a second hop
+
+
+def project_python(venv: Path = REPO / ".venv", prefix: str = sys.prefix,
+                   pyproject: Path = REPO / "pyproject.toml") -> Path | None:
+    """The repo's `.venv/bin/python` when this interpreter is another one that lacks a dependency
+    pyproject.toml lists; None: run here.
+
+    dvc.yaml's commands say `python -m pruneflow <stage>` so that they run in any environment that has
+    the dependencies. From a plain shell, `.venv/bin/dvc repro` hands them to the shell's `python`
+    (no pandas, no TensorFlow): that case re-runs itself in .venv's python. An environment that has
+    every dependency (an activated venv, a conda env) is left alone.
+    """
+    python = venv / "bin" / "python"
+    if os.environ.get(REEXEC) or not python.is_file() or Path(prefix).resolve() == venv.resolve():
+        return None
+    try:
+        requirements = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return None
+    for requirement in requirements:
+        try:
+            importlib.metadata.distribution(re.match(r"[A-Za-z0-9._-]+", requirement).group(0))
+        except importlib.metadata.PackageNotFoundError:
+            return python
+    return None
+
+
+def missing_module_line(exc: ModuleNotFoundError) -> str | None:
+    """The one error line for a dependency this interpreter lacks (None for a module of the project
+    itself: a bug, whose traceback should show)."""
+    if (exc.name or "pruneflow").split(".")[0] in {"pruneflow", "tasks", "flows"}:
+        return None
+    return (f"pruneflow: error: this python ({sys.executable}) has no module {exc.name!r}: run "
+            "`source .venv/bin/activate` first (`make run` creates .venv), or `pip install -e .` into this python")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one stage (or `show`); return the process exit status."""
+    from pruneflow.config import MAX_SEED, ChannelPoint, SeedPoint, SweepPoint, load_config
+    from pruneflow.errors import PipelineError
+    from pruneflow.lineage import metrics_digest
+    from pruneflow.phases import process_age_s
+    from pruneflow.stages import BY_NAME, CHANNEL_POINT, SEED_RUN, SWEEP_POINT, sweep_stage
+
     parser = argparse.ArgumentParser(prog="python -m pruneflow", description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=[*BY_NAME, "show", "preset"])
     parser.add_argument("name", nargs="?", help="preset only: the preset's name (presets/<name>.yaml)")
@@ -39,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.name is None:
                 raise PipelineError(f"preset: give a name; allowed: {', '.join(preset_names())}")
-            changed = apply_preset(args.name, Path(args.params))
-            print(f"preset {args.name}: {len(changed)} key(s) written into {args.params}: {', '.join(changed)}")
+            print(apply_preset(args.name, Path(args.params)).summary(args.name, Path(args.params)))
             return 0
         cfg = load_config(args.params)
         if args.stage == SWEEP_POINT:
@@ -64,19 +107,26 @@ def main(argv: list[str] | None = None) -> int:
             )
             from pruneflow.provenance import source_line, stale_warning
             from pruneflow.comparisons import format_significance
+            from pruneflow.io import read_json
+            from pruneflow.points import same_plan_as
+            from pruneflow.report.notes import skipped_notes
             from pruneflow.review import format_headline
             from pruneflow.timings import read_run_metrics
 
             metrics = read_run_metrics(cfg.paths.metrics, cfg.paths.timings)
+            # channel_bench's table: why a model is absent, repeated plans, the side channel latency was timed at
+            table = read_json(cfg.paths.channel_bench) if Path(cfg.paths.channel_bench).is_file() else {}
             print(source_line(metrics, metrics_digest(cfg)))
-            print(format_headline(metrics))
+            print(format_headline(metrics, table.get("not_applicable")))
             print(f"Latencies measured on: {metrics.get('machine') or 'an unrecorded machine (a run from before reports/machine.json)'}")
-            warning = stale_warning()
+            warning = stale_warning(cfg)
             if warning:
                 print(warning, file=sys.stderr)
             print(format_table(metrics))
             print(format_variants(metrics))
-            print(format_channels(metrics))
+            print(format_channels(metrics, leave_out=same_plan_as(table.get("models") or {})))
+            for note in skipped_notes(table):
+                print(note)
             print(format_significance(metrics))
         else:
             BY_NAME[args.stage].run(cfg, startup_s=process_age_s() or 0.0)
@@ -87,6 +137,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from pruneflow.console import run_stage_command
+    python = project_python()
+    if python is not None:
+        os.environ[REEXEC] = "1"
+        os.execv(python, [str(python), "-m", "pruneflow", *sys.argv[1:]])
+    try:
+        from pruneflow.console import run_stage_command
 
-    sys.exit(run_stage_command(main, sys.argv[1:]))
+        sys.exit(run_stage_command(main, sys.argv[1:]))
+    except ModuleNotFoundError as exc:
+        line = missing_module_line(exc)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        sys.exit(2)

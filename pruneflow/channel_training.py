@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from pruneflow.channels import ChannelGraph, group_widths, prune_channels
+from pruneflow.channels.plan import nothing_to_remove
 from pruneflow.config import Config, SweepPoint
 from pruneflow.data import load_classes, load_split
 from pruneflow.errors import require
@@ -39,7 +40,17 @@ from pruneflow.model import (
     save_model,
     seed_everything,
 )
-from pruneflow.points import FLOAT_FILE, INT8_FILE, LOG_FILE, MODEL_FILE, POINT_FILE, PREDICTIONS_FILE, WIDTHS_FILE
+from pruneflow.points import (
+    FLOAT_FILE,
+    INT8_FILE,
+    LOG_FILE,
+    MODEL_FILE,
+    POINT_FILE,
+    PREDICTIONS_FILE,
+    WIDTHS_FILE,
+    is_model,
+    read_point,
+)
 from pruneflow.schedule import epochs_for, steps_per_epoch
 from pruneflow.scoring import score_point
 from pruneflow.sweep import point_config, prune_and_write
@@ -107,7 +118,8 @@ def write_model(model: keras.Model, cfg: Config, out_dir: Path, identity: dict[s
                 extra: dict[str, Any] | None = None, log: EpochLog | None = None,
                 widths: pd.DataFrame | None = None) -> dict[str, Any]:
     """Replace `out_dir` with the model, its float and int8 TFLite files, its epoch log, widths and
-    `point.json` (accuracy, MACs, params, sizes); return the point record."""
+    `point.json` (accuracy, MACs, params, sizes; with `widths`, every group's kept width, by which the
+    report tells two points of one plan apart from two results); return the point record."""
     train_images, _ = load_split(cfg.paths.prepared, "train")
     test = load_split(cfg.paths.prepared, "test")
     with atomic_dir(out_dir) as tmp:
@@ -123,6 +135,7 @@ def write_model(model: keras.Model, cfg: Config, out_dir: Path, identity: dict[s
             pd.DataFrame(log.rows).to_csv(tmp / LOG_FILE, index=False)
         if widths is not None:
             widths.to_csv(tmp / WIDTHS_FILE, index=False)
+            point["kept_channels"] = {str(row.group): int(row.channels_after) for row in widths.itertuples()}
         (tmp / POINT_FILE).write_text(json.dumps(point, indent=2) + "\n")
     return point
 
@@ -135,15 +148,26 @@ def widths_table(before: keras.Model, after: keras.Model, scope: str) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def write_record(out_dir: Path, point: dict[str, Any]) -> dict[str, Any]:
+    """Replace `out_dir` with `point.json` alone: a point that is not a model says why; return it."""
+    with atomic_dir(out_dir) as tmp:
+        (tmp / POINT_FILE).write_text(json.dumps(point, indent=2) + "\n")
+    return point
+
+
 def channel_point(cfg: Config, keep: float, out_dir: Path) -> dict[str, Any]:
-    """Channel-prune the saved dense model to `keep`, fine-tune, and write the point's folder."""
-    train, val = (load_split(cfg.paths.prepared, split) for split in ("train", "val"))
+    """Channel-prune the saved dense model to `keep`, fine-tune, and write the point's folder; a plan
+    that removes no channel (checked first, no training) writes only the record saying so."""
     dense = load_model(require(cfg.paths.dense_model, "train_dense"))
-    dense_macs = count_macs(dense)
-    model, log = channel_prune(dense, cfg, keep, train, val)
     c = cfg.channels
     identity = {"point": f"channel-{keep}", "kind": "channel", "keep": keep, "scope": c.scope,
                 "criterion": c.criterion, "schedule": c.schedule, "multiple": c.multiple}
+    nothing = nothing_to_remove(ChannelGraph(dense), keep, c.scope, c.multiple)
+    if nothing is not None:
+        return write_record(out_dir, {**identity, **nothing.record()})
+    train, val = (load_split(cfg.paths.prepared, split) for split in ("train", "val"))
+    dense_macs = count_macs(dense)
+    model, log = channel_prune(dense, cfg, keep, train, val)
     return write_model(model, cfg, out_dir, identity,
                        {"dense_macs": dense_macs, "mac_ratio_x": dense_macs / count_macs(model)},
                        log, widths_table(dense, model, c.scope))
@@ -151,7 +175,11 @@ def channel_point(cfg: Config, keep: float, out_dir: Path) -> dict[str, Any]:
 
 def stacked(cfg: Config) -> dict[str, Any]:
     """Magnitude-prune the channel-pruned model to `channels.stacked_sparsity` (the prune recipe), strip,
-    export; write `paths.stacked`."""
+    export; write `paths.stacked` (only the record saying why, where the channel model is none)."""
+    channel = read_point(cfg.paths.channel, "channel_prune")
+    if not is_model(channel):
+        return write_record(cfg.paths.stacked, {"point": "stacked", "kind": "stacked", "applicable": False,
+                                                "reason": f"no channel-pruned model to stack on: {channel['reason']}"})
     base = cfg.model_copy(update={"paths": cfg.paths.model_copy(update={"dense_model": cfg.paths.channel / MODEL_FILE})})
     point = point_config(base, SweepPoint(cfg.channels.stacked_sparsity, cfg.prune.schedule))
     return prune_and_write(point, cfg.paths.stacked, {"point": "stacked", "kind": "stacked", "keep": cfg.channels.keep,
@@ -196,11 +224,12 @@ def uniform_baseline(cfg: Config) -> dict[str, Any]:
     `paths.uniform_baseline`. Where it does not apply (`baseline_not_applicable`) the folder holds only
     `point.json`, saying why: the run goes on and the report says so."""
     reason = baseline_not_applicable(cfg)
+    channel_record = {} if reason else read_point(cfg.paths.channel, "channel_prune")
+    if not reason and not is_model(channel_record):
+        reason = f"no channel-pruned model to match: {channel_record['reason']}"
     if reason:
-        point = {"point": "uniform-width", "kind": "uniform_width", "applicable": False, "reason": reason}
-        with atomic_dir(cfg.paths.uniform_baseline) as tmp:
-            (tmp / POINT_FILE).write_text(json.dumps(point, indent=2) + "\n")
-        return point
+        return write_record(cfg.paths.uniform_baseline, {"point": "uniform-width", "kind": "uniform_width",
+                                                         "applicable": False, "reason": reason})
     prepared = cfg.paths.prepared
     channel = load_model(require(cfg.paths.channel / MODEL_FILE, "channel_prune"))
     target = count_macs(channel)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from pruneflow.config import Config
 from pruneflow.errors import PipelineError, require
-from pruneflow.points import PREDICTION_COLUMNS, PREDICTIONS_FILE, read_point
+from pruneflow.points import PREDICTION_COLUMNS, PREDICTIONS_FILE, is_model, read_point
 from pruneflow.significance import Paired, drop_verdict, paired, resolving_size
 
 INT8_COLLAPSE_PTS = 2.0   # an int8 file this many points below its float twin is flagged in the report and `make show`
@@ -35,7 +35,9 @@ def point_folders(cfg: Config) -> dict[str, tuple[Path, str]]:
     """Every trained point whose folder holds a `predictions.csv`: its table name → (folder, producer).
 
     Names are those of the channel_bench table (channel models) and the sweep table (sweep points);
-    the uniform-width baseline is left out where it does not apply.
+    a channel model (channel point, stacked, uniform-width baseline, budgeted model) is left out where its
+    `point.json` says it is no model (a plan that removes nothing, a baseline that does not apply, a budget
+    no allocation reaches).
     """
     p = cfg.paths
     folders: dict[str, tuple[Path, str]] = {}
@@ -45,14 +47,14 @@ def point_folders(cfg: Config) -> dict[str, tuple[Path, str]]:
             folders[point.name] = (p.sweep / point.name, f"sweep_point --sparsity {point.sparsity} --schedule {point.schedule}")
     if cfg.sensitivity.derive:
         folders[read_point(p.derived, "sweep_derived")["point"]] = (p.derived, "sweep_derived")
-    folders["channel"] = (p.channel, "channel_prune")
-    for keep in cfg.channels.sweep_keeps:
-        folders[f"channel-{keep}"] = (p.channel_sweep / str(keep), f"channel_point --keep {keep}")
-    folders["stacked"] = (p.stacked, "stacked")
-    if read_point(p.uniform_baseline, "uniform_baseline").get("applicable", True):
-        folders["uniform_width"] = (p.uniform_baseline, "uniform_baseline")
-    for budget in cfg.channels.budgets():
-        folders[f"budget-{budget.name}"] = (p.channel_budget / budget.name, "channel_budget")
+    channels = {"channel": (p.channel, "channel_prune"),
+                **{f"channel-{keep}": (p.channel_sweep / str(keep), f"channel_point --keep {keep}")
+                   for keep in cfg.channels.sweep_keeps},
+                "stacked": (p.stacked, "stacked"), "uniform_width": (p.uniform_baseline, "uniform_baseline"),
+                **{f"budget-{b.name}": (p.channel_budget / b.name, "channel_budget") for b in cfg.channels.budgets()}}
+    for name, (folder, producer) in channels.items():
+        if is_model(read_point(folder, producer)):  # a point that is no model wrote only why (no predictions)
+            folders[name] = (folder, producer)
     return folders
 
 

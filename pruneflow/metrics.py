@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 from pathlib import Path
+from collections.abc import Collection
 from typing import Any
 
 import pandas as pd
@@ -87,6 +88,28 @@ TABLE_ROWS = (
 )
 
 
+def speedup_spread(x: float, q25: float | None, q75: float | None, median: float | None = None) -> str:
+    """What follows a printed speed-up `x`: ` (paired rounds' quartiles a–bx)`, '' without quartiles. A
+    ratio of medians can lie outside the per-round ratios' quartiles ("1.13x (… quartiles 1.00–1.04x)"):
+    then the two are named as different statistics, so no value is printed outside its own interval."""
+    if q25 is None or q75 is None:
+        return ""
+    if round(q25, 2) <= round(x, 2) <= round(q75, 2):
+        return f" (paired rounds' quartiles {q25:.2f}–{q75:.2f}x)"
+    centre = "" if median is None else f"median {median:.2f}x, "
+    return f" (a ratio of medians; the paired rounds' ratios have {centre}quartiles {q25:.2f}–{q75:.2f}x)"
+
+
+def bench_speedup(metrics: dict[str, Any]) -> tuple[float, str, str]:
+    """comparison.latency_p50_speedup_x (pruned float TFLite over dense float: the bench stage's p50s at
+    the first thread count), the benchmark that measured it, and its spread from the same rounds."""
+    x = metrics["comparison"]["latency_p50_speedup_x"]
+    threads = f"threads_{metrics.get('setup', {}).get('latency_threads', 1)}"
+    paired = metrics.get("variants", {}).get("pruned.float", {}).get(threads, {})
+    stat = lambda q: paired.get(f"batch1_vs_dense_float_paired_{q}_x")  # noqa: E731
+    return x, f"bench stage, {threads.replace('_', ' ')}", speedup_spread(x, stat("q25"), stat("q75"), stat("median"))
+
+
 def _cell(value: float | None) -> str:
     if value is None:
         return "-"
@@ -118,6 +141,9 @@ def comparison_rows(metrics: dict[str, Any]) -> pd.DataFrame:
     for label, key, change in TABLE_ROWS:
         delta = metrics["comparison"].get(change) if change else None
         shown = "" if delta is None else f"{delta:.2f}x" if change.endswith("_x") else f"{delta:+.2f}"
+        if change == "latency_p50_speedup_x" and delta is not None:  # another benchmark times it too: name this one
+            x, bench, spread = bench_speedup(metrics)
+            shown = f"{x:.2f}x ({bench}{'; ' + spread[2:-1] if spread else ''})"
         if change in _PAIRED_ROWS and delta is not None:
             shown = paired_cell(metrics.get("significance"), _PAIRED_ROWS[change], delta, digits=2)
         rows.append({"metric": label, "dense": _cell(metrics["dense"].get(key)),
@@ -203,7 +229,7 @@ def _channel_settings(record: dict[str, Any]) -> list[str]:
 def channel_rows(channels: dict[str, dict[str, Any]], significance: dict[str, Any] | None = None) -> pd.DataFrame:
     """One display row per model of metrics.json's `channels` section: accuracy, MACs, parameters, float
     and int8 TFLite bytes (raw, gzip), and batch-1 p50 per side and thread count with the speed-up over
-    dense in the same format. Shared by `make show` and the report, so both always agree.
+    dense in the same format [its paired rounds' quartiles]. Shared by `make show` and the report.
 
     Args:
         channels: model → its numeric record plus `<fmt>_p50_<setting>_ms` and `<fmt>_speedup_<setting>_x`.
@@ -231,14 +257,18 @@ def channel_rows(channels: dict[str, dict[str, Any]], significance: dict[str, An
             where = setting.replace("px_threads_", "px t")
             for fmt in ("float", "int8"):
                 row[f"{fmt} p50 ms {where}"] = f"{r[f'{fmt}_p50_{setting}_ms']:.3f}"
-                row[f"{fmt} speed-up {where}"] = f"{r[f'{fmt}_speedup_{setting}_x']:.2f}x"
+                x, q25, q75 = (r.get(f"{fmt}_speedup{q}_{setting}_x") for q in ("", "_paired_q25", "_paired_q75"))
+                inside = None not in (q25, q75) and speedup_spread(x, q25, q75).startswith(" (paired")
+                row[f"{fmt} speed-up {where}"] = f"{x:.2f}x" + (f" [{q25:.2f}–{q75:.2f}]" if inside else "")
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def format_channels(metrics: dict[str, Any]) -> str:
-    """The channel-pruning table printed after a run ('' when the metrics have no `channels` section)."""
-    rows = channel_rows(metrics.get("channels") or {}, metrics.get("significance"))
+def format_channels(metrics: dict[str, Any], leave_out: Collection[str] = ()) -> str:
+    """The channel-pruning table printed after a run ('' when the metrics have no `channels` section),
+    without the models in `leave_out` (points that repeat another's plan: the report lists them once)."""
+    kept = {name: row for name, row in (metrics.get("channels") or {}).items() if name not in leave_out}
+    rows = channel_rows(kept, metrics.get("significance"))
     return "" if rows.empty else rows.set_index("model").to_string()
 
 

@@ -37,3 +37,27 @@ def read_point(directory: Path, producer: str) -> dict[str, Any]:
         return json.loads(path.read_text())
     except ValueError:
         raise PipelineError(f"{path}: not JSON; run `python -m pruneflow {producer}` (or dvc repro) again") from None
+
+
+def is_model(point: dict[str, Any]) -> bool:
+    """Whether a point's folder holds a model: False for a record that says why there is none (a
+    channel plan with nothing to remove, a baseline that does not apply)."""
+    return bool(point.get("applicable", True))
+
+
+def same_plan_as(records: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Each channel point whose kept widths (`kept_channels`, every group's width after pruning) equal
+    an earlier point's → that earlier point's name: one plan, so one model trained twice, not two
+    results. Records without widths (not channel models, runs from before them) are left out."""
+    first: dict[str, str] = {}
+    same: dict[str, str] = {}
+    for name, record in records.items():
+        widths = record.get("kept_channels")
+        if not widths or not is_model(record):
+            continue
+        key = json.dumps(widths, sort_keys=True)
+        if key in first:
+            same[name] = first[key]
+        else:
+            first[key] = name
+    return same

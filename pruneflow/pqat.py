@@ -87,7 +87,8 @@ def pqat_model(pruned: keras.Model, cfg: Config, train: tuple[np.ndarray, np.nda
                 annotate_for_qat(pruned), tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
             )
     except (RuntimeError, ValueError, TypeError, KeyError) as exc:  # tfmot's refusals have no common base
-        raise PqatNotApplicable(f"tfmot's QAT refuses this model ({(str(exc).splitlines() or [''])[0][:200]})") from None
+        # tfmot's first line names the layer and the way out (a QuantizeConfig): kept whole, never cut mid-word
+        raise PqatNotApplicable(f"tfmot's QAT refuses this model ({(str(exc).splitlines() or [''])[0]})") from None
     compile_classifier(qat, cfg.quantize.pqat_learning_rate, cfg.train.weight_decay)
     fit(qat, train, val, cfg.train, cfg.seed, cfg.quantize.pqat_epochs, callbacks)
     return qat

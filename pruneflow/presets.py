@@ -1,5 +1,7 @@
 """Named params presets: `presets/<name>.yaml` holds only the keys a recipe changes; `python -m pruneflow
 preset <name>` writes them into params.yaml, keeping its comments, after checking the result validates.
+Only values that differ are written and counted; with `model.file` set (an adopted model), the input side
+stays the file's.
 
 So a preset is reviewed as a params.yaml diff, like any other change, and DVC sees ordinary params.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +99,53 @@ def edit_params_text(text: str, overrides: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def apply_preset(name: str, params: Path) -> list[str]:
-    """Write preset `name` into `params`; return the changed keys (dotted).
+# Keys an adopted model (`model.file`) fixes: its input side is the file's, so a preset leaves it alone.
+FIXED_BY_MODEL_FILE = ("data.image_size",)
 
+
+@dataclass(frozen=True)
+class PresetEdit:
+    """What `apply_preset` did: each key whose value changed (dotted key → (before, after)), and each
+    key the preset sets that was left as it is on purpose (dotted key → why). True when it wrote anything."""
+
+    changed: dict[str, tuple[Any, Any]]
+    kept: dict[str, str]
+
+    def __bool__(self) -> bool:
+        return bool(self.changed)
+
+    def summary(self, name: str, params: Path) -> str:
+        """One line for the console: what changed, old → new, and what was kept and why."""
+        if self.changed:
+            line = (f"preset {name}: {len(self.changed)} key(s) changed in {params}: "
+                    + ", ".join(f"{key} {_scalar(old)} → {_scalar(new)}" for key, (old, new) in self.changed.items()))
+        else:
+            line = f"preset {name}: {params} already has every value; nothing written"
+        return line + "".join(f"; {key} {why}" for key, why in self.kept.items())
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as params values (1 and 1.0 alike, True and 1 not)."""
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+def _nest(flat: dict[tuple[str, ...], Any]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for path, value in flat.items():
+        node = tree
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return tree
+
+
+def apply_preset(name: str, params: Path) -> PresetEdit:
+    """Write into `params` the values of preset `name` that differ from it, except the keys an adopted
+    model fixes (`FIXED_BY_MODEL_FILE`, when params sets `model.file`).
+
+    Returns:
+        The keys changed (before, after) and the keys kept, with why; `params` is not rewritten when
+        nothing changed.
     Raises:
         PipelineError: an unknown preset, or a result that does not validate (params left as it was).
     """
@@ -111,10 +158,21 @@ def apply_preset(name: str, params: Path) -> list[str]:
         text = params.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PipelineError(f"{params}: cannot read params file ({type(exc).__name__}); give --params a params.yaml") from None
-    merged = apply_overrides(yaml.safe_load(text) or {}, overrides)
-    edited = edit_params_text(text, overrides)
-    if yaml.safe_load(edited) != merged:  # the line editor must give exactly the merged params
-        raise PipelineError(f"{params}: could not edit in place for preset {name!r}; apply presets/{name}.yaml by hand")
-    parse_config(merged, f"{params} with preset {name}")
-    params.write_text(edited, encoding="utf-8")
-    return [".".join(path) for path in _flat(overrides)]
+    current = yaml.safe_load(text) or {}
+    now, wanted = _flat(current), _flat(overrides)
+    kept = {}
+    if now.get(("model", "file")) is not None:
+        for key in FIXED_BY_MODEL_FILE:
+            path = tuple(key.split("."))
+            if path in wanted and not _same(wanted[path], now.get(path)):
+                kept[key] = f"kept at {_scalar(now.get(path))}: set by model.file"
+    changes = {path: value for path, value in wanted.items()
+               if ".".join(path) not in kept and (path not in now or not _same(now[path], value))}
+    if changes:
+        merged = apply_overrides(current, _nest(changes))
+        edited = edit_params_text(text, _nest(changes))
+        if yaml.safe_load(edited) != merged:  # the line editor must give exactly the merged params
+            raise PipelineError(f"{params}: could not edit in place for preset {name!r}; apply presets/{name}.yaml by hand")
+        parse_config(merged, f"{params} with preset {name}")
+        params.write_text(edited, encoding="utf-8")
+    return PresetEdit({".".join(path): (now.get(path), value) for path, value in changes.items()}, kept)

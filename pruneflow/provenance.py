@@ -1,5 +1,7 @@
 """What the numbers belong to: the data source, its size and the params digest a metrics file was made
-with, and whether `dvc status` says the pipeline's outputs are stale (`python -m pruneflow show`)."""
+with, and whether `dvc status` says the pipeline's outputs are stale (`python -m pruneflow show`): stale
+numbers when a stage metrics.json depends on changed, only unfinished later stages (report, sweep) after a
+partial `dvc repro evaluate`."""
 
 from __future__ import annotations
 
@@ -9,7 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pruneflow.config import Config
 from pruneflow.dvc_cache import stale
+from pruneflow.stages import STAGES, pipeline_stages, upstream
+
+# The stage that writes metrics.json (evaluate), as the stage table says.
+METRICS_STAGE = next(stage.name for stage in STAGES if any(out.key == "paths.metrics" for out in stage.outs))
 
 
 def source_line(metrics: dict[str, Any], digest_now: str) -> str:
@@ -27,19 +34,64 @@ def source_line(metrics: dict[str, Any], digest_now: str) -> str:
             f"{made or 'not recorded'}{same}")
 
 
-def stale_warning(root: Path = Path(".")) -> str | None:
-    """One warning line when `dvc status` lists changed stages (None when up to date); a line saying
-    why when the status cannot be read."""
+def metrics_stages(cfg: Config) -> set[str]:
+    """The stages metrics.json depends on: evaluate and every stage upstream of it (the stage table's graph)."""
+    graph = upstream(pipeline_stages(cfg), cfg)
+    seen, todo = {METRICS_STAGE}, [METRICS_STAGE]
+    while todo:
+        for name in graph.get(todo.pop(), set()) - seen:
+            seen.add(name)
+            todo.append(name)
+    return seen
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
+
+
+def later_stages(cfg: Config) -> set[str]:
+    """The stages after metrics.json (report, sweep): every stage of this config that evaluate does not read."""
+    return {stage.name for stage in pipeline_stages(cfg)} - metrics_stages(cfg)
+
+
+def stale_message(changed: list[str], later: set[str], metrics: str = "metrics.json") -> str | None:
+    """What `show` says of the stages `dvc status` lists: a warning when one that `metrics` depends on
+    changed; a note naming the `later` stages (report, sweep) when only they have not run, as after
+    `dvc repro evaluate`; None when none changed. Any stage not known to come later (one the table of
+    this config does not list) counts as feeding: better a warning too many than stale numbers called current.
+
+    Args:
+        changed: stage names `dvc status` lists (always-run stages already left out).
+        later: `later_stages(cfg)`.
+        metrics: the metrics file's path, for the message.
+    Returns:
+        One line, or None.
+    """
+    before = sorted(name for name in changed if name not in later)
+    after = sorted(name for name in changed if name in later)
+    if before:
+        later = f"; later stages not yet run either: {_listed(after)}" if after else ""
+        return (f"warning: these metrics are stale: dvc status lists {len(before)} changed stage(s) that "
+                f"{metrics} depends on ({_listed(before)}){later}; run `make run` (dvc repro) to refresh them")
+    if after:
+        return f"note: {metrics} is current; later stages not yet run: {_listed(after)} (run `dvc repro` for them)"
+    return None
+
+
+def dvc_status(root: Path = Path(".")) -> dict[str, Any] | None:
+    """`dvc status --json` in `root`, or None when it cannot be run or read."""
     try:
         done = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=root, capture_output=True,
                               text=True, timeout=300, check=False)
-        changed = sorted(stale(json.loads(done.stdout or "null") or {})) if done.returncode == 0 else None
+        return (json.loads(done.stdout or "null") or {}) if done.returncode == 0 else None
     except (OSError, ValueError, subprocess.TimeoutExpired):
-        changed = None
-    if changed is None:
-        return "warning: could not run `dvc status`; these metrics may not match params.yaml and the code"
-    if not changed:
         return None
-    names = ", ".join(changed[:6]) + (", …" if len(changed) > 6 else "")
-    return (f"warning: these metrics are stale: dvc status lists {len(changed)} changed stage(s) ({names}); "
-            "run `make run` (dvc repro) to refresh them")
+
+
+def stale_warning(cfg: Config, root: Path = Path(".")) -> str | None:
+    """`stale_message` for `dvc status` in `root` (the always-run machine stage left out); a line saying
+    why when the status cannot be read."""
+    status = dvc_status(root)
+    if status is None:
+        return "warning: could not run `dvc status`; these metrics may not match params.yaml and the code"
+    return stale_message(sorted(stale(status)), later_stages(cfg), str(cfg.paths.metrics))

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pruneflow.metrics import flatten
+from pruneflow.metrics import flatten, speedup_spread
 from pruneflow.significance import Paired
 from pruneflow.timings import is_timing
 
@@ -71,22 +71,39 @@ def headline_rows(flat: Flat) -> list[dict[str, str]]:
 
     return [{"model": m.label, "test accuracy %": value(m.accuracy, 1), "sparsity %": value(m.sparsity, 1),
              "bytes": value(m.size, 0), "gzip bytes": value(m.gzip, 0), "MACs (M)": value(m.macs, 2, 1e-6),
-             "p50 ms": value(m.p50, 3), "speed-up vs dense": "1.00x" if m.speedup is None else
-             (value(m.speedup, 2) + "x" if flat.get(m.speedup) is not None else "–")}
+             "p50 ms": value(m.p50, 3), "speed-up vs dense": "1.00x" if m.speedup is None else _speed(m.speedup, flat)}
             for m in headline_models(flat)]
 
 
-def format_headline(metrics: dict[str, Any]) -> str:
-    """The printed headline of one run (nested metrics, timings merged): a fixed-width table."""
+def _speed(key: str, flat: Flat) -> str:
+    """A headline speed-up with the quartiles of its benchmark's paired rounds (`metrics.speedup_spread`)."""
+    x, source = flat.get(key), _noise_key(key, flat)
+    if x is None:
+        return "–"
+    q25, q75 = next(((flat[a], flat[b]) for a, b in _quartile_keys(source) if a in flat and b in flat), (None, None))
+    return f"{x:.2f}x{speedup_spread(x, q25, q75, flat.get(f'{source[:-2]}_paired_median_x'))}"
+
+
+def absent_lines(flat: Flat, not_applicable: Mapping[str, str] | None) -> list[str]:
+    """A line per headline model the run has no model for, with channel_bench's reason (its
+    `not_applicable`: a channel plan that removes nothing is no model, so it gets no row)."""
+    return [f"{label}: no model — {(not_applicable or {})[name]}" for name, label in HEADLINE_MODELS
+            if name in (not_applicable or {}) and f"channels.{name}.test_accuracy_pct" not in flat]
+
+
+def format_headline(metrics: dict[str, Any], not_applicable: Mapping[str, str] | None = None) -> str:
+    """The printed headline of one run (nested metrics, timings merged): a fixed-width table, then why
+    a model is absent (`not_applicable`: channel_bench's table's, model name → reason)."""
     flat = flatten(metrics)
     rows = headline_rows(flat)
     if not rows:
         return ""
     widths = {col: max(len(col), *(len(r[col]) for r in rows)) for col in rows[0]}
     line = lambda r: "  ".join(r[c].ljust(widths[c]) if c == "model" else r[c].rjust(widths[c]) for c in widths)  # noqa: E731
+    bench = "channel_bench" if headline_models(flat)[0].accuracy.startswith("channels.") else "bench"
     title = (f"Headline: float TFLite, p50 at batch 1 ({flat.get('data.image_size')} px, "
-             f"{flat.get('setup.latency_threads', 1)} thread), every model in one interleaved benchmark")
-    return "\n".join([title, line({c: c for c in widths}), *(line(r) for r in rows)])
+             f"{flat.get('setup.latency_threads', 1)} thread), every model in one interleaved benchmark ({bench} stage)")
+    return "\n".join([title, line({c: c for c in widths}), *(line(r) for r in rows), *absent_lines(flat, not_applicable)])
 
 
 # ---- noise: the run's own spread around a timing, from the same benchmark
@@ -124,12 +141,14 @@ def noise_band(key: str, flat: Flat) -> tuple[float, float] | None:
         return None
     key_for_noise = _noise_key(key, flat)
     if key_for_noise.endswith("_x"):
-        # The quartiles' distances from the ratio they belong to, laid around this value (the same
-        # number when the key is the bench's own ratio).
-        centre = flat.get(key_for_noise, value)
+        # The quartiles' distances from the paired ratios' median (a channel speed-up is that median; the
+        # bench records it beside its ratio of medians), laid around this value, which the band always holds.
+        centre = flat.get(f"{key_for_noise[:-2]}_paired_median_x", flat.get(key_for_noise, value))
         for q25, q75 in _quartile_keys(key_for_noise):
             if q25 in flat and q75 in flat:
-                return value - (centre - flat[q25]), value + (flat[q75] - centre)
+                low, high = flat[q25], flat[q75]
+                centre = centre if low <= centre <= high else (low + high) / 2
+                return value - (centre - low), value + (high - centre)
         return None
     if key_for_noise.endswith("_ms"):
         iqr = re.sub(r"_(p50|p95|p5|mean)_", "_iqr_", key_for_noise)

@@ -17,7 +17,7 @@ from pruneflow.config import Config
 from pruneflow.data import load_split
 from pruneflow.errors import require
 from pruneflow.model import load_model
-from pruneflow.points import FLOAT_FILE, INT8_FILE, read_point
+from pruneflow.points import FLOAT_FILE, INT8_FILE, is_model, read_point
 from pruneflow.scoring import score_point
 from pruneflow.tflite import TFLiteRunner, exported, representative_data, tflite_kind, to_tflite
 from pruneflow.timing import interleaved_ms, speedup, summarize
@@ -76,7 +76,8 @@ def exported_point(cfg: Config, name: str, model_path: Path, test: tuple[np.ndar
 def collect_points(cfg: Config, test: tuple[np.ndarray, np.ndarray], scratch: Path
                    ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, dict[str, Path]]]:
     """The dense baseline, every point in sparsity order (the main prune's own target taken from the main
-    pipeline, not retrained) and the derived point, with each one's float and int8 files.
+    pipeline, not retrained), the derived point and the channel and budget series (`channel_series`),
+    with each one's float and int8 files.
 
     Returns:
         The dense record, the point records and point name → {"float": file, "int8": file}.
@@ -98,21 +99,28 @@ def collect_points(cfg: Config, test: tuple[np.ndarray, np.ndarray], scratch: Pa
         derived = read_point(p.derived, "sweep_derived")
         points.append(derived)
         files[derived["point"]] = {"float": p.derived / FLOAT_FILE, "int8": p.derived / INT8_FILE}
-    # The second series: channel-pruned models by kept fraction (the main one and channels.sweep_keeps).
+    series, series_files = channel_series(cfg)
+    return dense, points + series, {**files, **series_files}
+
+
+def channel_series(cfg: Config) -> tuple[list[dict[str, Any]], dict[str, dict[str, Path]]]:
+    """The second series, channel-pruned models by kept fraction (the main one and `channels.sweep_keeps`,
+    widest first), then the third, models pruned to a latency budget: their records and float/int8 files.
+    A point that is no model (a plan that removes nothing, a budget no allocation reaches) wrote only
+    why: channel_bench's table and the report say so; this table has no row for it."""
+    p = cfg.paths
+    points, files = [], {}
     folders = {cfg.channels.keep: (p.channel, "channel_prune")}
     folders.update({keep: (p.channel_sweep / str(keep), f"channel_point --keep {keep}") for keep in cfg.channels.sweep_keeps})
-    for keep in sorted(folders, reverse=True):
-        folder, producer = folders[keep]
+    found = [(*folders[keep], ()) for keep in sorted(folders, reverse=True)]
+    found += [(p.channel_budget / b.name, "channel_budget", ("budget", "predicted_ms")) for b in cfg.channels.budgets()]
+    for folder, producer, dropped in found:
         record = read_point(folder, producer)
-        points.append(record)
+        if not is_model(record):
+            continue
+        points.append({key: value for key, value in record.items() if key not in dropped})
         files[record["point"]] = {"float": folder / FLOAT_FILE, "int8": folder / INT8_FILE}
-    # The third series: models pruned to a latency budget (channels.budget and budget_series).
-    for budget in cfg.channels.budgets():
-        folder = p.channel_budget / budget.name
-        record = read_point(folder, "channel_budget")
-        points.append({key: value for key, value in record.items() if key not in ("budget", "predicted_ms")})
-        files[record["point"]] = {"float": folder / FLOAT_FILE, "int8": folder / INT8_FILE}
-    return dense, points, files
+    return points, files
 
 
 def sweep_latency(files: dict[str, dict[str, Path]], images: np.ndarray, cfg: Config) -> dict[str, dict[str, float]]:

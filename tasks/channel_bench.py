@@ -15,6 +15,9 @@ def run(cfg: Config) -> None:
     table = channel_table(cfg)
     write_json(cfg.paths.channel_bench, {key: value for key, value in table.items() if key not in ("latency", "prediction")})
     write_json(cfg.paths.channel_latency, {"latency": table["latency"], "prediction": table["prediction"]})
+    setup = table["setup"]
+    if setup["resolution_note"]:
+        print(f"channel_bench channels.resolution {setup['resolution_asked_px']} px: {setup['resolution_note']}")
     for setting, variants in table["latency"].items():
         line = "  ".join(f"{name} {entry['p50_ms']:.3f} ms ({entry['speedup_vs_dense_same_format_x']:.2f}x)"
                          for name, entry in variants.items())

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from pruneflow.channel_training import channel_point
 from pruneflow.config import ChannelPoint, Config
+from pruneflow.points import is_model
 
 
 def run(cfg: Config, point: ChannelPoint) -> None:
     """Edge: channel-prune, fine-tune, export (float, int8) and score one kept fraction."""
     result = channel_point(cfg, point.keep, cfg.paths.channel_sweep / point.name)
+    if not is_model(result):
+        print(f"channel_point {point.name}: not trained, no model: {result['reason']}")
+        return
     print(f"channel_point {point.name}: accuracy {result['test_accuracy_pct']:.2f} %, "
           f"{result['macs'] / 1e6:.1f} M MACs ({result['mac_ratio_x']:.2f}x fewer)")

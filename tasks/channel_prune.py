@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from pruneflow.channel_training import channel_point
 from pruneflow.config import Config
+from pruneflow.points import is_model
 
 
 def run(cfg: Config) -> None:
     """Edge: channel-prune, fine-tune, export (float, int8) and score the main channel-pruned model."""
     point = channel_point(cfg, cfg.channels.keep, cfg.paths.channel)
+    if not is_model(point):
+        print(f"channel_prune: keep {cfg.channels.keep}: not trained, no model: {point['reason']}")
+        return
     print(f"channel_prune: keep {cfg.channels.keep}: accuracy {point['test_accuracy_pct']:.2f} %, "
           f"{point['macs'] / 1e6:.1f} M MACs ({point['mac_ratio_x']:.2f}x fewer), {point['params']} params, "
           f"float TFLite {point['tflite_bytes']} B")

@@ -28,4 +28,5 @@ def run(cfg: Config) -> None:
         (tmp / TABLE_FILE).write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
         pd.DataFrame(rows).to_csv(tmp / GROUPS_FILE, index=False)
     for table in tables:
-        print(f"latency_table {table.setting.key}: dense {table.dense_ms:.4f} ms, {len(table.layers)} costed layers")
+        print(f"latency_table {table.setting.key}: dense {table.dense_ms:.4f} ms, {len(table.layers)} costed layers"
+              + (f"; also for {', '.join(table.asked)}: {table.note}" if table.asked else ""))

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from pruneflow.channel_training import stacked
 from pruneflow.config import Config
+from pruneflow.points import is_model
 
 
 def run(cfg: Config) -> None:
     """Edge: prune the channel-pruned model's remaining weights, strip, export, score."""
     point = stacked(cfg)
-    if point:
-        print(f"stacked: accuracy {point['test_accuracy_pct']:.2f} % (int8 {point['int8_test_accuracy_pct']:.2f} %), "
-              f"int8 TFLite gzip {point['int8_tflite_gzip_bytes']} B")
+    if not point:  # a worker of a multi-worker run that is not the chief writes and scores nothing
+        return
+    if not is_model(point):
+        print(f"stacked: not applicable: {point['reason']}")
+        return
+    print(f"stacked: accuracy {point['test_accuracy_pct']:.2f} % (int8 {point['int8_test_accuracy_pct']:.2f} %), "
+          f"int8 TFLite gzip {point['int8_tflite_gzip_bytes']} B")

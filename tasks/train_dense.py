@@ -20,12 +20,14 @@ def run(cfg: Config) -> dict[str, list[float]] | None:
         model, log, epoch = train_dense(cfg, train, val, len(classes), strategy)
     else:
         model, log, epoch = adopt_dense(cfg, train, val, classes, strategy)
+    best = log.rows[epoch - 1]  # its "epoch" is the log's own count: 1, 2, ... trained; 0 the model as adopted
     majority, chance_pct = majority_baseline(train[1], val[1])
-    quality_gate(cfg, 100.0 * log.rows[epoch - 1]["val_accuracy"], chance_pct, classes[majority])
+    quality_gate(cfg, 100.0 * best["val_accuracy"], chance_pct, classes[majority])
     if not is_chief(strategy):  # a multi-worker cluster: workers train, the chief alone writes
         return
     save_model(model, cfg.paths.dense_model)
     log.write()
-    print(f"train_dense: best val_accuracy {max(r['val_accuracy'] for r in log.rows):.4f} at epoch {epoch} → {cfg.paths.dense_model}")
+    print(f"train_dense: best val_accuracy {best['val_accuracy']:.4f} at epoch {best['epoch']} of "
+          f"{cfg.paths.train_log} → {cfg.paths.dense_model}")
     return {"epoch_seconds": log.seconds}
 

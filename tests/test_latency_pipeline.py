@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pruneflow.config import load_config
@@ -84,12 +85,14 @@ def test_channel_bench_checks_the_tables_prediction_of_every_measured_model_from
                                                  / channel["measured_p50_ms"])
 
 
-def test_an_unreachable_budget_is_one_line_with_the_reachable_range_and_leaves_the_outputs(
+def test_an_unreachable_budget_is_recorded_with_the_reachable_range_and_the_run_goes_on(
         dvc_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import yaml
 
+    import pruneflow.channel_bench as bench
     from pruneflow.__main__ import main
-    from pruneflow.io import digest
+    from pruneflow.points import BUDGETS_FILE, POINT_FILE, read_point
+    from pruneflow.sweep_table import channel_series
 
     repo = copy_build(dvc_build, tmp_path / "repo")
     params = yaml.safe_load((repo / "params.yaml").read_text())
@@ -97,23 +100,45 @@ def test_an_unreachable_budget_is_one_line_with_the_reachable_range_and_leaves_t
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     cfg = load_config(repo / "params.yaml")
     monkeypatch.chdir(repo)
-    before = digest(repo / cfg.paths.channel_budget)
-    # the table holds this setting already (float, first thread count, the data's side)
-    assert main(["channel_budget"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "Traceback" not in err[0], err
-    assert err[0].startswith("pruneflow: error: channels.budget float-500.0x-greedy (float): ") and "unreachable" in err[0]
-    assert "allowed: latency_ms >= " in err[0] and "or speedup_x <= " in err[0]
-    assert digest(repo / cfg.paths.channel_budget) == before
+    name = "float-500.0x-greedy"
+    # the table holds this setting already (float, first thread count, the data's side): not an error, a record
+    assert main(["channel_budget"]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and "pruneflow: error" not in err, err
+    assert f"channel_budget {name}: unreachable, not built: channels.budget {name} (float): " in out, out
+    folder = repo / cfg.paths.channel_budget / name
+    assert sorted(path.name for path in folder.iterdir()) == [POINT_FILE]  # no model, no TFLite files
+    point = read_point(folder, "channel_budget")
+    assert point["applicable"] is False and point["status"] == "unreachable" and point["point"] == f"budget-{name}"
+    reason, bound = point["reason"], point["reachable"]["float"]
+    assert "\n" not in reason and "unreachable" in reason and "allowed: latency_ms >= " in reason
+    assert f"speedup_x <= {bound['max_speedup_x']:.2f}" in reason and bound["status"] == "unreachable"
+    assert point["target_ms"] < bound["floor_ms"] < bound["dense_ms"]
+    listed = json.loads((repo / cfg.paths.channel_budget / BUDGETS_FILE).read_text())["budgets"]
+    assert [(b["name"], b["status"], b["reason"]) for b in listed] == [(name, "unreachable", reason)]
+
+    # downstream, the stages that read channel_budget's folder go on past it (their timing and TFLite
+    # export stubbed: what is checked is that the unbuilt point is read, not timed)
+    monkeypatch.setattr(bench, "exported_point", lambda cfg, source, path, test, scratch: (
+        {"test_accuracy_pct": 0.0}, {"float": path, "int8": path}))
+    records, keras_files, files = bench.model_records(cfg, (np.zeros((1, 1)), np.zeros(1)), tmp_path)
+    assert records[f"budget-{name}"]["reason"] == reason  # channel_bench lists it as not applicable, with why
+    assert f"budget-{name}" not in keras_files and f"budget-{name}" not in files
+    # the budget check reads the unbuilt point (dense timed, the budget not): no entry, no failure
+    timed = {f"{cfg.data.image_size}px_threads_{cfg.bench.threads[0]}": {"dense.float": {"p50_ms": 1.0}}}
+    assert bench.predictions(cfg, {}, timed, cfg.channels.resolution)["budgets"] == {}
+    series, series_files = channel_series(cfg)  # the sweep table: no row for a budget with no model
+    assert f"budget-{name}" not in {p["point"] for p in series} and f"budget-{name}" not in series_files
+
     # the suggested range is itself valid: a speed-up just inside it is met by the search
     from pruneflow.config import BudgetConfig
     from pruneflow.data import load_split
     from pruneflow.latency.point import budget_tables, choose_widths
     from pruneflow.model import load_model
 
-    floor_x = float(err[0].split("speedup_x <= ")[1].split()[0])
+    floor_x = bound["max_speedup_x"]
     assert 1.0 < floor_x < 500.0
     inside = BudgetConfig(speedup_x=floor_x * 0.99, format="float")
     tables = budget_tables(cfg, inside, read_tables(cfg.paths.latency_table))
     counts, info = choose_widths(cfg, inside, load_model(cfg.paths.dense_model), tables, load_split(cfg.paths.prepared, "train"))
-    assert info["predicted_ms"]["float"] <= info["target_ms"]
+    assert counts is not None and info["predicted_ms"]["float"] <= info["target_ms"]

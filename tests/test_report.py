@@ -150,7 +150,7 @@ def test_pruning_sentence_names_the_configured_schedule_and_its_steps() -> None:
     polynomial = pruning_sentence(PruneConfig(), STEPS, PLAN)
     assert ("a PolynomialDecay schedule from 0 % to 90 % sparsity from step 0 to step 60 of 120 (prune.begin 0, "
             "prune.end 0.5 of the fine-tune, on a mask update), masks updated every 20 steps (derived: prune.frequency "
-            "null) (target 90 % reached at step 60 of 60); fine-tuned 8 epochs of 15 steps") in polynomial
+            "null) (target 90 % reached at step 60 of 120); fine-tuned 8 epochs of 15 steps") in polynomial
     assert "ConstantSparsity" not in polynomial
     plan = FineTune(steps_per_epoch=15, epochs=4, begin_step=20, end_step=40, frequency=10)
     constant = pruning_sentence(PruneConfig(schedule="constant", begin=0.2, end=0.4, frequency=10), STEPS, plan)
@@ -183,7 +183,7 @@ def test_pruning_sentence_words_the_layers_from_scope_policy_and_structure(prune
 
 def test_pruning_sentence_measures_n_by_m_against_m_over_n_not_the_final_sparsity() -> None:
     early = STEPS.assign(sparsity=[0.0, 0.5, 0.5, 0.5])
-    assert "(target 50 % reached at step 20 of 60)" in pruning_sentence(PruneConfig(sparsity_m_by_n=(2, 4)), early, PLAN)
+    assert "(target 50 % reached at step 20 of 120)" in pruning_sentence(PruneConfig(sparsity_m_by_n=(2, 4)), early, PLAN)
     assert "(target 90 % not reached: the last logged mask sparsity is 50.0 %)" in pruning_sentence(PruneConfig(), early, PLAN)
 
 

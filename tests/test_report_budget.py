@@ -29,7 +29,10 @@ from pruneflow.report.render import budget_section, machine_phrase
 
 SIDE, BIG, TEST_IMAGES = 48, 224, 500
 GREEDY, UNIFORM, FLOAT = "budget-int8-2.2x-greedy", "budget-int8-2.2x-uniform", "budget-float-5.5x-greedy"
-DENSE_MS = {"float": 2.0, "int8": 1.0}  # at 48 px, 1 thread; at 224 px (224/48)^2 times that
+DENSE_MS = {"float": 2.0, "int8": 1.0}  # this benchmark's, at 48 px, 1 thread; at 224 px (224/48)^2 times that
+# the latency table's dense medians when channel_budget chose the widths (another run: they differ from
+# the benchmark's), so a speed-up budget has two targets: table 0.9 / 2.2 = 0.4091 ms, benchmark 0.4545 ms
+TABLE_DENSE_MS = {"float": 1.9, "int8": 0.9}
 # name → (test accuracy %, int8 test accuracy %), (float speed-up, int8 speed-up) over dense at every side
 ACCURACY = {"dense": (90.0, 89.8), GREEDY: (89.8, 89.6), UNIFORM: (89.4, 89.0), FLOAT: (89.6, 88.8),
             "channel": (89.9, 89.7), "channel-0.35": (89.0, 88.9), "uniform_width": (88.5, 88.3),
@@ -47,9 +50,9 @@ def _record(name: str, accuracy: dict) -> dict:
               "mac_reduction_x": 300e6 / macs}
     if name in BUDGETS:
         x, fmt, allocation = BUDGETS[name]
-        target = DENSE_MS[fmt] / x
+        target = TABLE_DENSE_MS[fmt] / x
         record |= {"kind": "budget", "format": fmt, "format_choice": fmt, "target_ms": target,
-                   "dense_ms": DENSE_MS[fmt], "predicted_ms": {fmt: 0.98 * target}, "importance_kept": 0.7,
+                   "dense_ms": TABLE_DENSE_MS[fmt], "predicted_ms": {fmt: 0.98 * target}, "importance_kept": 0.7,
                    "uniform_keep": 0.45 if allocation == "uniform" else None, "mac_ratio_x": 3.0,
                    "budget": {"latency_ms": None, "speedup_x": x, "format": fmt, "threads": 1, "resolution": None,
                               "allocation": allocation}}
@@ -65,12 +68,14 @@ def _timing(ms: float, x: float) -> dict:
             "speedup_paired_q25_x": 0.95 * x, "speedup_paired_q75_x": 1.05 * x}
 
 
-def _table(accuracy: dict | None = None, speedup: dict | None = None, off_budget: dict | None = None,
-           errors: dict | None = None, prediction: bool = True) -> dict:
+def _table(accuracy: dict | None = None, speedup: dict | None = None, errors: dict | None = None,
+           prediction: bool = True) -> dict:
     """A channel_bench table of `ACCURACY`'s models timed at 48 and 224 px, 1 thread, with channel_bench's
-    prediction check. By default the int8 goal is met by the greedy budget (2.3x at 0.2 pts lost; the
-    float budget's int8 file is faster but loses 1.0 pt), the float goal by the float budget (5.3x at 0.4
-    pts), every model is within 10 % of its budget and every prediction within 10 % of its p50."""
+    prediction check (each budget's target this benchmark's dense p50 ÷ x, its off_budget_pct computed
+    from that target and the measured p50, as channel_bench does). By default the 2.2x int8 budget's goal
+    is met by its greedy model (2.3x at 0.2 pts lost; its uniform twin loses 0.8 pt), the 5.5x float
+    budget's goal is missed (5.3x), every model is within 10 % of its benchmark target (greedy -4.3 %,
+    uniform -2.2 %, float +3.8 %) and every prediction within 10 % of its p50."""
     accuracy, speedup = {**ACCURACY, **(accuracy or {})}, {**SPEEDUP, **(speedup or {})}
     latency = {}
     for side in (SIDE, BIG):
@@ -79,10 +84,13 @@ def _table(accuracy: dict | None = None, speedup: dict | None = None, off_budget
                                           for name, xs in speedup.items() for fmt, x in zip(("float", "int8"), xs)}
     table = {"models": {name: _record(name, accuracy) for name in accuracy}, "latency": latency}
     if prediction:
-        off = {GREEDY: -4.3, UNIFORM: 2.2, FLOAT: 3.8, **(off_budget or {})}
-        checks = {name: {"format": BUDGETS[name][1], "target_ms": table["models"][name]["target_ms"],
-                         "measured_p50_ms": latency["48px_threads_1"][f"{name}.{BUDGETS[name][1]}"]["p50_ms"],
-                         "predicted_ms": 0.3, "off_budget_pct": pct} for name, pct in off.items()}
+        checks = {}
+        for name, (x, fmt, _) in BUDGETS.items():
+            run = latency["48px_threads_1"]
+            target, measured = run[f"dense.{fmt}"]["p50_ms"] / x, run[f"{name}.{fmt}"]["p50_ms"]
+            checks[name] = {"format": fmt, "target_ms": target, "target_when_chosen_ms": table["models"][name]["target_ms"],
+                            "measured_p50_ms": measured, "predicted_ms": table["models"][name]["predicted_ms"][fmt],
+                            "off_budget_pct": 100 * (measured - target) / target}
         errors = {("float-t1-48px", "dense"): 0.0, ("float-t1-48px", GREEDY): 6.0, ("int8-t1-48px", "channel"): -7.5,
                   ("int8-t1-48px", UNIFORM): 2.0, **(errors or {})}
         by_setting: dict[str, dict] = {}
@@ -97,7 +105,7 @@ def _goal(table: dict, start: str) -> str:
     return next(s for s in budget_goals(table, SIDE) if s.startswith(start))
 
 
-INT8_GOAL, FLOAT_GOAL = "Goal: a budgeted model ≥ 2x faster than dense int8", "Goal: a budgeted model ≥ 5x faster"
+INT8_GOAL, FLOAT_GOAL = "Goal (budget 2.2x over dense int8)", "Goal (budget 5.5x over dense float)"
 OFF_GOAL, PREDICTION_GOAL = "Goal: every budgeted model's measured p50", "Goal: the latency table's prediction"
 
 
@@ -105,44 +113,73 @@ def test_budget_sentence_gives_target_measured_prediction_speedup_macs_and_accur
     sentences = budget_sentences(_table(), SIDE)
     assert [s.split(":")[0] for s in sentences] == [GREEDY, UNIFORM, FLOAT]
     greedy = sentences[0]
-    assert "budget 2.2x over dense int8, greedy allocation, format int8; target 0.455 ms" in greedy
-    assert "measured p50 0.435 ms at 48 px, 1 thread (-4.3 % off the target)" in greedy
-    assert ("the table predicted 0.445 ms; 2.30x faster than dense int8 (paired rounds' quartiles "
+    # table target 0.9 / 2.2 = 0.4091 ms, benchmark's 1.0 / 2.2 = 0.4545 ms, measured 1.0 / 2.3 = 0.4348 ms:
+    # +6.3 % against the first, -4.3 % against the second, each worded by its sign
+    assert ("budget 2.2x over dense int8, greedy allocation, format int8; targets 0.4091 ms (the latency table's "
+            "dense ÷ 2.2, when the widths were chosen) and 0.4545 ms (this benchmark's dense p50 ÷ 2.2); "
+            "measured p50 0.4348 ms at 48 px, 1 thread: 6.3 % slower than the table's target 0.4091 ms, "
+            "4.3 % faster than the benchmark's target 0.4545 ms;") in greedy
+    assert "off the target" not in greedy
+    assert ("the table predicted 0.4009 ms; 2.30x faster than dense int8 (paired rounds' quartiles "
             f"{0.95 * 2.3:.2f}–{1.05 * 2.3:.2f}x)") in greedy
     assert "3.00x fewer MACs; test accuracy 89.8 % (-0.20 pts vs dense); int8 file 89.6 % (-0.20 pts vs dense int8)" in greedy
     assert "uniform allocation (keeps 45 % of every group)" in sentences[1]
     assert "budget 5.5x over dense float" in sentences[2] and "int8 file" not in sentences[2]
 
 
-@pytest.mark.parametrize(("greedy_int8_x", "verdict"), [(2.3, "met"), (1.9, "missed")])
-def test_int8_goal_takes_the_fastest_budgeted_model_within_half_a_point(greedy_int8_x: float, verdict: str) -> None:
-    goal = _goal(_table(speedup={GREEDY: (1.8, greedy_int8_x)}), INT8_GOAL)
-    # the float budget's int8 file (3.0x) loses 1.0 pt of int8 accuracy: outside the loss, never the best
-    assert f"best within the loss {GREEDY}, {greedy_int8_x:.2f}x" in goal and "at 0.20 pts lost (of 1 within it)" in goal
+@pytest.mark.parametrize(("greedy_int8_x", "verdict"), [(2.3, "met"), (2.2, "met"), (2.1, "missed")])
+def test_int8_goal_takes_the_fastest_model_of_its_budget_within_half_a_point(greedy_int8_x: float, verdict: str) -> None:
+    goals = budget_goals(_table(speedup={GREEDY: (1.8, greedy_int8_x)}), SIDE)
+    goal = next(g for g in goals if g.startswith(INT8_GOAL))
+    assert "a budgeted model ≥ 2.2x faster than dense int8 at 48 px, 1 thread" in goal
+    # its uniform twin (2.25x) loses 0.8 pt of int8 accuracy: outside the loss, never the best; the float
+    # budget's int8 file (3.0x) belongs to its own budget's goal, not this one
+    assert (f"best within the loss {GREEDY} {greedy_int8_x:.2f}x (paired rounds' quartiles "
+            f"{0.95 * greedy_int8_x:.2f}–{1.05 * greedy_int8_x:.2f}x) at 0.20 pts lost (of 1 within it)") in goal
+    assert FLOAT not in goal and "3.00x" not in goal
     assert goal.endswith(f"— {verdict}.")
+    # one goal per configured budget (greedy and uniform 2.2x share one), then the off-budget and prediction goals
+    assert [g.split(":")[0] for g in goals] == [INT8_GOAL, FLOAT_GOAL, "Goal", "Goal"]
+    assert not any("≥ 2x" in g or "≥ 5x" in g for g in goals)
+
+
+def test_int8_goal_takes_the_faster_of_two_models_within_the_loss() -> None:
+    goal = _goal(_table(speedup={GREEDY: (1.8, 2.1)}, accuracy={UNIFORM: (89.4, 89.5)}), INT8_GOAL)
+    assert f"best within the loss {UNIFORM} 2.25x" in goal and "at 0.30 pts lost (of 2 within it)" in goal
+    assert goal.endswith("— met.")
 
 
 @pytest.mark.parametrize(("greedy_int8_acc", "within"), [(89.3, True), (89.2, False)])
 def test_int8_goal_counts_a_model_at_exactly_half_a_point_lost_and_not_beyond(greedy_int8_acc: float, within: bool) -> None:
     goal = _goal(_table(accuracy={GREEDY: (89.8, greedy_int8_acc)}), INT8_GOAL)
+    quartiles = f"(paired rounds' quartiles {0.95 * 2.3:.2f}–{1.05 * 2.3:.2f}x)"
     if within:
-        assert f"best within the loss {GREEDY}, 2.30x" in goal and goal.endswith("— met.")
+        assert f"best within the loss {GREEDY} 2.30x {quartiles} at 0.50 pts lost" in goal and goal.endswith("— met.")
     else:
-        assert "no budgeted model within the loss" in goal and f"{GREEDY} 2.30x at 0.60 pts lost" in goal
+        assert "no budgeted model within the loss" in goal and f"{GREEDY} 2.30x {quartiles} at 0.60 pts lost" in goal
+        assert f"{UNIFORM} 2.25x" in goal and "at 0.80 pts lost" in goal
         assert goal.endswith("— missed.")
 
 
-@pytest.mark.parametrize(("float_x", "verdict"), [(5.3, "met"), (4.8, "missed")])
-def test_float_goal_is_met_only_at_five_times_dense_float(float_x: float, verdict: str) -> None:
+@pytest.mark.parametrize(("float_x", "verdict"), [(5.6, "met"), (5.5, "met"), (5.3, "missed")])
+def test_float_goal_is_met_only_at_its_budgets_own_speedup(float_x: float, verdict: str) -> None:
+    # 5.3x would have met a fixed 5x goal: the 5.5x budget's goal asks for 5.5x
     goal = _goal(_table(speedup={FLOAT: (float_x, 3.0)}), FLOAT_GOAL)
-    assert f"best within the loss {FLOAT}, {float_x:.2f}x" in goal and "at 0.40 pts lost" in goal
+    assert "a budgeted model ≥ 5.5x faster than dense float at 48 px, 1 thread" in goal
+    assert f"best within the loss {FLOAT} {float_x:.2f}x" in goal and "at 0.40 pts lost (of 1 within it)" in goal
+    assert GREEDY not in goal and UNIFORM not in goal
     assert goal.endswith(f"— {verdict}.")
 
 
 @pytest.mark.parametrize(("float_off", "verdict"), [(9.9, "met"), (10.5, "missed"), (-10.5, "missed")])
 def test_off_budget_goal_lists_every_model_and_misses_beyond_ten_percent_either_way(float_off: float, verdict: str) -> None:
-    goal = _goal(_table(off_budget={FLOAT: float_off}), OFF_GOAL)
-    assert f"{GREEDY} -4.3 %; {UNIFORM} +2.2 %; {FLOAT} {float_off:+.1f} %" in goal
+    float_x = 5.5 / (1 + float_off / 100)  # the float model's measured p50 float_off % from 2.0 / 5.5 ms
+    table = _table(speedup={FLOAT: (float_x, 3.0)})
+    assert table["prediction"]["budgets"][FLOAT]["off_budget_pct"] == pytest.approx(float_off)
+    goal = _goal(table, OFF_GOAL)
+    # each % against the benchmark's target printed beside it (1.0 / 2.2 ms for int8, 2.0 / 5.5 ms for float)
+    assert (f"{GREEDY} 0.4348 ms vs 0.4545 ms -4.3 %; {UNIFORM} 0.4444 ms vs 0.4545 ms -2.2 %; "
+            f"{FLOAT} {2.0 / float_x:.4f} ms vs 0.3636 ms {float_off:+.1f} %") in goal
     assert goal.endswith(f"— {verdict}.")
 
 
@@ -158,7 +195,8 @@ def test_goals_without_a_prediction_entry_say_the_checks_are_missing() -> None:
     table = _table(prediction=False)
     assert _goal(table, PREDICTION_GOAL).endswith("not checked (channel_bench recorded no prediction) — missed.")
     assert _goal(table, OFF_GOAL).endswith(f"{FLOAT} not measured — missed.")
-    assert "no measured p50 against the target" in budget_sentences(table, SIDE)[0]
+    assert ("target 0.4091 ms (the latency table's); no measured p50 against it at 48 px, 1 thread;"
+            in budget_sentences(table, SIDE)[0])
 
 
 def _paired(lost: int, won: int, uniform_right: int = 445) -> dict:
@@ -235,7 +273,7 @@ def test_budget_table_orders_dense_greedy_uniform_keep_then_uniform_width() -> N
     assert list(rows.index) == ["dense", GREEDY, FLOAT, UNIFORM, "channel", "channel-0.35", "uniform_width"]
     assert "unstructured" not in rows.index
     greedy = rows.loc[GREEDY]
-    assert (greedy["kind"], greedy["format"], greedy["target ms"]) == ("budget, greedy", "int8", "0.455")
+    assert (greedy["kind"], greedy["format"], greedy["target ms"]) == ("budget, greedy", "int8", "0.409")
     assert (greedy["int8 p50 ms 48px t1"], greedy["int8 speed-up 48px t1"], greedy["float speed-up 48px t1"]) == (
         "0.435", "2.30x", "1.80x")
     assert (greedy["accuracy %"], greedy["Δ pts"], greedy["int8 accuracy %"], greedy["MACs reduction"]) == (

@@ -189,7 +189,7 @@ def test_report_table_has_the_rows_and_cells_make_show_prints() -> None:
     assert list(shown["model"]) == list(CHANNEL_MODELS)
     row = shown.set_index("model").loc["channel"]
     assert (row["MACs (M)"], row["float bytes"], row["vs dense pts [95 % CI] p"]) == ("100.00", "2,400,000", "-0.20")
-    assert row["int8 p50 ms 48px t1"] == "0.667" and row["int8 speed-up 48px t1"] == "1.50x"
+    assert row["int8 p50 ms 48px t1"] == "0.667" and row["int8 speed-up 48px t1"] == "1.50x [1.42–1.58]"
 
 
 def _sweep_with_channels() -> pd.DataFrame:

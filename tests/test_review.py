@@ -3,6 +3,8 @@ changes, and timings judged against the runs' own noise (pure, no TensorFlow).""
 
 from __future__ import annotations
 
+import re
+
 import json
 from pathlib import Path
 
@@ -155,9 +157,14 @@ def test_show_prints_the_headline_of_one_run_with_its_benchmark_setting() -> Non
     from pruneflow.review import format_headline
 
     lines = format_headline(RUN).splitlines()
-    assert lines[0] == "Headline: float TFLite, p50 at batch 1 (48 px, 1 thread), every model in one interleaved benchmark"
+    assert lines[0] == ("Headline: float TFLite, p50 at batch 1 (48 px, 1 thread), every model in one interleaved benchmark "
+                        "(channel_bench stage)")
     assert lines[1].split()[:3] == ["model", "test", "accuracy"]
     assert lines[3].split("  ")[0] == "pruned, unstructured"
-    assert [line.split()[-1] for line in lines[2:]] == ["1.00x", "1.00x", "2.80x"]
-    assert [line.split()[-3] for line in lines[2:]] == ["1.00", "1.00", "0.30"]  # MACs (M)
+    # each pruned model's speed-up with the paired rounds' quartiles it is the median of
+    assert lines[2].endswith("1.00x")
+    assert lines[3].endswith("1.00x (paired rounds' quartiles 0.90–1.10x)")
+    assert lines[4].endswith("2.80x (paired rounds' quartiles 2.70–2.90x)")
+    macs = [re.search(r"(\d+\.\d+) +\d+\.\d{3} +\d+\.\d+x", line).group(1) for line in lines[2:]]
+    assert macs == ["1.00", "1.00", "0.30"]  # MACs (M), before p50 ms and the speed-up
     assert format_headline({"setup": {}}) == ""

@@ -107,8 +107,8 @@ class Dropout(Carrier):
 
 
 class Barrier(Handler):
-    """Mixes channels (softmax over channels, a real reshape, Flatten of a map): keeps its input whole
-    and starts a fixed space."""
+    """Mixes channels (softmax over channels, a real reshape, Flatten of a map of unknown size): keeps
+    its input whole and starts a fixed space."""
 
     role = "barrier"
 
@@ -116,7 +116,8 @@ class Barrier(Handler):
         for layout in inputs:
             graph.fix(layout)
         shape = layer.output_shape
-        return graph.new(int((shape[0] if isinstance(shape, list) else shape)[-1]), fixed=True)
+        width = (shape[0] if isinstance(shape, list) else shape)[-1]
+        return graph.new(int(width or 0), fixed=True)  # unknown (a Flatten of a map of any size): 0, kept whole
 
 
 BARRIER = Barrier()
@@ -131,12 +132,25 @@ class Activation(Carrier):
         return BARRIER if getattr(layer.activation, "__name__", "") == "softmax" else self
 
 
+def _positions(layer) -> int | None:
+    """The spatial positions a flattening layer lays its input's channels out over (H*W of an (H, W, C)
+    map, 1 of a vector); None when a spatial size is not static."""
+    spatial = layer.input_shape[1:-1]
+    return None if any(d is None for d in spatial) else int(np.prod(spatial, dtype=np.int64))
+
+
 @register(L.Flatten)
 class Flatten(Carrier):
-    """Flatten of a 1x1 map is its channels (after keepdims pooling); of a larger map, a barrier."""
+    """Flatten of an (H, W, C) map writes channel c at features (h*W + w)*C + c: the channel layout
+    repeated H*W times, as a Concatenate of H*W copies would lay it (Torch-Pruning's flatten index
+    mapping). The Dense reading it is then a consumer of each group at H*W offsets (`Group.offsets`),
+    so removing channel c removes its H*W kernel rows. A spatial size not static is a barrier."""
 
     def specialise(self, layer):
-        return self if all(d == 1 for d in layer.input_shape[1:-1]) else BARRIER
+        return self if _positions(layer) else BARRIER
+
+    def flow(self, graph, layer, inputs):
+        return inputs[0] * _positions(layer)
 
 
 class UnitReshape(Carrier):
@@ -150,12 +164,25 @@ class UnitReshape(Carrier):
 UNIT_RESHAPE = UnitReshape()
 
 
+class FlatReshape(Flatten, UnitReshape):
+    """A Reshape to one dim ((H, W, C) → (H*W*C,)): row-major, so a Flatten whose `target_shape`
+    carries the width (H*W times the kept channels)."""
+
+
+FLAT_RESHAPE = FlatReshape()
+
+
 @register(L.Reshape)
 class Reshape(Carrier):
+    """By shape: unit dims around the channels → carrier; to one dim → a Flatten; otherwise a barrier
+    (a real reshape mixes the channel axis with space)."""
+
     def specialise(self, layer):
         before, after = layer.input_shape[1:], layer.output_shape[1:]
         same = before[-1] == after[-1] and all(d == 1 for d in (*before[:-1], *after[:-1]))
-        return UNIT_RESHAPE if same else BARRIER
+        if same:
+            return UNIT_RESHAPE
+        return FLAT_RESHAPE if len(after) == 1 and _positions(layer) else BARRIER
 
 
 @register(L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum)

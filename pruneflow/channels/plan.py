@@ -130,3 +130,68 @@ def plan_channels(model: keras.Model, counts: dict[str, int], criterion: Criteri
 def uniform_counts(graph: ChannelGraph, keep: float, scope: Scope, multiple: int) -> dict[str, int]:
     """The same kept fraction in every group of the scope (rounded per `group_count`)."""
     return {g.key: group_count(g, keep, multiple) for g in graph.prunable(scope)}
+
+
+
+def removes_any(groups: list[Group], keep: float, multiple: int) -> bool:
+    """Whether a uniform `keep` at `multiple` narrows at least one of `groups` (kept < width)."""
+    return any(group_count(g, keep, multiple) < g.size for g in groups)
+
+
+@dataclass(frozen=True)
+class NothingToRemove:
+    """A uniform plan that keeps every channel, and why: rounding up to `multiple` (at least one
+    multiple per group) reaches every group's full width, or no group of the scope may be narrowed at
+    all. Pruning would only rename the dense model, and its fine-tune is extra training, not a gain."""
+
+    keep: float
+    multiple: int
+    group: str                    # the widest group the plan looked at ('' : the model has none)
+    widest: int                   # its channels
+    held: str | None              # why the scope leaves it whole: "fixed", "merged"; None: it is in the scope
+    pruning_multiple: int | None  # the largest power of two below `multiple` that prunes (else the largest
+                                  # multiple that does), checked with `group_count`; None: none does
+    kept_at_pruning: int | None   # the group's kept channels at `pruning_multiple`
+
+    def reason(self) -> str:
+        """The one line the stage, the report and the headline print instead of a model."""
+        if not self.group:
+            return "nothing to remove: the model has no channel group"
+        head = f"nothing to remove at multiple {self.multiple}: {self.widest} channels"
+        if self.held == "fixed":
+            return (f"{head} ({self.group} is fixed: a layer that mixes channels reads it, such as a softmax, a "
+                    "Reshape that mixes channels with space or a Flatten of a map of unknown size; no multiple "
+                    "would prune it)")
+        if self.held == "merged":
+            return f"{head} ({self.group} is tied by a residual merge: channels.scope all may narrow it)"
+        if self.pruning_multiple is None:
+            return f"{head} (keep {self.keep:g} keeps every channel at any multiple)"
+        return (f"{head} (channels.multiple {self.pruning_multiple} would prune: keep {self.keep:g} keeps "
+                f"{self.kept_at_pruning} of {self.widest})")
+
+    def record(self) -> dict[str, object]:
+        """The fields a point's `point.json` holds in place of a model's scores (`applicable` false:
+        the readers of points leave it out and print `reason`)."""
+        return {"applicable": False, "status": "nothing_to_remove", "widest_group": self.group,
+                "widest_channels": self.widest, "multiple": self.multiple,
+                "pruning_multiple": self.pruning_multiple, "reason": self.reason()}
+
+
+def nothing_to_remove(graph: ChannelGraph, keep: float, scope: Scope, multiple: int) -> NothingToRemove | None:
+    """None when the uniform plan at `keep` removes a channel; else why not and which multiple would.
+
+    The suggestion is checked with the pruner's own rounding (`group_count`): kept counts are not
+    monotone in the multiple (12 channels at keep 0.9 prune at 8 but not at 6 or 7)."""
+    groups = graph.prunable(scope)
+    if removes_any(groups, keep, multiple):
+        return None
+    outputs = set(graph.model.output_names)
+    inner = [g for g in graph.groups if not outputs & set(g.producers)]  # the classes' width is no choice
+    widest = max(groups or inner or graph.groups, key=lambda g: g.size, default=None)
+    if widest is None:
+        return NothingToRemove(keep, multiple, "", 0, None, None, None)
+    held = None if groups else ("fixed" if widest.fixed else "merged")
+    pruning = [m for m in range(multiple - 1, 0, -1) if removes_any(groups, keep, m)]
+    suggested = ([m for m in pruning if m & (m - 1) == 0] or pruning or [None])[0]
+    return NothingToRemove(keep, multiple, widest.key, widest.size, held, suggested,
+                           None if suggested is None else group_count(widest, keep, suggested))

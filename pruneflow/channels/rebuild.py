@@ -59,8 +59,9 @@ def masked_model(model: keras.Model, plan: ChannelPlan, graph: ChannelGraph | No
     for group_key, group in plan.groups.items():
         removed = np.setdiff1d(np.arange(group.size), plan.kept[group_key])
         for name in group.consumers:
-            for offset in group.offsets.get(name, [0]):
-                graph.handlers[name].mask_in(copy.get_layer(name), removed + offset)
+            # one write per consumer: a Dense after a Flatten reads the group at H*W offsets
+            positions = np.concatenate([removed + offset for offset in group.offsets.get(name, [0])])
+            graph.handlers[name].mask_in(copy.get_layer(name), positions)
     return copy
 
 

@@ -1,6 +1,7 @@
 """Measure the latency table on this machine (stage latency_table): for each setting (format, threads,
 side) every costed layer of the dense model at its grid of widths, and the dense model itself, in one
-interleaved run per thread count and side."""
+interleaved run per thread count and side. A side the dense model cannot take (a fixed-size head:
+`pruneflow.resolution.usable_side`) is measured at its own side, and the table says so."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pruneflow.latency.layers import costed_layers
 from pruneflow.latency.micro import micro_tflite, time_signatures
 from pruneflow.latency.table import FORMATS, LatencyTable, Setting
 from pruneflow.model import load_model
-from pruneflow.resolution import convert_at_resolution
+from pruneflow.resolution import convert_at_resolution, usable_side
 from pruneflow.tflite import TFLiteRunner, calibration_images, in_processes
 
 WARMUP, RUNS = 20, 200  # rounds over every signature: a 48 px table's run takes ~1 s
@@ -56,7 +57,10 @@ def measure(cfg: Config) -> tuple[list[LatencyTable], dict[str, Any]]:
     from pruneflow.tf_env import tf
 
     dense = load_model(require(cfg.paths.dense_model, "train_dense"))
-    wanted = settings(cfg)
+    asked = settings(cfg)
+    usable = {side: usable_side(dense, side) for side in dict.fromkeys(s.side for s in asked)}
+    measured_as = {s: Setting(s.format, s.threads, usable[s.side][0]) for s in asked}
+    wanted = list(dict.fromkeys(measured_as.values()))
     test_images, _ = load_split(cfg.paths.prepared, "test")
     tables, info = [], {"warmup_rounds": WARMUP, "runs": RUNS, "sides": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,5 +82,9 @@ def measure(cfg: Config) -> tuple[list[LatencyTable], dict[str, Any]]:
                 times = {layer.name: np.array([[medians[index[(layer.kind, *layer.spec, c_in, c_out)]]
                                                 for c_out in layer.grid_out] for c_in in layer.grid_in])
                          for layer in layers}
-                tables.append(LatencyTable(setting, tuple(layers), medians["dense"], times))
+                # settings asked at a side the model cannot take, answered by this one (its own side)
+                stand_in = [a for a, m in measured_as.items() if m == setting and a != setting]
+                note = "; ".join(dict.fromkeys(usable[a.side][1] for a in stand_in)) or None
+                tables.append(LatencyTable(setting, tuple(layers), medians["dense"], times,
+                                           tuple(a.key for a in stand_in), note))
     return tables, info

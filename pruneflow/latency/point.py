@@ -1,10 +1,13 @@
 """A model pruned to a latency budget (stage channel_budget): widths searched on this machine's table
 (`pruneflow.latency.budget`), the dense model narrowed to them (the highest-ranked channels of each
 group kept, `channels.criterion`), fine-tuned like the channel-pruned model and written like a channel
-point, with the budget, the chosen format and the predicted time in its `point.json`."""
+point, with the budget, the chosen format and the predicted time in its `point.json`. A budget the table
+says no allocation can reach (or dense already meets) is not built: its folder holds only `point.json`
+with `applicable` false, its status, the reachable bound and why, and the run goes on."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +18,12 @@ from pruneflow.channels import ChannelGraph, apply_plan, channel_scores, group_c
 from pruneflow.config import BudgetConfig, Config
 from pruneflow.data import load_split
 from pruneflow.errors import PipelineError, require
-from pruneflow.latency.budget import GroupLevels, check_reachable, greedy, importance_kept, uniform
+from pruneflow.latency.budget import GroupLevels, search_widths
 from pruneflow.latency.importance import taylor_importance
 from pruneflow.latency.table import FORMATS, LatencyTable, Setting, levels_for, read_tables
 from pruneflow.macs import count_macs
 from pruneflow.model import EpochLog, load_model, seed_everything
+from pruneflow.points import POINT_FILE
 from pruneflow.tf_env import keras
 
 
@@ -53,50 +57,25 @@ def budget_tables(cfg: Config, budget: BudgetConfig, tables: dict[str, LatencyTa
     return {fmt: tables[key] for fmt, key in keys.items()}
 
 
-def target_ms(budget: BudgetConfig, tables: dict[str, LatencyTable]) -> float:
-    """The budget in ms: `latency_ms`, or the fastest dense format's measured p50 over `speedup_x`."""
-    if budget.latency_ms is not None:
-        return budget.latency_ms
-    return min(table.dense_ms for table in tables.values()) / budget.speedup_x
-
-
 def choose_widths(cfg: Config, budget: BudgetConfig, dense: keras.Model, tables: dict[str, LatencyTable],
-                  train: tuple[np.ndarray, np.ndarray]) -> tuple[dict[str, int], dict[str, Any]]:
-    """Per-group widths meeting the budget, and how they were chosen (format, target, predictions)."""
+                  train: tuple[np.ndarray, np.ndarray]) -> tuple[dict[str, int] | None, dict[str, Any]]:
+    """`search_widths` on the dense model's groups and Taylor importance (None: unreachable)."""
     c = cfg.channels
-    groups = search_groups(cfg, dense, train)
-    target = target_ms(budget, tables)
-    found, errors = {}, []
-    for fmt, table in tables.items():
-        try:
-            check_reachable(table.predict, groups, target, table.dense_ms, f"channels.budget {budget.name} ({fmt})")
-        except PipelineError as exc:
-            errors.append(exc)
-            continue
-        if budget.allocation == "greedy":
-            found[fmt] = (None, greedy(groups, table.predict, target))
-        else:
-            found[fmt] = uniform(uniform_counter(dense, c.scope, c.multiple), table.predict, target)
-    if not found:
-        raise errors[0]
-    # best: the format whose widths keep the most importance (then the faster prediction)
-    fmt = max(found, key=lambda f: (importance_kept(groups, found[f][1]), -tables[f].predict(found[f][1])))
-    keep, counts = found[fmt]
-    info = {"format": fmt, "target_ms": target, "dense_ms": tables[fmt].dense_ms,
-            "predicted_ms": {f: t.predict(counts) for f, t in tables.items()},
-            "importance_kept": importance_kept(groups, counts), "uniform_keep": keep,
-            "format_choice": (f"best: {fmt} keeps the most channel importance at {target:.4f} ms "
-                              f"(of {', '.join(sorted(found))})" if budget.format == "best" else fmt)}
-    return counts, info
+    return search_widths(budget, search_groups(cfg, dense, train), tables, uniform_counter(dense, c.scope, c.multiple))
 
 
 def budget_point(cfg: Config, budget: BudgetConfig, out_dir: Path) -> dict[str, Any]:
-    """Choose the widths, narrow the saved dense model, fine-tune it, write the point's folder."""
+    """Choose the widths, narrow the saved dense model, fine-tune it, write the point's folder (for an
+    unreachable budget only its point.json, `applicable` false)."""
     c = cfg.channels
     train, val = (load_split(cfg.paths.prepared, split) for split in ("train", "val"))
     dense = load_model(require(cfg.paths.dense_model, "train_dense"))
     tables = budget_tables(cfg, budget, read_tables(require(cfg.paths.latency_table, "latency_table")))
     counts, info = choose_widths(cfg, budget, dense, tables, train)
+    if counts is None:  # unreachable here: the folder holds only point.json, saying why; the run goes on
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / POINT_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        return info
     seed_everything(cfg.seed)
     graph = ChannelGraph(dense)
     model = apply_plan(graph.model, plan_channels(graph.model, counts, c.criterion, graph), graph)

@@ -116,12 +116,16 @@ class Setting:
 
 @dataclass(frozen=True)
 class LatencyTable:
-    """One setting's table: the dense model's measured p50 and every costed layer's times on its grid."""
+    """One setting's table: the dense model's measured p50 and every costed layer's times on its grid.
+    A model with a fixed-size head (Flatten → Dense) runs at its own side only: its table there also
+    answers for the settings asked at another side (`asked`, their keys), and `note` says why."""
 
     setting: Setting
     layers: tuple[CostedLayer, ...]
     dense_ms: float
     times: dict[str, np.ndarray]  # layer name → ms[grid_in, grid_out]
+    asked: tuple[str, ...] = ()   # keys of settings asked at a side this model cannot take
+    note: str | None = None       # why (`pruneflow.resolution.usable_side`)
 
     def layer_ms(self, layer: CostedLayer, c_in: float, c_out: float) -> float:
         return interpolate(layer.grid_in, layer.grid_out, self.times[layer.name], c_in, c_out)
@@ -141,15 +145,17 @@ class LatencyTable:
 
     def to_json(self) -> dict[str, Any]:
         s = self.setting
-        return {"format": s.format, "threads": s.threads, "side": s.side, "dense_ms": round(self.dense_ms, 6),
-                "layers": [layer.to_json() for layer in self.layers],
-                "times": {name: ms.round(6).tolist() for name, ms in self.times.items()}}
+        out = {"format": s.format, "threads": s.threads, "side": s.side, "dense_ms": round(self.dense_ms, 6),
+               "layers": [layer.to_json() for layer in self.layers],
+               "times": {name: ms.round(6).tolist() for name, ms in self.times.items()}}
+        return {**out, "asked": list(self.asked), "note": self.note} if self.asked else out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LatencyTable:
         return cls(Setting(data["format"], int(data["threads"]), int(data["side"])),
                    tuple(CostedLayer.from_json(d) for d in data["layers"]), float(data["dense_ms"]),
-                   {name: np.asarray(ms, dtype=float) for name, ms in data["times"].items()})
+                   {name: np.asarray(ms, dtype=float) for name, ms in data["times"].items()},
+                   tuple(data.get("asked", ())), data.get("note"))
 
 
 TABLE_FILE = "table.json"   # every setting's table (paths.latency_table/)
@@ -157,10 +163,13 @@ GROUPS_FILE = "groups.csv"  # the per-group view of every setting
 
 
 def read_tables(folder: Path) -> dict[str, LatencyTable]:
-    """The tables of `paths.latency_table`, by setting key (`int8-t1-48px`)."""
+    """The tables of `paths.latency_table`, by setting key (`int8-t1-48px`); a table measured at the
+    model's own side for a side it cannot take is found under the asked key too (its `setting` says
+    where it was measured)."""
     data = json.loads((Path(folder) / TABLE_FILE).read_text())
     tables = [LatencyTable.from_json(entry) for entry in data["settings"]]
-    return {table.setting.key: table for table in tables}
+    found = {table.setting.key: table for table in tables}
+    return {**{key: table for table in tables for key in table.asked}, **found}
 
 
 def _on_grid(layer: CostedLayer, c_in: int, c_out: int) -> bool:

@@ -1,10 +1,12 @@
 """The latency-budget section: models pruned to a batch-1 latency measured on this machine (stage
-channel_budget), what each one hit, the issue's goals, greedy against uniform widths at equal latency
-(with the accuracy difference's paired confidence interval) and the latency table's prediction check.
+channel_budget), what each one hit, the budgets not built (unreachable on this model) and why, one goal
+per configured budget, greedy against uniform widths at equal latency (with the accuracy difference's
+paired confidence interval) and the latency table's prediction check.
 
 Every number comes from the channel_bench table (reports/channels.json with its timing half: `models`,
-`latency`, `prediction`); every verdict from a measured figure against a named threshold. The figure
-of the same models is `pruneflow.report.front`.
+`not_applicable`, `latency`, `prediction`; read by `pruneflow.report.budget_records`); every percentage
+is computed against the figure printed beside it; every verdict from a measured figure against a named
+threshold. The figure of the same models is `pruneflow.report.front`.
 """
 
 from __future__ import annotations
@@ -13,138 +15,145 @@ from typing import Any
 
 import pandas as pd
 
-from pruneflow.config import Config
-from pruneflow.report.channels import FORMATS, SAME_ACCURACY_PTS, _key, _verdict, _where
+from pruneflow.report.budget_records import (  # noqa: F401  (SERIES, series_of, budgets_measured: the section's API)
+    SERIES,
+    accuracy,
+    against,
+    allocation_pairs,
+    budget_records,
+    budget_side,
+    budget_wording,
+    budgets_measured,
+    comparison_order,
+    model_kind,
+    off_target_pct,
+    series_of,
+    spread,
+    timed,
+    unbuilt_budgets,
+)
+from pruneflow.report.channels import FORMATS, SAME_ACCURACY_PTS, _verdict, _where
 from pruneflow.report.sentences import LATENCY_NOISE, _share
-from pruneflow.report.significance import difference, no_pair
+from pruneflow.report.significance import change_wording, difference, no_pair
 
-# The issue's goals for the budgeted models: batch-1 speed-up over dense in the same format at the
-# data's side and GOAL_THREADS, at most GOAL_LOSS_PTS lost; the measured p50 near the budget; the
-# table's prediction near the measured p50 of every model channel_bench timed.
-GOAL_INT8_SPEEDUP_X, GOAL_FLOAT_SPEEDUP_X, GOAL_LOSS_PTS, GOAL_THREADS = 2.0, 5.0, 0.5, 1
+# The goals for the budgeted models: each configured budget's own speed-up (or latency) over dense in
+# its format, side and threads, at most GOAL_LOSS_PTS lost; the measured p50 near the budget; the
+# table's prediction near the measured p50 of every model channel_bench timed. GOAL_THREADS: the
+# comparison table's thread count.
+GOAL_LOSS_PTS, GOAL_THREADS = 0.5, 1
 GOAL_OFF_BUDGET_PCT, GOAL_PREDICTION_PCT = 10.0, 10.0
-# Two budgets that agree on these fields ask for the same latency: their models differ only in allocation.
-SAME_BUDGET = ("latency_ms", "speedup_x", "format", "threads", "resolution")
-# The figure's and the table's series, in reading order: dense, then the budgets searched greedily, then
-# every model with one kept fraction in all groups (uniform budgets and the keep points), then the
-# narrower width multiplier trained from scratch.
-SERIES = ("dense", "greedy budget", "uniform keep", "uniform width")
 
 
-def budgets_measured(cfg: Config, table: dict[str, Any]) -> bool:
-    """Whether the section belongs in the report: budgets are configured and channel_bench measured
-    every budgeted model (False for old runs, budgets off, or a table built before channel_budget)."""
-    names = [f"budget-{budget.name}" for budget in cfg.channels.budgets()]
-    return bool(names) and all(name in table.get("models", {}) for name in names)
-
-
-def budget_records(table: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The table's budgeted models (kind `budget`), in the table's order."""
-    return {name: r for name, r in table.get("models", {}).items() if r.get("kind") == "budget"}
-
-
-def series_of(name: str, record: dict[str, Any]) -> str | None:
-    """The model's series in `SERIES` (None: not part of the budget comparison)."""
-    if name == "dense":
-        return "dense"
-    if record.get("kind") == "budget":
-        return "greedy budget" if record["budget"]["allocation"] == "greedy" else "uniform keep"
-    if name == "channel" or name.startswith("channel-"):
-        return "uniform keep"
-    return "uniform width" if name == "uniform_width" else None
-
-
-def budget_side(record: dict[str, Any], data_side: int) -> int:
-    """The input side a budget was set at: its own resolution, else the data's side."""
-    return record["budget"].get("resolution") or data_side
-
-
-def accuracy(record: dict[str, Any], fmt: str) -> float:
-    """The test accuracy of the model's file in `fmt` (int8: the quantized file's own)."""
-    return record["int8_test_accuracy_pct" if fmt == "int8" else "test_accuracy_pct"]
-
-
-def timed(table: dict[str, Any], name: str, fmt: str, side: int, threads: int) -> dict[str, float] | None:
-    """The model's batch-1 timing in `fmt` at `side` and `threads` (None where channel_bench did not time it)."""
-    return table.get("latency", {}).get(_key(side, threads), {}).get(f"{name}.{fmt}")
-
-
-def budget_wording(budget: dict[str, Any]) -> str:
-    """The budget as configured: `2.2x over dense int8`, `0.3 ms in int8`, `0.3 ms in the faster format`."""
-    best = budget["format"] == "best"
-    if budget.get("speedup_x") is not None:
-        return f"{budget['speedup_x']:g}x over {'the faster dense format' if best else 'dense ' + budget['format']}"
-    return f"{budget['latency_ms']:g} ms in {'the faster format' if best else budget['format']}"
-
-
-def _spread(entry: dict[str, float]) -> str:
-    """The paired rounds' quartiles of a speed-up, when the table has them."""
-    if "speedup_paired_q25_x" not in entry:
-        return ""
-    return f" (paired rounds' quartiles {entry['speedup_paired_q25_x']:.2f}–{entry['speedup_paired_q75_x']:.2f}x)"
-
-
-def _hit(table: dict[str, Any], name: str, side: int, threads: int) -> str:
-    """The measured p50 against the target (channel_bench's `prediction.budgets` check)."""
+def targets(name: str, table: dict[str, Any], data_side: int) -> str:
+    """The budget's target(s) and the measured p50 against each. A speed-up budget has two: the table's,
+    set when the widths were chosen (its dense median ÷ the speed-up), and this benchmark's (its dense
+    p50 ÷ the speed-up); both printed, labelled, each % against its own figure."""
+    r = table["models"][name]
+    b, chosen = r["budget"], r["target_ms"]
+    where = _where(budget_side(r, data_side, table.get("setup")), b["threads"])
     check = table.get("prediction", {}).get("budgets", {}).get(name)
     if check is None:
-        return f"no measured p50 against the target at {_where(side, threads)}"
-    return (f"measured p50 {check['measured_p50_ms']:.3f} ms at {_where(side, threads)} "
-            f"({check['off_budget_pct']:+.1f} % off the target)")
+        return f"target {chosen:.4f} ms (the latency table's); no measured p50 against it at {where}"
+    measured, bench = check["measured_p50_ms"], check["target_ms"]
+    if b.get("speedup_x") is None or round(bench, 4) == round(chosen, 4):
+        return f"target {chosen:.4f} ms, measured p50 {measured:.4f} ms at {where}: {against(measured, chosen, 'the target')}"
+    x, by_table, by_bench = b["speedup_x"], against(measured, chosen, "the table's target"), \
+        against(measured, bench, "the benchmark's target")
+    return (f"targets {chosen:.4f} ms (the latency table's dense ÷ {x:g}, when the widths were chosen) and "
+            f"{bench:.4f} ms (this benchmark's dense p50 ÷ {x:g}); measured p50 {measured:.4f} ms at {where}: "
+            f"{by_table}, {by_bench}")
 
 
 def budget_sentence(name: str, table: dict[str, Any], data_side: int) -> str:
-    """One budgeted model: budget, allocation, chosen format, target, measured p50 and how far off the
-    target, the table's prediction, the speed-up over dense in that format, MACs and accuracy."""
+    """One budgeted model: budget, allocation, chosen format, target(s), measured p50 against each, the
+    table's prediction, the speed-up over dense in that format, MACs and accuracy."""
     r, dense = table["models"][name], table["models"]["dense"]
     b, fmt = r["budget"], r["format"]
-    side = budget_side(r, data_side)
     keep = r.get("uniform_keep")
     how = f"{b['allocation']} allocation" + (f" (keeps {_share(keep)} of every group)" if keep is not None else "")
-    entry = timed(table, name, fmt, side, b["threads"])
-    speed = (f"{entry['speedup_vs_dense_same_format_x']:.2f}x faster than dense {fmt}{_spread(entry)}" if entry
+    entry = timed(table, name, fmt, budget_side(r, data_side, table.get("setup")), b["threads"])
+    speed = (f"{entry['speedup_vs_dense_same_format_x']:.2f}x faster than dense {fmt}{spread(entry)}" if entry
              else f"not timed in {fmt}")
     int8 = (f"; int8 file {r['int8_test_accuracy_pct']:.1f} % "
             f"({r['int8_test_accuracy_pct'] - dense['int8_test_accuracy_pct']:+.2f} pts vs dense int8)" if fmt == "int8" else "")
-    return (f"{name}: budget {budget_wording(b)}, {how}, format {r['format_choice']}; target {r['target_ms']:.3f} ms, "
-            f"{_hit(table, name, side, b['threads'])}; the table predicted {r['predicted_ms'][fmt]:.3f} ms; {speed}; "
+    return (f"{name}: budget {budget_wording(b)}, {how}, format {r['format_choice']}; {targets(name, table, data_side)}; "
+            f"the table predicted {r['predicted_ms'][fmt]:.4f} ms; {speed}; "
             f"{r['mac_reduction_x']:.2f}x fewer MACs; test accuracy {r['test_accuracy_pct']:.1f} % "
             f"({r['accuracy_change_pts']:+.2f} pts vs dense){int8}.")
 
 
+def unbuilt_status(reason: str) -> str:
+    """Why a budget was not built, in two words: channel_budget's reason says unreachable or asks for nothing."""
+    return "unreachable on this model" if "unreachable" in reason else "met by dense on this model"
+
+
+def unbuilt_sentence(name: str, reason: str) -> str:
+    """A budget channel_budget did not build, and why (the reachable bound is in the reason)."""
+    return f"{name}: {unbuilt_status(reason)}, not built — {reason}."
+
+
 def budget_sentences(table: dict[str, Any], data_side: int) -> list[str]:
-    """One sentence per budgeted model, in the table's order."""
-    return [budget_sentence(name, table, data_side) for name in budget_records(table)]
+    """One sentence per budgeted model, in the table's order, then one per budget not built."""
+    return ([budget_sentence(name, table, data_side) for name in budget_records(table)]
+            + [unbuilt_sentence(name, reason) for name, reason in unbuilt_budgets(table).items()])
 
 
-def speed_goal(table: dict[str, Any], data_side: int, fmt: str, goal_x: float) -> str:
-    """Goal: some budgeted model ≥ `goal_x` faster than dense in `fmt` at the data's side and
-    GOAL_THREADS, losing ≤ GOAL_LOSS_PTS of `fmt` accuracy against dense in `fmt`; names the best."""
-    dense = table["models"]["dense"]
-    runs = [(name, entry, accuracy(dense, fmt) - accuracy(r, fmt)) for name, r in budget_records(table).items()
-            if (entry := timed(table, name, fmt, data_side, GOAL_THREADS)) is not None]
-    within = [run for run in runs if run[2] <= GOAL_LOSS_PTS + SAME_ACCURACY_PTS]
-    head = (f"Goal: a budgeted model ≥ {goal_x:g}x faster than dense {fmt} at {_where(data_side, GOAL_THREADS)}, "
-            f"losing ≤ {GOAL_LOSS_PTS:g} pt ({fmt} test accuracy against dense {fmt})")
+def _request(record: dict[str, Any]) -> tuple[Any, ...]:
+    """What a budget asks for, allocation aside: greedy and uniform models of one request share a goal."""
+    b = record["budget"]
+    return b.get("latency_ms"), b.get("speedup_x"), b["format"], b["threads"], b.get("resolution")
+
+
+def _run_wording(name: str, entry: dict[str, float], change: float, speedup: bool) -> str:
+    figure = (f"{entry['speedup_vs_dense_same_format_x']:.2f}x{spread(entry)}" if speedup
+              else f"{entry['p50_ms']:.4f} ms")
+    return f"{name} {figure} at {change_wording(change)}"
+
+
+def speed_goal(table: dict[str, Any], names: list[str], data_side: int) -> str:
+    """Goal of one configured budget (its greedy and uniform models, `names`): a model that reaches the
+    budget's own speed-up over dense in its format (or its latency), at its side and threads, losing
+    ≤ GOAL_LOSS_PTS of that format's accuracy against dense; names the best within the loss."""
+    models, dense = table["models"], table["models"]["dense"]
+    b = models[names[0]]["budget"]
+    side, threads, speedup = budget_side(models[names[0]], data_side, table.get("setup")), b["threads"], b.get("speedup_x") is not None
+    fmt = b["format"] if b["format"] != "best" else "the chosen format"
+    ask = (f"≥ {b['speedup_x']:g}x faster than dense {fmt}" if speedup else f"at ≤ {b['latency_ms']:g} ms p50 in {fmt}")
+    head = (f"Goal (budget {budget_wording(b)}): a budgeted model {ask} at {_where(side, threads)}, losing "
+            f"≤ {GOAL_LOSS_PTS:g} pt ({fmt} test accuracy against dense {fmt})")
+    runs = []
+    for name in names:
+        chosen = models[name]["format"]  # a `best` budget's models may have chosen different formats
+        entry = timed(table, name, chosen, side, threads)
+        if entry is not None:
+            runs.append((name, entry, accuracy(models[name], chosen) - accuracy(dense, chosen)))
+    within = [run for run in runs if run[2] >= -(GOAL_LOSS_PTS + SAME_ACCURACY_PTS)]
     if not within:
-        others = "; ".join(f"{name} {entry['speedup_vs_dense_same_format_x']:.2f}x at {loss:.2f} pts lost"
-                           for name, entry, loss in runs)
+        others = "; ".join(_run_wording(name, entry, change, speedup) for name, entry, change in runs)
         return f"{head}: no budgeted model within the loss ({others or 'none timed there'}) — missed."
-    name, entry, loss = max(within, key=lambda run: run[1]["speedup_vs_dense_same_format_x"])
-    x = entry["speedup_vs_dense_same_format_x"]
-    return (f"{head}: best within the loss {name}, {x:.2f}x{_spread(entry)} at {loss:.2f} pts lost "
-            f"(of {len(within)} within it) — {_verdict(x >= goal_x)}.")
+    if speedup:
+        name, entry, change = max(within, key=lambda run: run[1]["speedup_vs_dense_same_format_x"])
+        met = entry["speedup_vs_dense_same_format_x"] >= b["speedup_x"]
+    else:
+        name, entry, change = min(within, key=lambda run: run[1]["p50_ms"])
+        met = entry["p50_ms"] <= b["latency_ms"]
+    return (f"{head}: best within the loss {_run_wording(name, entry, change, speedup)} "
+            f"(of {len(within)} within it) — {_verdict(met)}.")
 
 
 def off_budget_goal(table: dict[str, Any]) -> str:
-    """Goal: every budgeted model's measured p50 within GOAL_OFF_BUDGET_PCT of its target."""
+    """Goal: every budgeted model's measured p50 within GOAL_OFF_BUDGET_PCT of this benchmark's target
+    (the % against the target printed beside it)."""
     checks = table.get("prediction", {}).get("budgets", {})
     names = list(budget_records(table))
-    parts = [f"{name} {checks[name]['off_budget_pct']:+.1f} %" if name in checks else f"{name} not measured"
-             for name in names]
-    met = all(name in checks and abs(checks[name]["off_budget_pct"]) <= GOAL_OFF_BUDGET_PCT for name in names)
-    return (f"Goal: every budgeted model's measured p50 within {GOAL_OFF_BUDGET_PCT:g} % of its target: "
-            f"{'; '.join(parts)} — {_verdict(met)}.")
+    parts = [f"{name} {checks[name]['measured_p50_ms']:.4f} ms vs {checks[name]['target_ms']:.4f} ms "
+             f"{off_target_pct(checks[name]['measured_p50_ms'], checks[name]['target_ms']):+.1f} %"
+             if name in checks else f"{name} not measured" for name in names]
+    met = bool(names) and all(name in checks and abs(off_target_pct(checks[name]["measured_p50_ms"],
+                                                                     checks[name]["target_ms"])) <= GOAL_OFF_BUDGET_PCT
+                              for name in names)
+    return (f"Goal: every budgeted model's measured p50 within {GOAL_OFF_BUDGET_PCT:g} % of its target (this "
+            f"benchmark's): {'; '.join(parts) or 'no budgeted model built'} — {_verdict(met)}.")
 
 
 def worst_predictions(table: dict[str, Any]) -> list[tuple[str, str, float]]:
@@ -168,22 +177,15 @@ def prediction_goal(table: dict[str, Any]) -> str:
 
 
 def budget_goals(table: dict[str, Any], data_side: int) -> list[str]:
-    """The issue's four goals for latency budgets, each worded met or missed with the measured figure."""
-    return [speed_goal(table, data_side, "int8", GOAL_INT8_SPEEDUP_X),
-            speed_goal(table, data_side, "float", GOAL_FLOAT_SPEEDUP_X),
+    """One goal per configured budget (its own speed-up or latency, not a fixed one), one line per budget
+    not built, then the off-budget and prediction goals; each worded met or missed with the measured figure."""
+    requests: dict[tuple[Any, ...], list[str]] = {}
+    for name, record in budget_records(table).items():
+        requests.setdefault(_request(record), []).append(name)
+    return [*(speed_goal(table, names, data_side) for names in requests.values()),
+            *(f"Goal ({name}): not built, {unbuilt_status(reason)}; its line above gives the reachable bound — missed."
+              for name, reason in unbuilt_budgets(table).items()),
             off_budget_goal(table), prediction_goal(table)]
-
-
-def allocation_pairs(table: dict[str, Any]) -> list[tuple[str, str]]:
-    """(greedy, uniform) budgeted models whose budgets differ only in allocation."""
-    records = budget_records(table)
-
-    def same(record: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(record["budget"].get(field) for field in SAME_BUDGET)
-
-    greedy = {same(r): name for name, r in records.items() if r["budget"]["allocation"] == "greedy"}
-    return [(greedy[same(r)], name) for name, r in records.items()
-            if r["budget"]["allocation"] == "uniform" and same(r) in greedy]
 
 
 def pair_entry(sig: dict[str, Any] | None, greedy: str, uniform: str, fmt: str) -> dict[str, Any] | None:
@@ -215,7 +217,7 @@ def allocation_sentence(table: dict[str, Any], greedy: str, uniform: str, data_s
     and whether the test split can tell the accuracies apart (paired 95 % CI and exact McNemar p from
     `sig`, metrics.json's `significance`; none for a run from before it)."""
     g, u = table["models"][greedy], table["models"][uniform]
-    side, threads = budget_side(g, data_side), g["budget"]["threads"]
+    side, threads = budget_side(g, data_side, table.get("setup")), g["budget"]["threads"]
     ms = [timed(table, name, r["format"], side, threads) for name, r in ((greedy, g), (uniform, u))]
     if None in ms:
         return f"Greedy vs uniform at {budget_wording(g['budget'])}: not both timed at {_where(side, threads)}."
@@ -238,28 +240,10 @@ def allocation_sentences(table: dict[str, Any], data_side: int, sig: dict[str, A
     return [allocation_sentence(table, g, u, data_side, sig) for g, u in allocation_pairs(table)]
 
 
-def model_kind(name: str, record: dict[str, Any]) -> str:
-    """A model's kind in the table: `budget, greedy`, `uniform keep 0.5`, `uniform width (alpha 0.35)`."""
-    series = series_of(name, record)
-    if record.get("kind") == "budget":
-        return f"budget, {record['budget']['allocation']}"
-    if series == "uniform keep":
-        return f"uniform keep {record['keep']:g}" if "keep" in record else "uniform keep"
-    if series == "uniform width":
-        return f"uniform width (alpha {record['alpha']:g})" if "alpha" in record else "uniform width"
-    return str(series)
-
-
-def comparison_order(table: dict[str, Any]) -> list[str]:
-    """The compared models: dense, greedy budgets, uniform keep (budgets, then keep points), uniform width."""
-    models = table.get("models", {})
-    return sorted((name for name, r in models.items() if series_of(name, r)),
-                  key=lambda name: SERIES.index(str(series_of(name, models[name]))))
-
-
 def budget_rows(table: dict[str, Any], data_side: int) -> pd.DataFrame:
-    """The budgeted models beside dense and the uniform-keep/uniform-width models: format, target,
-    batch-1 p50 and speed-up per format at the data's side and GOAL_THREADS, accuracy, MAC reduction."""
+    """The budgeted models beside dense and the uniform-keep/uniform-width models: format, target (the
+    table's), batch-1 p50 and speed-up per format at the data's side and GOAL_THREADS, accuracy, MAC
+    reduction; then a row per budget not built (unreachable)."""
     where = f"{data_side}px t{GOAL_THREADS}"
     rows = []
     for name in comparison_order(table):
@@ -272,7 +256,9 @@ def budget_rows(table: dict[str, Any], data_side: int) -> pd.DataFrame:
             row[f"{fmt} speed-up {where}"] = f"{entry['speedup_vs_dense_same_format_x']:.2f}x" if entry else ""
         rows.append({**row, "accuracy %": f"{r['test_accuracy_pct']:.1f}", "Δ pts": f"{r['accuracy_change_pts']:+.2f}",
                      "int8 accuracy %": f"{r['int8_test_accuracy_pct']:.1f}", "MACs reduction": f"{r['mac_reduction_x']:.2f}x"})
-    return pd.DataFrame(rows)
+    for name, reason in unbuilt_budgets(table).items():  # listed, not built: the sentences say why
+        rows.append({"model": name, "kind": f"budget, {unbuilt_status(reason)}"})
+    return pd.DataFrame(rows).fillna("")
 
 
 def prediction_rows(table: dict[str, Any]) -> pd.DataFrame:

@@ -12,13 +12,16 @@ from typing import Any
 
 import pandas as pd
 
-from pruneflow.metrics import channel_rows, flat_channels
+from pruneflow.metrics import channel_rows, flat_channels, speedup_spread
+from pruneflow.points import same_plan_as
+from pruneflow.report.notes import nothing_removed_sentences, same_plan_sentences
 from pruneflow.report.sentences import LATENCY_NOISE, _bytes, _share
 from pruneflow.report.significance import (
     MISSED,
     budget_clause,
     budget_reason,
     budget_verdict,
+    change_wording,
     difference,
     entry_of,
     no_pair,
@@ -85,8 +88,7 @@ def speed_sentences(table: dict[str, Any]) -> list[str]:
         for fmt in FORMATS:
             ch, de = timed[f"channel.{fmt}"], timed[f"dense.{fmt}"]
             x = ch["speedup_vs_dense_same_format_x"]
-            spread = (f" (paired rounds' quartiles {ch['speedup_paired_q25_x']:.2f}–{ch['speedup_paired_q75_x']:.2f}x)"
-                      if "speedup_paired_q25_x" in ch else "")
+            spread = speedup_spread(x, ch.get("speedup_paired_q25_x"), ch.get("speedup_paired_q75_x"))
             parts.append(f"{fmt}: p50 {ch['p50_ms']:.3f} ms vs {de['p50_ms']:.3f} ms dense, speed-up {x:.2f}x{spread}, "
                          f"efficiency {x / macs_x:.2f}")
         out.append(f"Batch-1 speed-up of the channel model over dense in the same format at {_where(side, threads)}: "
@@ -210,7 +212,7 @@ def goal_sentences(table: dict[str, Any], side: int, sig: dict[str, Any] | None 
     else:
         verdict = (f"{difference(entry, 'the channel model', 'dense')}) — "
                    f"{budget_clause(entry, GOAL_CHANNEL_LOSS_PTS)}")
-    out.append(f"Goal: channel accuracy loss ≤ {GOAL_CHANNEL_LOSS_PTS:g} pt: {loss:.2f} pts lost "
+    out.append(f"Goal: channel accuracy loss ≤ {GOAL_CHANNEL_LOSS_PTS:g} pt: {change_wording(-loss)} "
                f"({c['test_accuracy_pct']:.1f} % vs {d['test_accuracy_pct']:.1f} %; {verdict}.")
     out.append(_stacked_goal(d, s, entry_of(sig, "stacked"), no_pair(sig)))
     return out
@@ -223,7 +225,7 @@ def _stacked_goal(d: dict[str, Any], s: dict[str, Any], entry: dict[str, Any] | 
     s_loss = d["test_accuracy_pct"] - s["test_accuracy_pct"]
     short = [f"{GOAL_STACKED_GZIP_X / gz_x:.2f}x short on size"] if gz_x < GOAL_STACKED_GZIP_X else []
     head = (f"Goal: stacked int8 gzipped ≥ {GOAL_STACKED_GZIP_X:g}x smaller than the gzipped dense float Keras file "
-            f"at ≤ {GOAL_STACKED_LOSS_PTS:g} pt loss: {gz_x:.2f}x at {s_loss:.2f} pts lost")
+            f"at ≤ {GOAL_STACKED_LOSS_PTS:g} pt loss: {gz_x:.2f}x at {change_wording(-s_loss)}")
     if entry is None:
         short += ([f"{s_loss - GOAL_STACKED_LOSS_PTS:.2f} pts over the accuracy budget"]
                   if s_loss > GOAL_STACKED_LOSS_PTS + SAME_ACCURACY_PTS else [])
@@ -241,8 +243,11 @@ def method_sentence(table: dict[str, Any]) -> str:
     warmup = setup.get("warmup") or {}
     per_side = ", ".join(f"{side} px: {n} after {warmup.get(side, '?')} warm-up" if isinstance(warmup, dict) else
                          f"{side} px: {n}" for side, n in sorted(runs.items(), key=lambda kv: int(kv[0])))
+    # a fixed-size head (Flatten → Dense) cannot take channels.resolution: timed at its own side instead
+    own = (f" No timings at channels.resolution {setup.get('resolution_asked_px')} px: {setup['resolution_note']}."
+           if setup.get("resolution_note") else "")
     return (f"Latency: {setup.get('method', 'batch 1')}; timed rounds per side ({per_side}), "
-            f"threads {', '.join(str(t) for t in setup.get('threads', ()))}." if setup else "")
+            f"threads {', '.join(str(t) for t in setup.get('threads', ()))}.{own}" if setup else "")
 
 
 def channel_sentences(table: dict[str, Any], side: int, sig: dict[str, Any] | None = None) -> list[str]:
@@ -255,13 +260,19 @@ def channel_sentences(table: dict[str, Any], side: int, sig: dict[str, Any] | No
         sig: metrics.json's `significance` section (paired CIs), None for a run from before it.
 
     Returns:
-        MACs, speed and efficiency, sizes, accuracy, stacked, baseline, then the goals.
+        MACs, speed and efficiency, sizes, accuracy, stacked, baseline, the goals, then the points that
+        repeat another's plan; where the main plan removes no channel, only why.
     """
+    if "channel" not in table["models"]:
+        return [*nothing_removed_sentences(table), *same_plan_sentences(table)]
     return [mac_sentence(table), *speed_sentences(table), size_sentence(table), accuracy_sentence(table, sig),
-            stacked_sentence(table, side, sig), baseline_sentence(table, sig), *goal_sentences(table, side, sig)]
+            stacked_sentence(table, side, sig), baseline_sentence(table, sig), *goal_sentences(table, side, sig),
+            *same_plan_sentences(table)]
 
 
 def channel_table(table: dict[str, Any], sig: dict[str, Any] | None = None) -> pd.DataFrame:
     """The per-model table as the report shows it (the same rows `make show` prints), each accuracy
-    difference from dense with its paired CI and p from `sig` (metrics.json `significance`)."""
-    return channel_rows(flat_channels(table), sig)
+    difference from dense with its paired CI and p from `sig` (metrics.json `significance`); a point
+    with another's plan is listed once, under the first name (`same_plan_sentences` says so)."""
+    same = same_plan_as(table["models"])
+    return channel_rows(flat_channels({**table, "models": {k: v for k, v in table["models"].items() if k not in same}}), sig)

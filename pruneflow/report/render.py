@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from pruneflow.config import Config
+from pruneflow.families import family
 from pruneflow.machine import describe
 from pruneflow.metrics import comparison_rows, variant_rows
 from pruneflow.report.budget import (
@@ -21,6 +22,7 @@ from pruneflow.report.budget import (
     budgets_measured,
     prediction_rows,
 )
+from pruneflow.report.budget_records import timed_resolution
 from pruneflow.report.channels import channel_sentences, channel_table, method_sentence
 from pruneflow.report.figures import (
     accuracy_latency_figure,
@@ -69,6 +71,25 @@ class Section:
     blocks: tuple[Block, ...]
 
 
+class Document(list[Section]):
+    """The report's sections in order, and its title (`report_title`): the renderers read both, the
+    report stage iterates the sections as a list."""
+
+    def __init__(self, title: str, sections: list[Section]) -> None:
+        super().__init__(sections)
+        self.title = title
+
+
+def report_title(cfg: Config) -> str:
+    """The report's title from the model's own facts: the adopted file (`model.file`) or the family
+    `model.architecture` names (`pruneflow.families`), never a family the run did not use."""
+    m = cfg.model
+    if m.file is not None:
+        return f"Pruning report: dense vs magnitude-pruned {m.file.name} (adopted model)"
+    name = family(m.architecture).name
+    return f"Pruning report: dense vs magnitude-pruned {'toy architecture' if name == 'toy' else name}"
+
+
 def machine_phrase(machine: dict[str, Any]) -> str:
     """The machine the latencies were measured on, in one line (machine.json), or that it is unrecorded."""
     return describe(machine) if machine else "an unrecorded machine"
@@ -87,7 +108,7 @@ def budget_section(cfg: Config, art: RunArtifacts) -> list[Section]:
     front = Plot("latency_front.png", "Latency budgets: test accuracy (int8 panels: the int8 file's) against measured "
                  "batch-1 p50, per format and input side, for dense, the greedily budgeted models, every model with one "
                  "kept fraction in all groups and the uniform-width baseline; dense's accuracy dashed.",
-                 png_bytes(latency_front_figure(table, side, cfg.channels.resolution)))
+                 png_bytes(latency_front_figure(table, side, timed_resolution(table, cfg.channels.resolution))))
     blocks: tuple[Block, ...] = (
         f"Budgets are batch-1 p50 latencies measured on {machine_phrase(art.machine)}: they hold for this CPU and "
         "runtime, not for another.",
@@ -97,8 +118,8 @@ def budget_section(cfg: Config, art: RunArtifacts) -> list[Section]:
     return [Section("Latency budget", tuple(block for block in blocks if _filled(block)))]
 
 
-def build_sections(cfg: Config, art: RunArtifacts) -> list[Section]:
-    """The report's content, in order (pure: artifacts in, sections out)."""
+def build_sections(cfg: Config, art: RunArtifacts) -> Document:
+    """The report's content, in order, under its title (pure: artifacts in, sections out)."""
     m = art.metrics
     sig = m.get("significance")
     main = cfg.main_point()
@@ -138,7 +159,7 @@ def build_sections(cfg: Config, art: RunArtifacts) -> list[Section]:
     channels = [Section("Structured channel pruning", (
         channel_sentences(art.channels, cfg.data.image_size, sig), method_sentence(art.channels),
         channel_table(art.channels, sig)))] if art.channels else []
-    return [
+    return Document(report_title(cfg), [
         Section("What was done", (setup_sentences(cfg, art),)),
         Section("Dense vs pruned", (comparison_rows(m), plots["sizes"], plots["accuracy_latency"])),
         Section("What the numbers say", (explanation(m, art.layers),)),
@@ -154,17 +175,22 @@ def build_sections(cfg: Config, art: RunArtifacts) -> list[Section]:
             layer_summary(art.layers).round(2), plots["layers"], plots["histogram"])),
         Section("Accuracy per class", (plots["confusion"], per_class.round(1))),
         Section("Training and pruning curves", (plots["training"], plots["schedule"])),
-    ]
+    ])
 
 
-REPORT_TITLE = "Pruning report: dense vs magnitude-pruned MobileNet"
+# The title of sections rendered without a Document (no config to name the model by).
+REPORT_TITLE = "Pruning report: dense vs magnitude-pruned model"
 PROVENANCE = ("Written by the `report` stage from this run's own outputs (its metrics file and the tables its "
               "stages wrote); every number and sentence is computed, none typed by hand.")
 
 
+def _title(sections: list[Section]) -> str:
+    return sections.title if isinstance(sections, Document) else REPORT_TITLE
+
+
 def render_markdown(sections: list[Section], figures_link: str) -> str:
     """GitHub-flavoured Markdown; figures linked from `figures_link` (relative to the .md file)."""
-    lines = [f"# {REPORT_TITLE}", "", f"_{PROVENANCE}_", ""]
+    lines = [f"# {_title(sections)}", "", f"_{PROVENANCE}_", ""]
     for section in sections:
         lines += [f"## {section.title}", ""]
         for block in section.blocks:
@@ -193,8 +219,8 @@ figure { margin: 1em 0; } img { max-width: 100%; } figcaption { font-style: ital
 def render_html(sections: list[Section]) -> str:
     """One self-contained HTML file: inline CSS, figures as data URIs, no external resource."""
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{html.escape(REPORT_TITLE)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{html.escape(REPORT_TITLE)}</h1>", f"<p><em>{html.escape(PROVENANCE)}</em></p>"]
+             f"<title>{html.escape(_title(sections))}</title><style>{_CSS}</style></head><body>",
+             f"<h1>{html.escape(_title(sections))}</h1>", f"<p><em>{html.escape(PROVENANCE)}</em></p>"]
     for section in sections:
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
         for block in section.blocks:

@@ -16,6 +16,7 @@ import pandas as pd
 from pruneflow.compression import binary_entropy, gzip_bound_x
 from pruneflow.config import Config, PruneConfig
 from pruneflow.families import family
+from pruneflow.metrics import bench_speedup
 from pruneflow.report.inputs import RunArtifacts
 from pruneflow.report.significance import difference, entry_of, no_pair
 from pruneflow.schedule import FineTune, epochs_for, plan_fine_tune, steps_per_epoch
@@ -132,7 +133,7 @@ def pruning_sentence(p: PruneConfig, prune_steps: pd.DataFrame, plan: FineTune) 
     """
     target = target_sparsity(p)
     reached = prune_steps[prune_steps["sparsity"] >= target - 1e-4]["step"]
-    when = (f"target {_share(target)} reached at step {int(reached.iloc[0])} of {int(prune_steps['step'].iloc[-1])}"
+    when = (f"target {_share(target)} reached at step {int(reached.iloc[0])} of {plan.total_steps}"
             if len(reached) else f"target {_share(target)} not reached: the last logged mask sparsity is "
             f"{_share(prune_steps['sparsity'].iloc[-1], 1)}")
     return (f"Pruning: tfmot `prune_low_magnitude` on {pruning_scope(p)}; {pruning_schedule(p, plan)} ({when}); "
@@ -337,7 +338,7 @@ def explanation(metrics: dict[str, Any], layers: pd.DataFrame) -> list[str]:
 
     out.append(_where_sentence(int(p["nonzero_params"]), layers))
 
-    speed = c["latency_p50_speedup_x"]
+    speed, bench, spread = bench_speedup(metrics)  # the number the dense-vs-pruned table shows, its bench named
     if speed >= 1 + LATENCY_NOISE:
         verdict = f"the pruned model is faster ({speed:.2f}× at p50)"
     elif speed <= 1 - LATENCY_NOISE:
@@ -347,7 +348,7 @@ def explanation(metrics: dict[str, Any], layers: pd.DataFrame) -> list[str]:
                    "float TFLite kernels multiply the zeros like any other weight")
     out.append(
         f"Latency: batch-1 p50 {d['latency_p50_ms']:.3f} ms dense vs {p['latency_p50_ms']:.3f} ms pruned, "
-        f"p95 {d['latency_p95_ms']:.3f} vs {p['latency_p95_ms']:.3f} ms — {verdict}."
+        f"p95 {d['latency_p95_ms']:.3f} vs {p['latency_p95_ms']:.3f} ms — {verdict}; {bench}{spread}."
     )
 
     training = metrics.get("training")

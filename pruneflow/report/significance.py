@@ -165,3 +165,13 @@ def seed_blocks(metrics: dict[str, Any]) -> list[Any]:
              "dense model of the same seed) sits next to this run's paired 95 % CI, which covers only the choice "
              "of test images: a difference that flips sign across seeds is not a property of the method."],
             pd.DataFrame(rows)]
+
+
+NO_CHANGE_PTS = 0.005  # a change below half a hundredth of a point prints as none
+
+
+def change_wording(pts: float) -> str:
+    """An accuracy change against dense, worded by its sign: `0.20 pts lost`, `+4.69 pts gained`."""
+    if abs(pts) < NO_CHANGE_PTS:
+        return "no accuracy change"
+    return f"{-pts:.2f} pts lost" if pts < 0 else f"+{pts:.2f} pts gained"

@@ -55,8 +55,28 @@ def _signed(value: float) -> str:
     return "0.0" if rounded == 0 else f"{rounded:+.1f}".replace("-", MINUS)
 
 
-def headline_rows(cfg: Config) -> tuple[int, list[dict[str, str]]]:
-    """The test images and one row per model (display strings), from the models on disk.
+def headline_files(cfg: Config) -> tuple[dict[str, tuple[Path, str]], list[str]]:
+    """The Keras file (and its producer) of each model the early headline loads, and a line for each one
+    absent: the channel model where its plan removes nothing (channel_prune wrote only why), in the words
+    of `make show`'s headline.
+
+    Raises:
+        PipelineError: the channel folder has no `point.json`.
+    """
+    from pruneflow.points import MODEL_FILE, is_model, read_point
+    from pruneflow.review import HEADLINE_MODELS
+
+    p = cfg.paths
+    files = {"dense": (p.dense_model, "train_dense"), "unstructured": (p.stripped_model, "strip")}
+    channel = read_point(p.channel, "channel_prune")
+    if not is_model(channel):
+        return files, [f"{dict(HEADLINE_MODELS)['channel']}: no model — {channel['reason']}"]
+    return {**files, "channel": (p.channel / MODEL_FILE, "channel_prune")}, []
+
+
+def headline_rows(cfg: Config) -> tuple[int, list[dict[str, str]], list[str]]:
+    """The test images, one row per model (display strings), from the models on disk, and a line for
+    each model absent (`headline_files`).
 
     Raises:
         PipelineError: a model, the test split or the channel model's predictions are missing.
@@ -70,7 +90,7 @@ def headline_rows(cfg: Config) -> tuple[int, list[dict[str, str]]]:
     from pruneflow.io import gzip_size
     from pruneflow.macs import count_macs
     from pruneflow.model import load_model, seed_everything
-    from pruneflow.points import MODEL_FILE, PREDICTIONS_FILE
+    from pruneflow.points import PREDICTIONS_FILE
     from pruneflow.review import HEADLINE_MODELS
     from pruneflow.significance import paired
 
@@ -78,20 +98,19 @@ def headline_rows(cfg: Config) -> tuple[int, list[dict[str, str]]]:
     seed_everything(cfg.seed)  # op determinism, as evaluate: the same predictions to the last bit
     x, y = load_split(p.prepared, "test")
     x = x.astype(np.float32)
-    files = {"dense": (p.dense_model, "train_dense"), "unstructured": (p.stripped_model, "strip"),
-             "channel": (p.channel / MODEL_FILE, "channel_prune")}
+    files, absent = headline_files(cfg)
     predicted, macs = {}, {}
     for name, (path, producer) in files.items():
         model = load_model(require(path, producer))
         macs[name] = count_macs(model)
         if name != "channel":
             predicted[name] = evaluate_keras(model, x, y)[2]
-    # The channel model's predictions as channel_prune wrote them: the column evaluate pairs with dense.
-    channel = pd.read_csv(require(p.channel / PREDICTIONS_FILE, "channel_prune"))
-    if "keras" not in channel or len(channel) != len(y):
-        raise PipelineError(f"{p.channel / PREDICTIONS_FILE}: not {len(y)} rows with a keras column; "
-                            "run `python -m pruneflow channel_prune` (or dvc repro) again")
-    predicted["channel"] = channel["keras"].to_numpy()
+    if "channel" in files:  # its predictions as channel_prune wrote them: the column evaluate pairs with dense
+        channel = pd.read_csv(require(p.channel / PREDICTIONS_FILE, "channel_prune"))
+        if "keras" not in channel or len(channel) != len(y):
+            raise PipelineError(f"{p.channel / PREDICTIONS_FILE}: not {len(y)} rows with a keras column; "
+                                "run `python -m pruneflow channel_prune` (or dvc repro) again")
+        predicted["channel"] = channel["keras"].to_numpy()
     labels, rows = dict(HEADLINE_MODELS), []  # the full headline's labels (`make show`)
     for name, (path, _) in files.items():
         row = {"model": labels[name], "test accuracy %": f"{100.0 * float(np.mean(predicted[name] == y)):.1f}",
@@ -104,17 +123,18 @@ def headline_rows(cfg: Config) -> tuple[int, list[dict[str, str]]]:
         row.update({"Keras bytes": f"{path.stat().st_size:,}", "gzip bytes": f"{gzip_size(path):,}",
                     "MACs (M)": f"{macs[name] / 1e6:.2f}"})
         rows.append(row)
-    return len(y), rows
+    return len(y), rows, absent
 
 
-def format_rows(images: int, rows: list[dict[str, str]]) -> str:
-    """The early headline as printed: its first line, then a fixed-width table."""
+def format_rows(images: int, rows: list[dict[str, str]], absent: Iterable[str] = ()) -> str:
+    """The early headline as printed: its first line, a fixed-width table, then why a model is absent."""
     widths = {col: max(len(col), *(len(r[col]) for r in rows)) for col in rows[0]}
 
     def line(row: dict[str, str]) -> str:
         return "  ".join(row[c].ljust(widths[c]) if c == "model" else row[c].rjust(widths[c]) for c in widths)
 
-    return "\n".join([FIRST_LINE.format(images=images), line({c: c for c in widths}), *(line(r) for r in rows)])
+    return "\n".join([FIRST_LINE.format(images=images), line({c: c for c in widths}), *(line(r) for r in rows),
+                      *absent])
 
 
 def main(argv: list[str] | None = None) -> int:
