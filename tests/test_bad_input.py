@@ -170,7 +170,7 @@ REJECTED: list[tuple[str, str, Callable[[Path], None], str]] = [
     ("params: zero epochs", "ingest",
      lambda r: edit_params(r, {"train": {"epochs": 0}}), "train.epochs=0: Input should be greater than or equal to 1"),
     ("params: image below MobileNet's minimum", "ingest",
-     lambda r: edit_params(r, {"data": {"image_size": 16}}), "data.image_size=16: Input should be greater than or equal to 32"),
+     lambda r: edit_params(r, {"data": {"image_size": 16}}), "data.image_size=16 is below mobilenet_v2's smallest input; set data.image_size: 32 or more"),
     ("params: unknown top-level key", "ingest",
      lambda r: edit_params(r, {"sede": 1}), "unknown key 'sede'; allowed: seed, seeds, paths"),
     ("params: unknown key in a section", "ingest",

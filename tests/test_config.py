@@ -34,7 +34,9 @@ def test_config_is_frozen() -> None:
         ({"prune": {"begin": 0.6, "end": 0.5}}, "begin=0.6, end=0.5: pruning needs at least 0.1 of the fine-tune"),
         ({"prune": {"initial_sparsity": 0.5, "final_sparsity": 0.2}}, "initial_sparsity=0.5 must be <="),
         ({"train": {"epochs": 0}}, "train.epochs=0"),
-        ({"data": {"image_size": 16}}, "data.image_size=16"),
+        ({"data": {"image_size": 16}}, "data.image_size=16 is below mobilenet_v2's smallest input; set data.image_size: 32"),
+        ({"data": {"image_size": 4}, "model": {"file": "models/own/mnist.keras"}},
+         "data.image_size=4: Input should be greater than or equal to 8"),
         ({"data": {"source": "imagenet"}}, "data.source='imagenet'"),
         ({"model": {"architecture": "resnet"}}, "model.architecture: 'resnet' is not a keras.applications classifier"),
         ({"model": {"freeze_base": True}}, "freeze_base=true needs pretrained weights"),
@@ -115,3 +117,21 @@ def test_deployment_options_are_validated_with_one_line(changes, message) -> Non
 
     with pytest.raises(PipelineError, match=message):
         parse_config(changes)
+
+
+def test_an_adopted_model_takes_its_own_side_below_mobilenets_smallest() -> None:
+    # the tfmot guide's MNIST classifier takes 28x28: MobileNet's 32 px floor is MobileNet's, not the file's
+    cfg = parse_config({"model": {"file": "models/own/mnist.keras"}, "data": {"image_size": 28}}, "params.yaml")
+    assert cfg.data.image_size == 28
+
+
+def test_dvc_yaml_tool_refuses_bad_params_in_one_line_and_leaves_dvc_yaml(tmp_path, capsys) -> None:
+    from pruneflow.tools import dvc_yaml
+
+    (tmp_path / "params.yaml").write_text("data:\n  image_size: 16\n")
+    out = tmp_path / "dvc.yaml"
+    out.write_text("kept\n")
+    assert dvc_yaml.main(["--params", str(tmp_path / "params.yaml"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pruneflow: error: ") and err.count("\n") == 1 and "data.image_size: 32" in err
+    assert out.read_text() == "kept\n"

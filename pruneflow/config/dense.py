@@ -12,8 +12,10 @@ from pruneflow.config.strict import Bool, Float, Int
 from pruneflow.families import family
 from pruneflow.paths import _Section
 
-# MobileNet V1/V2 refuse inputs smaller than 32x32 (five stride-2 stages).
-MIN_IMAGE_SIZE = 32
+# The smallest side any model here may take. Each family checks its own smallest input on top of it
+# (`Config._sections_agree`: MobileNet V1/V2 refuse inputs below 32x32, five stride-2 stages); an adopted
+# model (`model.file`) takes its own side, e.g. 28 px for an MNIST classifier.
+MIN_IMAGE_SIZE = 8
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 

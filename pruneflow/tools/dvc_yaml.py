@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from pruneflow.config import Config, load_config
+from pruneflow.errors import PipelineError
 from pruneflow.stages import CHANNEL_POINT, REPO, SEED_RUN, STAGES, SWEEP_POINT, Out, Stage
 
 HEADER = """\
@@ -149,7 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "dvc.yaml")
     parser.add_argument("--params", type=Path, default=REPO / "params.yaml", help="the seed_run matrix's `seed`, `seeds`")
     args = parser.parse_args(argv)
-    text = render(load_config(args.params))
+    try:
+        text = render(load_config(args.params))
+    except PipelineError as exc:  # bad params: one line, dvc.yaml untouched
+        print(f"pruneflow: error: {exc}", file=sys.stderr)
+        return 2
     if args.check:
         current = args.out.read_text() if args.out.exists() else ""
         if current != text:
