@@ -4,8 +4,7 @@ called with the seed's config (`pruneflow.seeds.seed_config`), from the prepared
 dense (train recipe, or `model.file` adopted) → unstructured (the main prune at `prune.final_sparsity`,
 stripped) → channel (`channels.keep`, fine-tuned) → stacked (the channel model magnitude-pruned to
 `channels.stacked_sparsity`) → uniform width (the channel model's MACs, trained from scratch for dense
-training's steps plus the fine-tune's); the last three not where the plan at `channels.keep` removes no
-channel (the main run has none of them either). Each is the training function its stage calls; unlike the
+training's steps plus the fine-tune's). Each is the training function its stage calls; unlike the
 stages, a seed run exports no TFLite file (a seed moves accuracy, not speed: it saves six conversions
 a seed) and scores every model in Keras on the test split. The seed's folder is published as a whole
 when the stage succeeds.
@@ -21,8 +20,6 @@ import numpy as np
 import pandas as pd
 
 from pruneflow.channel_training import baseline_not_applicable, channel_prune, matching_alpha, scratch_budget
-from pruneflow.channels import ChannelGraph
-from pruneflow.channels.plan import nothing_to_remove
 from pruneflow.config import Config, SweepPoint
 from pruneflow.data import load_classes, load_split
 from pruneflow.io import atomic_dir
@@ -41,9 +38,8 @@ def predicted(model: keras.Model, x: np.ndarray) -> np.ndarray:
 
 
 def seed_run(cfg: Config, seed: int, out_dir: Path) -> dict[str, Any]:
-    """Retrain the five headline models with `seed` (those the main run has: no channel model where its plan
-    removes nothing) and replace `out_dir` with them, their per-image test predictions (`predictions.csv`)
-    and Keras test accuracies (`accuracy.json`; null for a model not retrained).
+    """Retrain the five headline models with `seed` and replace `out_dir` with them, their per-image
+    test predictions (`predictions.csv`) and Keras test accuracies (`accuracy.json`).
 
     Args:
         cfg: the pipeline's config (its recipes; its own `seed` is not used).
@@ -69,7 +65,11 @@ def seed_run(cfg: Config, seed: int, out_dir: Path) -> dict[str, Any]:
         unstructured = strip(prune_model(s.paths.dense_model, s, train, val))
         save_model(unstructured, s.paths.stripped_model)
         predictions["unstructured"] = predicted(unstructured, x)
-        for name, model in channel_models(s, dense, tmp, train, val, len(classes)).items():
+        channel, _ = channel_prune(dense, s, cfg.channels.keep, train, val)
+        models = {"channel": channel, "stacked": _stacked(s, channel, tmp, train, val)}
+        if baseline_not_applicable(s) is None:
+            models["uniform_width"] = _uniform_width(s, channel, train, val, len(classes))
+        for name, model in models.items():
             save_model(model, tmp / f"{name}.keras")
             predictions[name] = predicted(model, x)
         pd.DataFrame(predictions).to_csv(tmp / PREDICTIONS_FILE, index=False)
@@ -78,20 +78,6 @@ def seed_run(cfg: Config, seed: int, out_dir: Path) -> dict[str, Any]:
                                    for name in MODELS}}
         (tmp / ACCURACY_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record
-
-
-def channel_models(s: Config, dense: keras.Model, tmp: Path, train: tuple[np.ndarray, np.ndarray],
-                    val: tuple[np.ndarray, np.ndarray], classes: int) -> dict[str, keras.Model]:
-    """The channel model and the two built on it (stacked; uniform width where it applies); none where the
-    plan at `channels.keep` removes no channel: the main run wrote only why, so a seed has no model to add."""
-    c = s.channels
-    if nothing_to_remove(ChannelGraph(dense), c.keep, c.scope, c.multiple) is not None:
-        return {}
-    channel, _ = channel_prune(dense, s, c.keep, train, val)
-    models = {"channel": channel, "stacked": _stacked(s, channel, tmp, train, val)}
-    if baseline_not_applicable(s) is None:
-        models["uniform_width"] = _uniform_width(s, channel, train, val, classes)
-    return models
 
 
 def _stacked(s: Config, channel: keras.Model, tmp: Path, train: tuple[np.ndarray, np.ndarray],

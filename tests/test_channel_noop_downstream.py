@@ -17,7 +17,6 @@ from pruneflow.comparisons import point_columns, point_folders
 from pruneflow.config import load_config
 from pruneflow.model import save_model
 from pruneflow.points import POINT_FILE, PREDICTIONS_FILE
-from pruneflow.seed_training import channel_models
 from pruneflow.sweep_table import channel_series
 from pruneflow.tf_env import keras
 from pruneflow.tools.headline import format_rows, headline_rows
@@ -106,20 +105,6 @@ def _guide(filters: int = 12) -> keras.Model:
     x = keras.layers.Conv2D(filters, 3, activation="relu", name="conv")(inputs)
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.MaxPooling2D()(x))
     return keras.Model(inputs, keras.layers.Dense(10, name="classes")(x))
-
-
-def test_extra_seed_retrains_no_channel_model_when_the_plan_removes_nothing(tmp_path, monkeypatch):
-    import pruneflow.seed_training as seed_training
-
-    dense = _guide(12)
-    # the training recipes stood in for: each returns the dense model, so a call shows as a key
-    monkeypatch.setattr(seed_training, "channel_prune", lambda model, *args: (model, None))
-    monkeypatch.setattr(seed_training, "_stacked", lambda s, channel, *args: channel)
-    monkeypatch.setattr(seed_training, "baseline_not_applicable", lambda s: "no width multiplier")
-    s = SimpleNamespace(channels=SimpleNamespace(keep=0.5, scope="internal", multiple=16))
-    assert channel_models(s, dense, tmp_path, None, None, 10) == {}
-    s.channels.multiple = 8  # this plan narrows the 12 channels: channel and stacked are trained
-    assert set(channel_models(s, dense, tmp_path, None, None, 10)) == {"channel", "stacked"}
 
 
 def test_early_headline_without_a_channel_model_shows_dense_and_pruned_and_says_why(tmp_path):
