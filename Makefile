@@ -57,7 +57,7 @@ deploy: $(VENV)/.installed ## Register prefect.yaml's nightly deployment (needs 
 show: $(VENV)/.installed ## Print the dense-vs-pruned table, the TFLite variants and the channel-pruning table of the last run
 	python -m pruneflow show
 
-# dvc.yaml is generated from the stage table (pruneflow/stages.py); tests/test_dvc_yaml.py fails when
+# dvc.yaml is generated from the stage table (pruneflow/pipeline/stages.py); tests/test_dvc_yaml.py fails when
 # the committed file differs. Run this after adding a stage, a param or changing a stage's deps or outs.
 dvc.yaml: $(VENV)/.installed ## Regenerate dvc.yaml from the stage table
 	python -m pruneflow.tools.dvc_yaml

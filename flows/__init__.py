@@ -1,1 +1,1 @@
-"""Prefect flows: they wire the stage table's stages (`pruneflow.stages`) and decide caching; no math, no hyperparameters."""
+"""Prefect flows: they wire the stage table's stages (`pruneflow.pipeline.stages`) and decide caching; no math, no hyperparameters."""

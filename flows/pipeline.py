@@ -2,7 +2,7 @@
 
 The same stage code as `dvc repro`, wired as cached Prefect tasks in a single process, so the
 Prefect API (a temporary server when PREFECT_API_URL is unset) starts once per run, not per stage.
-The order and the fan-out come from the stage table's deps and outs (`pruneflow.stages.generations`):
+The order and the fan-out come from the stage table's deps and outs (`pruneflow.pipeline.stages.generations`):
 the stages are run in waves, each wave reading only what earlier waves wrote, and every stage of a
 wave is submitted to the task runner together: one at a time in-process by default, or in parallel
 on Dask (`--dask-workers N` for a local cluster of N processes, `--dask-address` for a running
@@ -31,18 +31,18 @@ from flows.caching import (
     record_run,
     stage_key,
 )
-from pruneflow.config import Config, load_config
-from pruneflow.dvc_cache import hand_outputs_to_dvc
+from pruneflow.config.params import Config, load_config
+from pruneflow.pipeline.dvc_cache import hand_outputs_to_dvc
 from pruneflow.errors import PipelineError
-from pruneflow.metrics import (
+from pruneflow.evaluation.metrics import (
     comparison_rows,
     format_table,
     format_variants,
     variant_rows,
 )
-from pruneflow.report import explanation, explanation_markdown
-from pruneflow.stages import Stage, generations, pipeline_stages
-from pruneflow.timings import read_run_metrics, read_table_with_timings
+from pruneflow.report.sentences import explanation, explanation_markdown
+from pruneflow.pipeline.stages import Stage, generations, pipeline_stages
+from pruneflow.artifacts.results import read_run_metrics, read_table_with_timings
 
 # Artifact keys: lowercase letters, digits and dashes (Prefect's rule); a new version per flow run.
 TABLE_ARTIFACT = "pruneflow-dense-vs-pruned"
@@ -52,7 +52,7 @@ SWEEP_ARTIFACT = "pruneflow-sweep"
 
 
 # errno values of I/O that can succeed when tried again: a flaky network filesystem or remote,
-# a busy resource. Disk full and permission errors are not among them: pruneflow/io.py reports those
+# a busy resource. Disk full and permission errors are not among them: pruneflow/artifacts/files.py reports those
 # as PipelineError (bad input), and nothing deterministic is ever retried.
 TRANSIENT_ERRNOS = frozenset({errno.EIO, errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT, errno.ESTALE,
                               errno.ECONNRESET, errno.ECONNREFUSED, errno.ECONNABORTED, errno.EHOSTUNREACH,
@@ -168,7 +168,7 @@ def pipeline(params_path: str = "params.yaml", dask_workers: int = 0, dask_addre
 
 @flow(name="pruneflow-stages")
 def _run_waves(cfg: Config) -> dict[str, dict[str, str]]:
-    """The waves of `pruneflow.stages.generations`, one after the other, on this flow's task runner."""
+    """The waves of `pruneflow.pipeline.stages.generations`, one after the other, on this flow's task runner."""
     outputs = {}
     for wave in generations(pipeline_stages(cfg), cfg):
         result = run_wave(cfg, wave)
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from pruneflow.console import clean_stderr  # TensorFlow's start-up chatter off stderr, errors kept
+    from pruneflow.pipeline.console import clean_stderr  # TensorFlow's start-up chatter off stderr, errors kept
 
     with clean_stderr():
         status = main()

@@ -62,11 +62,12 @@ def missing_module_line(exc: ModuleNotFoundError) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one stage (or `show`); return the process exit status."""
-    from pruneflow.config import MAX_SEED, ChannelPoint, SeedPoint, SweepPoint, load_config
+    from pruneflow.config.params import MAX_SEED, load_config
+    from pruneflow.config.studies import ChannelPoint, SeedPoint, SweepPoint
     from pruneflow.errors import PipelineError
-    from pruneflow.lineage import metrics_digest
-    from pruneflow.phases import process_age_s
-    from pruneflow.stages import BY_NAME, CHANNEL_POINT, SEED_RUN, SWEEP_POINT, sweep_stage
+    from pruneflow.artifacts.lineage import metrics_digest
+    from pruneflow.artifacts.phases import process_age_s
+    from pruneflow.pipeline.stages import BY_NAME, CHANNEL_POINT, SEED_RUN, SWEEP_POINT, sweep_stage
 
     parser = argparse.ArgumentParser(prog="python -m pruneflow", description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=[*BY_NAME, "show", "preset"])
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.stage == "preset":
-            from pruneflow.presets import apply_preset, preset_names
+            from pruneflow.config.presets import apply_preset, preset_names
 
             if args.name is None:
                 raise PipelineError(f"preset: give a name; allowed: {', '.join(preset_names())}")
@@ -100,18 +101,18 @@ def main(argv: list[str] | None = None) -> int:
                 raise PipelineError(f"seed_run: --seed={args.seed}; allowed: --seed 0..{MAX_SEED}, e.g. --seed 43")
             sweep_stage(SeedPoint(args.seed)).run(cfg, startup_s=process_age_s() or 0.0)
         elif args.stage == "show":
-            from pruneflow.metrics import (
+            from pruneflow.evaluation.metrics import (
                 format_channels,
                 format_table,
                 format_variants,
             )
-            from pruneflow.provenance import source_line, stale_warning
-            from pruneflow.comparisons import format_significance
-            from pruneflow.io import read_json
-            from pruneflow.points import same_plan_as
+            from pruneflow.pipeline.freshness import source_line, stale_warning
+            from pruneflow.stats.differences import format_significance
+            from pruneflow.artifacts.files import read_json
+            from pruneflow.artifacts.points import same_plan_as
             from pruneflow.report.notes import skipped_notes
-            from pruneflow.review import format_headline
-            from pruneflow.timings import read_run_metrics
+            from pruneflow.report.review import format_headline
+            from pruneflow.artifacts.results import read_run_metrics
 
             metrics = read_run_metrics(cfg.paths.metrics, cfg.paths.timings)
             # channel_bench's table: why a model is absent, repeated plans, the side channel latency was timed at
@@ -142,7 +143,7 @@ if __name__ == "__main__":
         os.environ[REEXEC] = "1"
         os.execv(python, [str(python), "-m", "pruneflow", *sys.argv[1:]])
     try:
-        from pruneflow.console import run_stage_command
+        from pruneflow.pipeline.console import run_stage_command
 
         sys.exit(run_stage_command(main, sys.argv[1:]))
     except ModuleNotFoundError as exc:

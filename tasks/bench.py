@@ -1,5 +1,5 @@
 """Stage bench: latency and throughput of every TFLite variant, interleaved in one process
-(`pruneflow.timing`); `make bench` re-measures it on demand. The timings go to `paths.bench` and
+(`pruneflow.deploy.benchmark`); `make bench` re-measures it on demand. The timings go to `paths.bench` and
 `paths.latency_samples` (timing files); the DVC output `paths.bench_setup` says what was timed."""
 
 from __future__ import annotations
@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pruneflow.config import Config
-from pruneflow.data import load_split
+from pruneflow.config.params import Config
+from pruneflow.models.data import load_split
 from pruneflow.errors import require
-from pruneflow.io import atomic_path, read_json, write_json
-from pruneflow.tflite import deployables
-from pruneflow.timing import benchmark, setup
+from pruneflow.artifacts.files import atomic_path, read_json, write_json
+from pruneflow.deploy.tflite import deployables
+from pruneflow.deploy.benchmark import benchmark, setup
 
 
 def run(cfg: Config) -> None:

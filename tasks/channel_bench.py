@@ -1,13 +1,13 @@
 """Stage channel_bench: dense, unstructured, channel-pruned, stacked and uniform-width models side by
 side — accuracy, MACs, params, sizes and interleaved batch-1 latency at the data's side and at
-`channels.resolution` → `paths.channel_bench` (see `pruneflow.channel_bench`); the latencies go to the
+`channels.resolution` → `paths.channel_bench` (see `pruneflow.evaluation.channel_bench`); the latencies go to the
 timing file `paths.channel_latency`."""
 
 from __future__ import annotations
 
-from pruneflow.channel_bench import channel_table
-from pruneflow.config import Config
-from pruneflow.io import write_json
+from pruneflow.evaluation.channel_bench import channel_table
+from pruneflow.config.params import Config
+from pruneflow.artifacts.files import write_json
 
 
 def run(cfg: Config) -> None:

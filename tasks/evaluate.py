@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pruneflow.comparisons import format_significance, point_columns, significance
-from pruneflow.config import Config
-from pruneflow.coverage import pruned_coverage
-from pruneflow.data import load_classes, load_split, majority_baseline, read_summary
+from pruneflow.stats.differences import format_significance, point_columns, significance
+from pruneflow.config.params import Config
+from pruneflow.magnitude.coverage import pruned_coverage
+from pruneflow.models.data import load_classes, load_split, majority_baseline, read_summary
 from pruneflow.errors import require
-from pruneflow.evaluation import (
+from pruneflow.evaluation.variants import (
     SIZE_KEYS,
     channel_metrics,
     data_summary,
@@ -29,20 +29,20 @@ from pruneflow.evaluation import (
     variant_metrics,
     weight_histogram,
 )
-from pruneflow.io import atomic_path, gzip_size, read_json, write_json
-from pruneflow.machine import describe
-from pruneflow.metrics import (
+from pruneflow.artifacts.files import atomic_path, gzip_size, read_json, write_json
+from pruneflow.deploy.machine import describe
+from pruneflow.evaluation.metrics import (
     compare,
     format_channels,
     format_table,
     format_variants,
 )
-from pruneflow.model import load_model, seed_everything
-from pruneflow.pruning import prunable_weights
-from pruneflow.seeds import spread
-from pruneflow.lineage import metrics_digest, timing_files
-from pruneflow.tflite import TFLiteRunner, deployables, exported, model_files
-from pruneflow.timings import read_stage_timing, reproducibility_note, split_timings, stage_timing_file
+from pruneflow.models.classifier import load_model, seed_everything
+from pruneflow.models.sparsity import prunable_weights
+from pruneflow.stats.seeds import spread
+from pruneflow.artifacts.lineage import metrics_digest, timing_files
+from pruneflow.deploy.tflite import TFLiteRunner, deployables, exported, model_files
+from pruneflow.artifacts.results import read_stage_timing, reproducibility_note, split_timings, stage_timing_file
 
 
 def run(cfg: Config) -> None:
@@ -122,9 +122,9 @@ def run(cfg: Config) -> None:
         },
         # dense / unstructured / channel / stacked / uniform-width: accuracy, MACs, params, sizes, latency
         "channels": channel_metrics(p.channel_bench, p.channel_latency),
-        # each accuracy difference with its paired 95 % CI and exact McNemar p (pruneflow.comparisons)
+        # each accuracy difference with its paired 95 % CI and exact McNemar p (pruneflow.stats.differences)
         "significance": significance(table, cfg.sweep.accuracy_budget_pts),
-        # with `seeds` > 1: each headline model's accuracy over the seeds (mean, sd, range; pruneflow.seeds)
+        # with `seeds` > 1: each headline model's accuracy over the seeds (mean, sd, range; pruneflow.stats.seeds)
         **({"seeds": spread(cfg)} if cfg.seeds > 1 else {}),
         "data": data_summary(read_summary(p.prepared), chance, metrics_digest(cfg)),
         "reproducibility": reproducibility_note(p.timings, timing_files(cfg)),

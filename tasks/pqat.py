@@ -3,13 +3,13 @@ files whose pruned weights stay exactly zero (`quantize.pqat`; off: the folder h
 
 from __future__ import annotations
 
-from pruneflow.config import Config
-from pruneflow.data import load_split
-from pruneflow.io import atomic_dir
-from pruneflow.model import EpochLog, load_model
-from pruneflow.points import NOT_APPLICABLE_FILE
-from pruneflow.pqat import PqatNotApplicable, pqat_model
-from pruneflow.tflite import PQAT_FORMATS, to_tflite, write_tflite
+from pruneflow.config.params import Config
+from pruneflow.models.data import load_split
+from pruneflow.artifacts.files import atomic_dir
+from pruneflow.models.classifier import EpochLog, load_model
+from pruneflow.artifacts.points import NOT_APPLICABLE_FILE
+from pruneflow.deploy.pqat import PqatNotApplicable, pqat_model
+from pruneflow.deploy.tflite import PQAT_FORMATS, to_tflite, write_tflite
 
 
 def run(cfg: Config) -> dict[str, list[float]] | None:

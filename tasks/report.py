@@ -5,16 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pruneflow.config import Config
+from pruneflow.config.params import Config
 from pruneflow.errors import PipelineError
-from pruneflow.io import atomic_dir, write_bytes
-from pruneflow.report import (
-    Plot,
-    build_sections,
-    load_artifacts,
-    render_html,
-    render_markdown,
-)
+from pruneflow.artifacts.files import atomic_dir, write_bytes
+from pruneflow.report.inputs import load_artifacts
+from pruneflow.report.render import Plot, build_sections, render_html, render_markdown
 
 
 def run(cfg: Config) -> None:

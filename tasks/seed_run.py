@@ -4,8 +4,9 @@ retrained with one extra seed (`seeds` > 1: seed+1 .. seed+seeds-1) from the pre
 
 from __future__ import annotations
 
-from pruneflow.config import Config, SeedPoint
-from pruneflow.seed_training import seed_run
+from pruneflow.config.params import Config
+from pruneflow.config.studies import SeedPoint
+from pruneflow.evaluation.seed_training import seed_run
 
 
 def run(cfg: Config, point: SeedPoint) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from pruneflow.config import Config
-from pruneflow.data import load_split
+from pruneflow.config.params import Config
+from pruneflow.models.data import load_split
 from pruneflow.errors import require
-from pruneflow.io import atomic_path
-from pruneflow.model import load_model
-from pruneflow.sensitivity import layer_units, scan
+from pruneflow.artifacts.files import atomic_path
+from pruneflow.models.classifier import load_model
+from pruneflow.magnitude.sensitivity import layer_units, scan
 
 
 def run(cfg: Config) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from pruneflow.config import Config
-from pruneflow.data import load_split
+from pruneflow.config.params import Config
+from pruneflow.models.data import load_split
 from pruneflow.errors import PipelineError
-from pruneflow.io import write_json
-from pruneflow.model import load_model, save_model
-from pruneflow.pruning import PREDICTION_TOLERANCE, check_stripped, strip
+from pruneflow.artifacts.files import write_json
+from pruneflow.models.classifier import load_model, save_model
+from pruneflow.magnitude.pruning import PREDICTION_TOLERANCE, check_stripped, strip
 from pruneflow.tf_env import tfmot
 
 

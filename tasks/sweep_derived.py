@@ -2,17 +2,18 @@
 
 Same recipe, seed and overall sparsity (`sensitivity.target_sparsity`, over the prunable weights) as
 the uniform sweep point at that sparsity; only the split of the sparsity across layers differs
-(see `pruneflow.sensitivity.derive_targets`), so the two test accuracies compare the allocations.
+(see `pruneflow.magnitude.sensitivity.derive_targets`), so the two test accuracies compare the allocations.
 """
 
 from __future__ import annotations
 
-from pruneflow.config import Config, SweepPoint
+from pruneflow.config.params import Config
+from pruneflow.config.studies import SweepPoint
 from pruneflow.errors import require
-from pruneflow.io import atomic_dir
-from pruneflow.model import load_model
-from pruneflow.sensitivity import layer_targets, read_sensitivity
-from pruneflow.sweep import point_config, prune_and_write
+from pruneflow.artifacts.files import atomic_dir
+from pruneflow.models.classifier import load_model
+from pruneflow.magnitude.sensitivity import layer_targets, read_sensitivity
+from pruneflow.magnitude.sweep_points import point_config, prune_and_write
 
 
 def run(cfg: Config) -> None:

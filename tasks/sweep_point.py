@@ -4,8 +4,9 @@ The main prune's own target is not among them: the `sweep` stage reuses the main
 
 from __future__ import annotations
 
-from pruneflow.config import Config, SweepPoint
-from pruneflow.sweep import point_config, prune_and_write
+from pruneflow.config.params import Config
+from pruneflow.config.studies import SweepPoint
+from pruneflow.magnitude.sweep_points import point_config, prune_and_write
 
 
 def run(cfg: Config, point: SweepPoint) -> None:

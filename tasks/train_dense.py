@@ -3,10 +3,10 @@ classifier trained elsewhere) as it is or fine-tuned."""
 
 from __future__ import annotations
 
-from pruneflow.config import Config
-from pruneflow.data import load_classes, load_split, majority_baseline
-from pruneflow.model import distribution, is_chief, save_model
-from pruneflow.training import adopt_dense, quality_gate, train_dense
+from pruneflow.config.params import Config
+from pruneflow.models.data import load_classes, load_split, majority_baseline
+from pruneflow.models.classifier import distribution, is_chief, save_model
+from pruneflow.models.training import adopt_dense, quality_gate, train_dense
 
 
 def run(cfg: Config) -> dict[str, list[float]] | None:

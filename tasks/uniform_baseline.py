@@ -4,8 +4,8 @@ training the smaller model?)."""
 
 from __future__ import annotations
 
-from pruneflow.channel_training import uniform_baseline
-from pruneflow.config import Config
+from pruneflow.channels.training import uniform_baseline
+from pruneflow.config.params import Config
 
 
 def run(cfg: Config) -> None:

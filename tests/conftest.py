@@ -24,12 +24,12 @@ import pytest
 import yaml
 from PIL import Image
 
-from pruneflow.config import load_config
-from pruneflow.dvc_cache import stale
-from pruneflow.io import digest
-from pruneflow.paths import PathsConfig
-from pruneflow.stages import STAGES, pipeline_stages
-from pruneflow.timings import EXECUTION_LOG
+from pruneflow.config.params import load_config
+from pruneflow.pipeline.dvc_cache import stale
+from pruneflow.artifacts.files import digest
+from pruneflow.config.paths import PathsConfig
+from pruneflow.pipeline.stages import STAGES, pipeline_stages
+from pruneflow.artifacts.results import EXECUTION_LOG
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_line(f"{len(entries):4d} executions {sum(e['seconds'] for e in entries):7.0f} s  {where}")
 
 
-# Smallest config that still exercises every stage: the toy architecture (pruneflow/toy.py: a dozen
+# Smallest config that still exercises every stage: the toy architecture (pruneflow/models/toy.py: a dozen
 # layers, a TFLite conversion in about a second) at 32 px, a handful of images per class, one epoch
 # everywhere. A claim about a real family runs in-process on a model built without training.
 TINY: dict[str, Any] = {
@@ -152,7 +152,7 @@ def write_stripes(root: Path, per_class: int, size: int = 32) -> None:
 
 ALL_FORMATS = ("float", "dynamic_range", "int8", "sparse", "sparse_int8")
 
-# The shared build: a run that learns, on the toy architecture (pruneflow/toy.py, about 30 layers: a
+# The shared build: a run that learns, on the toy architecture (pruneflow/models/toy.py, about 30 layers: a
 # stage's TFLite conversion takes about a second, a MobileNet's 16–19 s). Stripes: the toy reaches
 # ~100 % dense test accuracy in 12 quick epochs; pruned to 80 % in 6; float and int8 TFLite (what the
 # sweep table reads), one more sweep point and the derived point. 200 images per class, so 100 test

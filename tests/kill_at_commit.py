@@ -9,7 +9,7 @@ import signal
 import sys
 
 from pruneflow.__main__ import main
-from pruneflow.io import TMP_MARK
+from pruneflow.artifacts.files import TMP_MARK
 
 if __name__ == "__main__":
     die_at, replace, calls = int(sys.argv[1]), os.replace, []
@@ -22,5 +22,5 @@ if __name__ == "__main__":
             os.kill(os.getpid(), signal.SIGKILL)
         return replace(*args, **kwargs)
 
-    os.replace = replace_or_die  # pruneflow/io.py publishes every output (file or folder) with os.replace
+    os.replace = replace_or_die  # pruneflow/artifacts/files.py publishes every output (file or folder) with os.replace
     sys.exit(main(sys.argv[2:]))

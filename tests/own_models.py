@@ -56,7 +56,7 @@ def calibrate_statistics(model: keras.Model, images: np.ndarray, seed: int = 0) 
     after layer, and draw gamma and beta around 1 and 0: every block then passes on an input-dependent
     signal, as a trained model's do. (A fresh keras.applications base keeps mean 0 and variance 1, and
     a random MobileNetV3Small's activations shrank to 1e-11 by its last blocks; with
-    `pruneflow.zoo.randomise_statistics` instead, its output varied by under 1e-7 from image to image.)
+    `pruneflow.models.zoo.randomise_statistics` instead, its output varied by under 1e-7 from image to image.)
     Changes `model` (flat: its BatchNormalization layers are its own) in place and returns it."""
     rng = np.random.default_rng(seed)
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
@@ -75,7 +75,7 @@ def applications_classifier(num_classes: int, side: int = 64, seed: int = 0) -> 
 
     Depthwise kernels are drawn He-normal by their own fan-in (kh x kw): Keras' glorot default counts
     every channel as fan-in (5x5x432 in the last blocks), and most of those channels' variance then fell
-    under 1e-4 (333 of 432 in one block), which `pruneflow.dead_channels` takes for constant channels.
+    under 1e-4 (333 of 432 in one block), which `pruneflow.deploy.int8_fold` takes for constant channels.
     64 px, not 32: at 32 px the last blocks see 1x1 maps and int8's class probabilities differed from
     float's by 0.13 on average (correlation 0.81); at 64 px by 0.04 (0.98).
     """

@@ -26,8 +26,8 @@ import yaml
 from PIL import Image
 
 from pruneflow.__main__ import main
-from pruneflow.config import load_config
-from pruneflow.io import digest
+from pruneflow.config.params import load_config
+from pruneflow.artifacts.files import digest
 from tests.conftest import REPO, write_image_folder, write_params
 
 FOLDER = {"data": {"source": "folder", "folder": "data/raw", "samples_per_class": None}}
@@ -89,7 +89,7 @@ def truncated_zip() -> bytes:
 
 def prelu_model(path: Path) -> None:
     """A classifier with a learned-slope activation (per-channel weights the pruner does not slice)."""
-    from pruneflow.model import save_model
+    from pruneflow.models.classifier import save_model
     from pruneflow.tf_env import keras
 
     inputs = keras.Input((24, 24, 3))
@@ -340,7 +340,7 @@ def test_bad_files_are_skipped_and_counted_by_reason(workspace: Path) -> None:
                        ".DS_Store": "not_an_image", "bomb.png": "too_large", "escape.png": "outside_folder"}
     assert sum(summary["counts"].values()) == 13  # 12 images + the in-folder alias
 
-    from pruneflow.evaluation import data_summary
+    from pruneflow.evaluation.variants import data_summary
     assert data_summary(summary, {}, "digest")["skipped_files"] == summary["skipped_counts"]
 
 

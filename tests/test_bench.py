@@ -7,7 +7,7 @@ import pytest
 
 
 def test_every_round_runs_each_call_once_after_the_warmup_in_a_shuffled_order() -> None:
-    from pruneflow.timing import interleaved_ms
+    from pruneflow.deploy.benchmark import interleaved_ms
 
     calls: list[str] = []
     times = interleaved_ms({name: (lambda n=name: calls.append(n)) for name in "abc"}, warmup=2, runs=30, seed=1)
@@ -19,7 +19,7 @@ def test_every_round_runs_each_call_once_after_the_warmup_in_a_shuffled_order() 
 
 
 def test_speedup_is_the_ratio_of_medians_with_per_round_quartiles() -> None:
-    from pruneflow.timing import speedup
+    from pruneflow.deploy.benchmark import speedup
 
     reference = np.array([2.0, 2.0, 4.0, 2.0])
     candidate = np.array([1.0, 1.0, 1.0, 4.0])
@@ -30,7 +30,7 @@ def test_speedup_is_the_ratio_of_medians_with_per_round_quartiles() -> None:
 
 
 def test_summary_reports_median_tails_and_spread() -> None:
-    from pruneflow.timing import summarize
+    from pruneflow.deploy.benchmark import summarize
 
     s = summarize(np.arange(1.0, 101.0))
     assert s["p50_ms"] == pytest.approx(50.5)
@@ -41,6 +41,6 @@ def test_summary_reports_median_tails_and_spread() -> None:
 @pytest.mark.parametrize("variant, twin", [("pruned.int8", "dense.int8"), ("pruned_pqat.int8", "dense.int8"),
                                            ("pruned.sparse", "dense.sparse")])
 def test_a_pruned_variant_is_compared_with_the_dense_model_in_the_same_format(variant: str, twin: str) -> None:
-    from pruneflow.timing import same_format_dense
+    from pruneflow.deploy.benchmark import same_format_dense
 
     assert same_format_dense(variant) == twin

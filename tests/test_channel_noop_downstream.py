@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pruneflow.comparisons import point_columns, point_folders
-from pruneflow.config import load_config
-from pruneflow.model import save_model
-from pruneflow.points import POINT_FILE, PREDICTIONS_FILE
-from pruneflow.sweep_table import channel_series
+from pruneflow.stats.differences import point_columns, point_folders
+from pruneflow.config.params import load_config
+from pruneflow.models.classifier import save_model
+from pruneflow.artifacts.points import POINT_FILE, PREDICTIONS_FILE
+from pruneflow.magnitude.sweep_table import channel_series
 from pruneflow.tf_env import keras
 from pruneflow.tools.headline import format_rows, headline_rows
 from tasks import stacked as stacked_stage

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pruneflow.channels import kept_count
-from pruneflow.timings import read_table_with_timings
+from pruneflow.channels.plan import kept_count
+from pruneflow.artifacts.results import read_table_with_timings
 from tests.conftest import build_config
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ def timed_models(cfg) -> set[str]:
 @pytest.fixture(scope="module")
 def table(dvc_build: Path) -> dict:
     """The channel_bench table with its timing half (the latencies) merged back, as readers see it."""
-    from pruneflow.timings import read_with_timings
+    from pruneflow.artifacts.results import read_with_timings
 
     p = build_config(dvc_build).paths
     assert "latency" not in json.loads(p.channel_bench.read_text()), "latency stays out of the DVC output"
@@ -58,7 +58,7 @@ def test_channel_models_have_fewer_macs_params_and_bytes_than_dense(table: dict)
 
 
 def test_uniform_baseline_width_is_the_one_whose_macs_are_closest_to_the_channel_model(dvc_build: Path, table: dict) -> None:
-    from pruneflow.channel_training import matching_alpha
+    from pruneflow.channels.training import matching_alpha
 
     cfg = build_config(dvc_build)
     baseline, channel = table["models"]["uniform_width"], table["models"]["channel"]

@@ -6,15 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pruneflow.channels import (
-    ChannelGraph,
-    kept_count,
-    masked_model,
-    prune_channels,
-)
-from pruneflow.config import ModelConfig
+from pruneflow.channels.graph import ChannelGraph
+from pruneflow.channels.plan import kept_count
+from pruneflow.channels.rebuild import masked_model, prune_channels
+from pruneflow.config.dense import ModelConfig
 from pruneflow.errors import PipelineError
-from pruneflow.model import build_classifier
+from pruneflow.models.classifier import build_classifier
 from pruneflow.tf_env import keras
 
 L = keras.layers
@@ -122,8 +119,8 @@ def test_kept_channel_counts_follow_the_keep_fraction_in_every_group():
 
 
 def test_pruned_model_saves_loads_and_converts_to_tflite(tmp_path):
-    from pruneflow.model import load_model, save_model
-    from pruneflow.tflite import TFLiteRunner, to_tflite
+    from pruneflow.models.classifier import load_model, save_model
+    from pruneflow.deploy.tflite import TFLiteRunner, to_tflite
 
     narrow, _ = prune_channels(MODELS["mobilenet_v2"](), 0.5, "all", "l2", 8)
     save_model(narrow, tmp_path / "narrow.keras")
@@ -160,7 +157,7 @@ def test_channels_read_by_a_reshape_are_kept_and_concatenated_ones_pruned_by_ran
 
 
 def test_gradual_schedule_ends_at_the_kept_fraction_and_spends_every_epoch():
-    from pruneflow.channel_training import step_epochs, step_keeps
+    from pruneflow.channels.training import step_epochs, step_keeps
 
     keeps = step_keeps(0.4, "gradual", 3)
     assert keeps == pytest.approx([0.8, 0.6, 0.4]) and step_keeps(0.4, "oneshot", 3) == [0.4]

@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pruneflow.channels import ChannelGraph, masked_model, prune_channels
+from pruneflow.channels.graph import ChannelGraph
+from pruneflow.channels.rebuild import masked_model, prune_channels
 from pruneflow.tf_env import keras, tf
-from pruneflow.zoo import randomise_statistics
+from pruneflow.models.zoo import randomise_statistics
 
 pytestmark = pytest.mark.timeout(60)
 L = keras.layers

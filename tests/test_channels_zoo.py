@@ -1,5 +1,5 @@
 """Channel pruning beyond MobileNet: one tiny model per layer handler, and every keras.applications
-family of `pruneflow.zoo`, each rebuilt narrower and computing what its masked twin computes (random
+family of `pruneflow.models.zoo`, each rebuilt narrower and computing what its masked twin computes (random
 weights and BatchNorm statistics, logits compared relative to their scale; no training)."""
 
 from __future__ import annotations
@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pruneflow.channels import ChannelGraph, masked_model, prune_channels
+from pruneflow.channels.graph import ChannelGraph
+from pruneflow.channels.rebuild import masked_model, prune_channels
 from pruneflow.errors import PipelineError
 from pruneflow.tf_env import keras, tf
-from pruneflow.zoo import FAMILIES, build_family, min_size, randomise_statistics
+from pruneflow.models.zoo import FAMILIES, build_family, min_size, randomise_statistics
 
 L = keras.layers
 SIZE = 16

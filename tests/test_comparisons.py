@@ -1,4 +1,4 @@
-"""The run's paired accuracy comparisons (pruneflow.comparisons): which pairs are compared, the int8
+"""The run's paired accuracy comparisons (pruneflow.stats.differences): which pairs are compared, the int8
 collapse flag, the printed table, and base → head changes in the PR comment's headline."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pruneflow.comparisons import format_significance, revision_changes, significance
-from pruneflow.metrics import flatten
-from pruneflow.review import headline_table
-from pruneflow.significance import Paired
+from pruneflow.stats.differences import format_significance, revision_changes, significance
+from pruneflow.artifacts.results import flatten
+from pruneflow.report.review import headline_table
+from pruneflow.stats.paired import Paired
 
 N = 500
 

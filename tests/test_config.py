@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from pruneflow.config import Config, load_config, parse_config
+from pruneflow.config.params import Config, load_config, parse_config
 from pruneflow.errors import PipelineError
 from tests.conftest import REPO
 
@@ -113,7 +113,7 @@ def test_cli_bad_params_exit_2_with_one_line_and_no_traceback(tmp_path: Path) ->
     ({"bench": {"threads": [0]}}, r"threads=\[0\]: allowed is a list of distinct thread counts in 1..64"),
 ])
 def test_deployment_options_are_validated_with_one_line(changes, message) -> None:
-    from pruneflow.config import parse_config
+    from pruneflow.config.params import parse_config
 
     with pytest.raises(PipelineError, match=message):
         parse_config(changes)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pruneflow.console import NOISE, is_noise, keep_lines, stage_outputs, summary_line
-from pruneflow.timing import interleaved_ms
+from pruneflow.pipeline.console import NOISE, is_noise, keep_lines, stage_outputs, summary_line
+from pruneflow.deploy.benchmark import interleaved_ms
 from tests.conftest import REPO, write_params
 
 # One real line per NOISE pattern, as TensorFlow printed it (the CUDA-only ones as TensorFlow words them).
@@ -112,7 +112,7 @@ def test_a_long_timing_run_prints_a_line_per_tenth_and_a_short_one_only_its_last
     calls = {"a": lambda: None, "b": lambda: None}
     interleaved_ms(calls, warmup=2, runs=18, label="bench 1 thread(s), batch 1")
     assert capsys.readouterr().out.splitlines()[-1].startswith("bench 1 thread(s), batch 1: 2 variants, round 20/20 (100 %)")
-    monkeypatch.setattr("pruneflow.timing.PROGRESS_EVERY_S", 0.0)  # as if every round took long
+    monkeypatch.setattr("pruneflow.deploy.benchmark.PROGRESS_EVERY_S", 0.0)  # as if every round took long
     interleaved_ms(calls, warmup=2, runs=18)
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(",")[1] for line in lines] == [f" round {2 * k}/20 ({10 * k} %)" for k in range(1, 11)]

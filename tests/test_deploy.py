@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from pruneflow.config import Config
+from pruneflow.config.params import Config
 from tests.conftest import ALL_FORMATS, build_config, copy_build
 
 pytestmark = pytest.mark.slow
@@ -22,8 +22,8 @@ pytestmark = pytest.mark.slow
 def run(dvc_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Config:
     """A copy of the session's build (stripes it learns, pruned to 80 %) exported in every TFLite format,
     with a one-epoch PQAT model and the bench of all of them, run in-process."""
-    from pruneflow.data import load_split
-    from pruneflow.tflite import (
+    from pruneflow.models.data import load_split
+    from pruneflow.deploy.tflite import (
         calibration_images,
         export_files,
         in_processes,
@@ -49,19 +49,19 @@ def run(dvc_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Config:
 
 @pytest.fixture(scope="module")
 def test_split(run: Config) -> tuple[np.ndarray, np.ndarray]:
-    from pruneflow.data import load_split
+    from pruneflow.models.data import load_split
 
     return load_split(run.paths.prepared, "test")
 
 
 def _predict(path: Path, x: np.ndarray, batch: int = 1) -> np.ndarray:
-    from pruneflow.tflite import TFLiteRunner
+    from pruneflow.deploy.tflite import TFLiteRunner
 
     return TFLiteRunner(path, threads=1, batch=batch).predict(x)
 
 
 def test_every_variant_loads_and_predicts_class_probabilities(run: Config, test_split) -> None:
-    from pruneflow.tflite import deployables
+    from pruneflow.deploy.tflite import deployables
 
     x, _ = test_split
     files = deployables(run)
@@ -75,7 +75,7 @@ def test_every_variant_loads_and_predicts_class_probabilities(run: Config, test_
 
 
 def test_int8_accuracy_stays_within_five_points_of_float(run: Config, test_split) -> None:
-    from pruneflow.tflite import deployables
+    from pruneflow.deploy.tflite import deployables
 
     x, y = test_split
     files = deployables(run)
@@ -89,7 +89,7 @@ def test_int8_accuracy_stays_within_five_points_of_float(run: Config, test_split
 
 
 def test_sparse_encoding_keeps_the_zeros_in_a_smaller_file_with_identical_predictions(run: Config, test_split) -> None:
-    from pruneflow.tflite import exported, weight_stats
+    from pruneflow.deploy.tflite import exported, weight_stats
 
     x, _ = test_split
     dense_enc = exported(run.paths.export, "pruned", "tflite")
@@ -107,7 +107,7 @@ def test_sparse_encoding_keeps_the_zeros_in_a_smaller_file_with_identical_predic
 
 
 def test_quantization_keeps_every_pruned_zero_in_its_place(run: Config) -> None:
-    from pruneflow.tflite import deployables, weight_stats, weight_tensors
+    from pruneflow.deploy.tflite import deployables, weight_stats, weight_tensors
 
     files = deployables(run)
 
@@ -128,7 +128,7 @@ def test_quantization_keeps_every_pruned_zero_in_its_place(run: Config) -> None:
 def test_bench_json_has_every_field_and_speedups_from_the_same_rounds(run: Config) -> None:
     import pandas as pd
 
-    from pruneflow.tflite import deployables
+    from pruneflow.deploy.tflite import deployables
 
     result = json.loads(run.paths.bench.read_text())
     assert {"warmup_rounds", "runs", "batch", "threads", "machine", "method"} <= set(result["setup"])
@@ -168,10 +168,10 @@ def test_xnnpack_sparse_inference_engages_only_on_cpus_without_avx(tmp_path: Pat
     it changes float rounding; when it does not, the sparse file is densified into the same kernels
     and the outputs are bit-identical. The model is in the xnnpack form and 80 % sparse, which meets
     every other rule."""
-    from pruneflow.config import ModelConfig
-    from pruneflow.model import build_classifier
+    from pruneflow.config.dense import ModelConfig
+    from pruneflow.models.classifier import build_classifier
     from pruneflow.tf_env import keras
-    from pruneflow.tflite import TFLiteRunner, to_tflite, weight_stats
+    from pruneflow.deploy.tflite import TFLiteRunner, to_tflite, weight_stats
 
     model = build_classifier(ModelConfig(form="xnnpack", alpha=0.35), 4, 32)
     rng = np.random.default_rng(0)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pruneflow.dvc_cache import stale
+from pruneflow.pipeline.dvc_cache import stale
 from tests.conftest import REPO, copy_build
 
 pytestmark = pytest.mark.slow

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pruneflow.config import load_config
-from pruneflow.dvc_cache import cache_outputs_matching_lock, only_missing_from_cache
+from pruneflow.config.params import load_config
+from pruneflow.pipeline.dvc_cache import cache_outputs_matching_lock, only_missing_from_cache
 from tests.conftest import dvc, dvc_status, replace_outputs, run_command, stages_run
 
 
@@ -30,7 +30,7 @@ def test_only_a_stage_whose_every_status_entry_is_an_output_not_in_cache_counts_
 def test_a_dvc_error_after_the_flow_is_a_one_line_warning_and_not_a_failure(tmp_path: Path) -> None:
     # in its own process: DVC's import and error path leave process-wide state (logging) behind
     (tmp_path / ".dvc").mkdir()  # looks like a DVC repository, but no git repository holds it
-    code = "from pathlib import Path; from pruneflow.dvc_cache import hand_outputs_to_dvc; hand_outputs_to_dvc(Path.cwd())"
+    code = "from pathlib import Path; from pruneflow.pipeline.dvc_cache import hand_outputs_to_dvc; hand_outputs_to_dvc(Path.cwd())"
     proc = run_command([sys.executable, "-c", code], tmp_path, env={"PYTHONPATH": str(Path(__file__).parents[1])})
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pruneflow.config import load_config
-from pruneflow.stages import pipeline_stages
-from pruneflow.timings import is_timing
+from pruneflow.config.params import load_config
+from pruneflow.pipeline.stages import pipeline_stages
+from pruneflow.artifacts.results import is_timing
 from tests.conftest import (
     changed_stages,
     copy_build,
@@ -55,12 +55,12 @@ def test_the_build_ran_every_stage_once_two_at_a_time_and_a_second_repro_does_no
 # (tests/test_dvc_yaml.py checks more edits against the table; these check that DVC agrees with it)
 EDITS = [
     ("a sentence of the report", "pruneflow/report/sentences.py", {"report"}),
-    ("the printed tables", "pruneflow/metrics.py", {"evaluate", "report"}),
+    ("the printed tables", "pruneflow/evaluation/metrics.py", {"evaluate", "report"}),
     ("the PR comment", "pruneflow/tools/pr_comment.py", set()),
-    ("the benchmark's timing code", "pruneflow/timing.py", {"bench", "latency_table", "sweep", "channel_bench"}),
+    ("the benchmark's timing code", "pruneflow/deploy/benchmark.py", {"bench", "latency_table", "sweep", "channel_bench"}),
     # every model written like a sweep point (the channel series, stacked, the baseline) reads it too; the
     # readers of the points (sweep, channel_bench) do not
-    ("a sweep point's recipe", "pruneflow/sweep.py", {"sweep_point@0.5-polynomial", "sweep_derived", "channel_prune",
+    ("a sweep point's recipe", "pruneflow/magnitude/sweep_points.py", {"sweep_point@0.5-polynomial", "sweep_derived", "channel_prune",
                                                       "channel_point@0.25", "stacked", "uniform_baseline",
                                                       "channel_budget"}),
     # ... and the latency table (it reads the channel groups) and the budgeted models; not channel_bench

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pruneflow.dvc_cache import stale
-from pruneflow.metrics import reproducible_fields
+from pruneflow.pipeline.dvc_cache import stale
+from pruneflow.artifacts.results import reproducible_fields
 from tests.conftest import REPO, changed_stages, copy_build, dvc, outputs, run_command, stages_run
 
 pytestmark = pytest.mark.slow

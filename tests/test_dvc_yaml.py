@@ -1,4 +1,4 @@
-"""One stage table (pruneflow/stages.py) is the source of dvc.yaml and of the flow's order."""
+"""One stage table (pruneflow/pipeline/stages.py) is the source of dvc.yaml and of the flow's order."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
-from pruneflow.config import ChannelPoint, PruneConfig, SweepPoint, load_config
-from pruneflow import lineage
-from pruneflow.stages import (
+from pruneflow.config.params import load_config
+from pruneflow.config.prune import PruneConfig
+from pruneflow.config.studies import ChannelPoint, SweepPoint
+from pruneflow.artifacts import lineage
+from pruneflow.pipeline.stages import (
     BY_NAME,
     STAGES as STAGES_TABLE,
     SWEEP_POINT,
@@ -159,9 +161,9 @@ def test_a_stage_imports_the_library_never_another_stage() -> None:
 def test_stage_sources_follow_library_imports_transitively() -> None:
     names = {p.relative_to(REPO).as_posix() for p in BY_NAME["strip"].sources()}
     # strip's edge imports pruning, which imports model, which imports tf_env: all are strip's code
-    assert {"tasks/strip.py", "pruneflow/pruning.py", "pruneflow/model.py", "pruneflow/tf_env.py",
+    assert {"tasks/strip.py", "pruneflow/magnitude/pruning.py", "pruneflow/models/classifier.py", "pruneflow/tf_env.py",
             "pruneflow/errors.py"} <= names
-    assert "pruneflow/evaluation.py" not in names and "pruneflow/metrics.py" not in names
+    assert "pruneflow/evaluation/variants.py" not in names and "pruneflow/evaluation/metrics.py" not in names
     report = {p.relative_to(REPO).as_posix() for p in BY_NAME["report"].sources()}
     assert {"pruneflow/report/__init__.py", "pruneflow/report/sentences.py", "pruneflow/report/figures.py"} <= report
     assert "pruneflow/tf_env.py" not in report  # the report never loads TensorFlow
@@ -212,22 +214,22 @@ TRAINING_STAGES = {"train_dense", "prune", "pqat", "channel_prune", "channel_poi
 # printing, report and review code reruns no training stage, and a reader of trained points (the
 # benchmarks, the sweep table) is not a training stage's reader of recipes.
 EDITS = [
-    ("the printed tables", "pruneflow/metrics.py", {"evaluate", "report"}),
+    ("the printed tables", "pruneflow/evaluation/metrics.py", {"evaluate", "report"}),
     ("a report sentence", "pruneflow/report/sentences.py", {"report"}),
     ("the PR comment", "pruneflow/tools/pr_comment.py", set()),
-    ("the review tables", "pruneflow/review.py", set()),
-    ("the console filter", "pruneflow/console.py", set()),
-    ("the stage table", "pruneflow/stages.py", set()),
-    ("the timing-file readers", "pruneflow/timings.py", {"evaluate", "report"}),
-    ("the entropy bound", "pruneflow/compression.py",
+    ("the review tables", "pruneflow/report/review.py", set()),
+    ("the console filter", "pruneflow/pipeline/console.py", set()),
+    ("the stage table", "pruneflow/pipeline/stages.py", set()),
+    ("the timing-file readers", "pruneflow/artifacts/results.py", {"evaluate", "report"}),
+    ("the entropy bound", "pruneflow/deploy/compression.py",
      {"sweep_point", "sweep_derived", "channel_prune", "channel_point", "stacked", "uniform_baseline", "channel_budget",
       "channel_bench", "sweep", "report", "seed_run"}),
-    ("the channel training recipe", "pruneflow/channel_training.py",
+    ("the channel training recipe", "pruneflow/channels/training.py",
      {"channel_prune", "channel_point", "stacked", "uniform_baseline", "channel_budget", "seed_run"}),
-    ("the sweep point recipe", "pruneflow/sweep.py",
+    ("the sweep point recipe", "pruneflow/magnitude/sweep_points.py",
      {"sweep_point", "sweep_derived", "channel_prune", "channel_point", "stacked", "uniform_baseline", "channel_budget",
       "seed_run"}),
-    ("the benchmark clock", "pruneflow/timing.py", {"bench", "latency_table", "channel_bench", "sweep"}),
+    ("the benchmark clock", "pruneflow/deploy/benchmark.py", {"bench", "latency_table", "channel_bench", "sweep"}),
     ("the latency table's arithmetic", "pruneflow/latency/table.py",
      {"latency_table", "channel_budget", "channel_bench"}),
     ("the budget search", "pruneflow/latency/budget.py", {"channel_budget"}),

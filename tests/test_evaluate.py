@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.slow  # imports TensorFlow
 
 
 def test_per_class_precision_and_recall_from_known_predictions() -> None:
-    from pruneflow.evaluation import per_class_table
+    from pruneflow.evaluation.variants import per_class_table
 
     y_true = np.array([0, 0, 0, 1, 1, 2])
     y_pred = np.array([0, 0, 1, 1, 1, 1])
@@ -21,7 +20,7 @@ def test_per_class_precision_and_recall_from_known_predictions() -> None:
 
 
 def test_epoch_time_ratio_ignores_the_graph_building_first_epoch() -> None:
-    from pruneflow.evaluation import epoch_times
+    from pruneflow.evaluation.variants import epoch_times
 
     times = epoch_times([30.0, 10.0, 10.0, 12.0], [40.0, 15.0, 15.0])
     assert times["dense_epoch_median_s"] == 10.0
@@ -29,14 +28,14 @@ def test_epoch_time_ratio_ignores_the_graph_building_first_epoch() -> None:
 
 
 def test_missing_epoch_timings_leave_out_the_training_section_instead_of_stopping() -> None:
-    from pruneflow.evaluation import epoch_times
+    from pruneflow.evaluation.variants import epoch_times
 
     assert epoch_times([], [40.0, 15.0]) == {}
     assert epoch_times([12.0], [13.0])["prune_over_dense_epoch_time_x"] == pytest.approx(13 / 12)
 
 
 def test_layer_sparsity_counts_zeros_of_prunable_kernels_only() -> None:
-    from pruneflow.evaluation import layer_sparsity_table, sparsity_summary
+    from pruneflow.evaluation.variants import layer_sparsity_table, sparsity_summary
     from pruneflow.tf_env import keras
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10), keras.layers.BatchNormalization()])
@@ -55,7 +54,7 @@ def test_a_stale_or_broken_bench_file_is_a_one_line_error(tmp_path) -> None:
     import json
 
     from pruneflow.errors import PipelineError
-    from pruneflow.evaluation import read_bench
+    from pruneflow.evaluation.variants import read_bench
 
     path = tmp_path / "bench.json"
     path.write_text(json.dumps({"variants": {"dense.float": {"threads_1": {}}}}))

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pruneflow.adopt import adopted
-from pruneflow.config import parse_config
+from pruneflow.models.adopt import adopted
+from pruneflow.config.params import parse_config
 from pruneflow.tf_env import keras
 
 SIDE, CLASSES = 32, ["a", "b", "c"]
@@ -45,9 +45,9 @@ def images(count: int, seed: int) -> np.ndarray:
 
 def bench_at(user: keras.Model, folder: Path, resolution: int) -> tuple[dict, dict]:
     """channel_bench's timing core on the adopted dense model, at `channels.resolution: resolution`."""
-    from pruneflow.channel_bench import timed_sides
-    from pruneflow.model import load_model
-    from pruneflow.tflite import to_tflite
+    from pruneflow.evaluation.channel_bench import timed_sides
+    from pruneflow.models.classifier import load_model
+    from pruneflow.deploy.tflite import to_tflite
 
     cfg = parse_config({"data": {"image_size": SIDE}, "bench": {"runs": 5, "warmup": 1, "threads": [1]},
                         "channels": {"resolution": resolution, "resolution_runs": 5, "budget": None,
@@ -79,7 +79,7 @@ def test_a_global_pooling_model_is_still_timed_at_the_asked_side(tmp_path: Path)
 
 
 def test_at_resolution_names_the_fixed_size_head_instead_of_a_weight_shape_error() -> None:
-    from pruneflow.resolution import at_resolution, usable_side
+    from pruneflow.deploy.resolution import at_resolution, usable_side
 
     model = adopted(flatten_head(), Path("user.keras"), SIDE, CLASSES, "unit")
     with pytest.raises(ValueError, match=r"cannot run at 224 px: fixed-size head \(Flatten → Dense 'classes': kernel"):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from pruneflow.errors import PipelineError
-from pruneflow.flatten import flatten_model
+from pruneflow.models.flatten import flatten_model
 from pruneflow.tf_env import keras
-from pruneflow.zoo import build_family, randomise_statistics
+from pruneflow.models.zoo import build_family, randomise_statistics
 
 L = keras.layers
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pruneflow.config import load_config
-from pruneflow.io import digest
-from pruneflow.stages import pipeline_stages
+from pruneflow.config.params import load_config
+from pruneflow.artifacts.files import digest
+from pruneflow.pipeline.stages import pipeline_stages
 from tests.conftest import copy_build, write_image_folder, write_params
 
 pytestmark = pytest.mark.slow
@@ -83,7 +83,7 @@ def _stage_names(root: Path) -> list[str]:
 
 def test_flow_and_dvc_builds_of_the_same_inputs_agree_bit_for_bit_on_every_dvc_output_but_not_on_timings(
         flow_build: Path, dvc_build: Path) -> None:
-    from pruneflow.metrics import flatten, reproducible_fields
+    from pruneflow.artifacts.results import flatten, reproducible_fields
 
     cfg = load_config(dvc_build / "params.yaml")
     assert (flow_build / "params.yaml").read_bytes() == (dvc_build / "params.yaml").read_bytes()
@@ -125,9 +125,9 @@ def test_flow_publishes_the_comparison_table_and_the_explanation_as_artifacts(fl
     import pandas as pd
 
     from flows.pipeline import EXPLANATION_ARTIFACT, TABLE_ARTIFACT, VARIANTS_ARTIFACT
-    from pruneflow.metrics import comparison_rows, variant_rows
-    from pruneflow.report import explanation
-    from pruneflow.timings import read_run_metrics
+    from pruneflow.evaluation.metrics import comparison_rows, variant_rows
+    from pruneflow.report.sentences import explanation
+    from pruneflow.artifacts.results import read_run_metrics
 
     root, params, state = flow_copy
     monkeypatch.chdir(root)
@@ -237,7 +237,7 @@ def test_stage_tasks_retry_transient_io_only_never_bad_input_or_a_deterministic_
 
     from flows.pipeline import run_stage
     from pruneflow.errors import PipelineError
-    from pruneflow.stages import Stage
+    from pruneflow.pipeline.stages import Stage
 
     attempts: list[str] = []
     failures = {

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pruneflow import data as ingest
-from pruneflow.config import DataConfig, load_config
+from pruneflow.models import data as ingest
+from pruneflow.config.dense import DataConfig
+from pruneflow.config.params import load_config
 from pruneflow.errors import PipelineError
 from tasks import ingest as ingest_stage
 from tests.conftest import write_image_folder, write_params

@@ -8,7 +8,7 @@ to hold the constant. TF 2.x's converter raises such a channel's scale until the
 
 The channels *after* such a channel are the harder case: their BatchNormalization trained on a constant
 input, so its variance is ~0 and its folded scale ~30 amplifies int8's rounding of that constant
-(pruneflow/dead_channels.py); `chain_model` reproduces that and the fold's tests prove the fix.
+(pruneflow/deploy/int8_fold.py); `chain_model` reproduces that and the fold's tests prove the fix.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import pruneflow.tflite
-from pruneflow.dead_channels import constant_channels, fold_constant_channels
+import pruneflow.deploy.tflite
+from pruneflow.deploy.int8_fold import constant_channels, fold_constant_channels
 from pruneflow.tf_env import keras
-from pruneflow.tflite import TFLiteRunner, representative_data, to_tflite
+from pruneflow.deploy.tflite import TFLiteRunner, representative_data, to_tflite
 
 pytestmark = pytest.mark.slow  # each test converts a tiny model to int8 (a few seconds)
 
@@ -124,7 +124,7 @@ def test_int8_bias_of_an_all_zero_channel_holds_its_folded_constant(converted, l
     np.testing.assert_allclose(stored[channels], expected, rtol=1e-5)
 
 
-# The chain of pruneflow/dead_channels.py in miniature: conv channel DEAD has an all-zero kernel, so it
+# The chain of pruneflow/deploy/int8_fold.py in miniature: conv channel DEAD has an all-zero kernel, so it
 # outputs the constant 0.0157 (off int8's grid); the depthwise BN after it trained on that constant
 # (variance 1e-7), and a 1x1 conv reads the result with weight 3. Depthwise channel NEAR is near-constant
 # (a kernel of ~1e-4 on a live input, variance 1e-7): folding it changes the float output a little.
@@ -195,7 +195,7 @@ def test_fold_returns_the_same_model_and_bytes_when_no_channel_is_constant(tmp_p
     assert fold_constant_channels(model) is model
     data = representative_data(pixels(64, seed=1), 64)
     folded = to_tflite(model, "int8", data)
-    monkeypatch.setattr(pruneflow.tflite, "fold_constant_channels", lambda m: m)
+    monkeypatch.setattr(pruneflow.deploy.tflite, "fold_constant_channels", lambda m: m)
     assert to_tflite(model, "int8", data) == folded
 
 

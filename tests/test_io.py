@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pruneflow.io import atomic_dir, atomic_path, digest, gzip_bytes, write_json
+from pruneflow.artifacts.files import atomic_dir, atomic_path, digest, gzip_bytes, write_json
 
 
 def test_atomic_path_keeps_the_old_file_when_the_writer_fails(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_a_published_folder_has_the_usual_mode_not_a_private_temporary_one(tmp_p
 
 
 def test_a_stage_publishes_all_its_outputs_at_its_end_and_none_when_it_fails(tmp_path: Path) -> None:
-    from pruneflow.io import stage_commit, write_bytes
+    from pruneflow.artifacts.files import stage_commit, write_bytes
 
     model, folder = tmp_path / "model.bin", tmp_path / "export"
     model.write_bytes(b"old")

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pruneflow.config import load_config
+from pruneflow.config.params import load_config
 from pruneflow.latency.table import read_tables
-from pruneflow.machine import cpu_model
-from pruneflow.stages import pipeline_stages
+from pruneflow.deploy.machine import cpu_model
+from pruneflow.pipeline.stages import pipeline_stages
 from tests.conftest import changed_stages, copy_build, dvc, run_command, stages_run
 
 pytestmark = pytest.mark.slow
@@ -59,8 +59,8 @@ def test_a_build_committed_on_another_machine_re_measures_only_the_latency_stage
 
 def test_channel_bench_checks_the_tables_prediction_of_every_measured_model_from_its_own_widths(dvc_build: Path) -> None:
     from pruneflow.latency.widths import model_widths
-    from pruneflow.model import load_model
-    from pruneflow.points import MODEL_FILE
+    from pruneflow.models.classifier import load_model
+    from pruneflow.artifacts.points import MODEL_FILE
 
     cfg = load_config(dvc_build / "params.yaml")
     p = cfg.paths
@@ -89,10 +89,10 @@ def test_an_unreachable_budget_is_recorded_with_the_reachable_range_and_the_run_
         dvc_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import yaml
 
-    import pruneflow.channel_bench as bench
+    import pruneflow.evaluation.channel_bench as bench
     from pruneflow.__main__ import main
-    from pruneflow.points import BUDGETS_FILE, POINT_FILE, read_point
-    from pruneflow.sweep_table import channel_series
+    from pruneflow.artifacts.points import BUDGETS_FILE, POINT_FILE, read_point
+    from pruneflow.magnitude.sweep_table import channel_series
 
     repo = copy_build(dvc_build, tmp_path / "repo")
     params = yaml.safe_load((repo / "params.yaml").read_text())
@@ -131,10 +131,10 @@ def test_an_unreachable_budget_is_recorded_with_the_reachable_range_and_the_run_
     assert f"budget-{name}" not in {p["point"] for p in series} and f"budget-{name}" not in series_files
 
     # the suggested range is itself valid: a speed-up just inside it is met by the search
-    from pruneflow.config import BudgetConfig
-    from pruneflow.data import load_split
+    from pruneflow.config.studies import BudgetConfig
+    from pruneflow.models.data import load_split
     from pruneflow.latency.point import budget_tables, choose_widths
-    from pruneflow.model import load_model
+    from pruneflow.models.classifier import load_model
 
     floor_x = bound["max_speedup_x"]
     assert 1.0 < floor_x < 500.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pruneflow.macs import count_macs, count_params, per_layer_macs
+from pruneflow.models.macs import count_macs, count_params, per_layer_macs
 from pruneflow.tf_env import keras
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pruneflow.metrics import compare, format_table
+from pruneflow.evaluation.metrics import compare, format_table
 
 
 def _side(acc: float, gz: int, ms: float) -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pruneflow.config import ModelConfig
+from pruneflow.config.dense import ModelConfig
 from pruneflow.errors import PipelineError
 
 pytestmark = pytest.mark.slow  # imports TensorFlow
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow  # imports TensorFlow
 
 @pytest.mark.parametrize("architecture", ["mobilenet_v2", "mobilenet"])
 def test_classifier_has_the_mobilenet_base_and_dense128_dropout_denseN_head(architecture: str) -> None:
-    from pruneflow.model import build_classifier
+    from pruneflow.models.classifier import build_classifier
     from pruneflow.tf_env import keras
 
     model = build_classifier(ModelConfig(architecture=architecture, alpha=0.25, bn_momentum=0.8), 3, 32)
@@ -31,7 +31,7 @@ def test_classifier_has_the_mobilenet_base_and_dense128_dropout_denseN_head(arch
 
 
 def test_a_weights_file_of_the_wrong_model_is_a_one_line_error(tmp_path: Path) -> None:
-    from pruneflow.model import build_classifier
+    from pruneflow.models.classifier import build_classifier
     from pruneflow.tf_env import keras
 
     other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
@@ -43,7 +43,7 @@ def test_a_weights_file_of_the_wrong_model_is_a_one_line_error(tmp_path: Path) -
 
 
 def test_loading_a_corrupt_or_missing_model_file_is_a_one_line_error(tmp_path: Path) -> None:
-    from pruneflow.model import load_model
+    from pruneflow.models.classifier import load_model
 
     with pytest.raises(PipelineError, match="model file missing"):
         load_model(tmp_path / "absent.keras")
@@ -54,7 +54,7 @@ def test_loading_a_corrupt_or_missing_model_file_is_a_one_line_error(tmp_path: P
 
 
 def test_saved_model_round_trips_without_optimizer_state(tmp_path: Path) -> None:
-    from pruneflow.model import (
+    from pruneflow.models.classifier import (
         build_classifier,
         compile_classifier,
         load_model,
@@ -77,8 +77,8 @@ def test_saves_from_a_worker_thread_stay_native_keras_zips(tmp_path: Path) -> No
     import threading
     import zipfile
 
-    from pruneflow.config import ModelConfig
-    from pruneflow.model import build_classifier, save_model
+    from pruneflow.config.dense import ModelConfig
+    from pruneflow.models.classifier import build_classifier, save_model
 
     model = build_classifier(ModelConfig(alpha=0.35), 3, 32)
     paths = [tmp_path / "first.keras", tmp_path / "second.keras"]

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pruneflow.adopt import adopted, read_model_file
-from pruneflow.config import ModelConfig
-from pruneflow.families import family
-from pruneflow.model import build_classifier
+from pruneflow.models.adopt import adopted, read_model_file
+from pruneflow.config.dense import ModelConfig
+from pruneflow.config.families import family
+from pruneflow.models.classifier import build_classifier
 from pruneflow.tf_env import keras, tf
 from tests.own_models import user_classifier
 
@@ -90,7 +90,7 @@ def test_each_family_feeds_its_weights_the_pixels_they_expect() -> None:
 
 
 def test_the_family_table_knows_every_installed_keras_applications_classifier() -> None:
-    from pruneflow.families import NAMES
+    from pruneflow.config.families import NAMES
 
     installed = {name for name in dir(keras.applications) if name[0].isupper()}
     assert installed == set(NAMES)
@@ -98,7 +98,8 @@ def test_the_family_table_knows_every_installed_keras_applications_classifier() 
 
 
 def test_the_report_names_the_adopted_model_and_the_share_magnitude_pruning_reached() -> None:
-    from pruneflow.config import Config, DataConfig
+    from pruneflow.config.dense import DataConfig
+    from pruneflow.config.params import Config
     from pruneflow.report.sentences import coverage_clause, model_sentence
 
     adopted_cfg = Config(model=ModelConfig(file=Path("models/own/user.keras"), preprocess="unit"))

@@ -1,4 +1,4 @@
-"""Where a stage's time goes (pruneflow/phases.py): phases add up per thread, a phase inside itself counts
+"""Where a stage's time goes (pruneflow/artifacts/phases.py): phases add up per thread, a phase inside itself counts
 once, and the breakdown's parts add up to the stage's time plus its start-up."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from pruneflow import phases
+from pruneflow.artifacts import phases
 
 
 def test_a_phase_nested_in_itself_counts_once_and_take_resets() -> None:

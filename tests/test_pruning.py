@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pruneflow.config import Config, PruneConfig
+from pruneflow.config.params import Config
+from pruneflow.config.prune import PruneConfig
 from pruneflow.errors import PipelineError
-from pruneflow.io import gzip_size
-from pruneflow.schedule import FineTune
+from pruneflow.artifacts.files import gzip_size
+from pruneflow.models.schedule import FineTune
 from tests.conftest import build_config
 
 PLAN = FineTune(steps_per_epoch=10, epochs=2, begin_step=0, end_step=10, frequency=5)
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.slow
 def tiny(dvc_build: Path) -> tuple[Config, dict]:
     """The session build's prepared data and dense model (read only), with a two-epoch fine-tune:
     these tests prove invariants of pruning, not accuracy."""
-    from pruneflow.data import SPLITS, load_split
+    from pruneflow.models.data import SPLITS, load_split
 
     cfg = build_config(dvc_build)
     cfg = cfg.model_copy(update={"prune": cfg.prune.model_copy(update={"epochs": 2, "frequency": 1})})
@@ -35,7 +36,8 @@ def _with_prune(cfg: Config, **changes) -> Config:
 
 
 def _prune(cfg: Config, data: dict):
-    from pruneflow import model, pruning
+    from pruneflow.models import classifier as model
+    from pruneflow.magnitude import pruning
 
     return pruning.prune_model(model.load_model(cfg.paths.dense_model), cfg, data["train"], data["val"])
 
@@ -47,7 +49,8 @@ def pruned(tiny):
 
 
 def test_target_sparsity_is_reached_within_one_point_on_prunable_layers(pruned) -> None:
-    from pruneflow import evaluation, pruning
+    from pruneflow.evaluation.variants import variants as evaluation
+    from pruneflow.magnitude import pruning
 
     stripped = pruning.strip(pruned)
     table = evaluation.layer_sparsity_table(stripped)
@@ -61,7 +64,8 @@ def test_target_sparsity_is_reached_within_one_point_on_prunable_layers(pruned) 
 
 
 def test_head_scope_prunes_only_dense_layers(tiny) -> None:
-    from pruneflow import evaluation, pruning
+    from pruneflow.evaluation.variants import variants as evaluation
+    from pruneflow.magnitude import pruning
 
     cfg, data = tiny
     table = evaluation.layer_sparsity_table(pruning.strip(_prune(_with_prune(cfg, scope="head"), data)))
@@ -71,7 +75,8 @@ def test_head_scope_prunes_only_dense_layers(tiny) -> None:
 
 
 def test_strip_leaves_no_wrapper_and_predicts_exactly_like_the_pruned_model(tiny, pruned) -> None:
-    from pruneflow import model, pruning
+    from pruneflow.models import classifier as model
+    from pruneflow.magnitude import pruning
 
     cfg, data = tiny
     dense = model.load_model(cfg.paths.dense_model)
@@ -85,7 +90,8 @@ def test_strip_leaves_no_wrapper_and_predicts_exactly_like_the_pruned_model(tiny
 
 
 def test_zero_sparsity_is_a_no_op(tiny) -> None:
-    from pruneflow import model, pruning
+    from pruneflow.models import classifier as model
+    from pruneflow.magnitude import pruning
 
     cfg, data = tiny
     dense = model.load_model(cfg.paths.dense_model)
@@ -102,14 +108,15 @@ def test_zero_sparsity_is_a_no_op(tiny) -> None:
 
 
 def test_mask_sparsity_reports_the_reached_target(pruned) -> None:
-    from pruneflow import pruning
+    from pruneflow.magnitude import pruning
 
     # the control for the no-op test above: the same measurement sees 80 % when pruning happened
     assert pruning.mask_sparsity(pruned) == pytest.approx(0.8, abs=0.01)
 
 
 def test_pruned_model_gzips_smaller_than_dense_and_unstripped_does_not(tiny, pruned, tmp_path: Path) -> None:
-    from pruneflow import model, pruning
+    from pruneflow.models import classifier as model
+    from pruneflow.magnitude import pruning
 
     cfg, _ = tiny
     model.save_model(pruned, tmp_path / "wrapped.keras")
@@ -138,7 +145,7 @@ def test_m_by_n_pruning_leaves_at_most_two_nonzeros_in_every_four_input_weights(
         is_pruned_m_by_n,
     )
 
-    from pruneflow import pruning
+    from pruneflow.magnitude import pruning
     from pruneflow.tf_env import keras, tf
 
     cfg, data = tiny
@@ -158,9 +165,9 @@ def test_m_by_n_pruning_leaves_at_most_two_nonzeros_in_every_four_input_weights(
 
 
 def test_xnnpack_policy_prunes_only_the_1x1_convolutions_of_the_xnnpack_form() -> None:
-    from pruneflow import pruning
-    from pruneflow.config import ModelConfig
-    from pruneflow.model import build_classifier
+    from pruneflow.magnitude import pruning
+    from pruneflow.config.dense import ModelConfig
+    from pruneflow.models.classifier import build_classifier
     from pruneflow.tf_env import keras
 
     policy = PruneConfig(policy="xnnpack")
@@ -172,8 +179,8 @@ def test_xnnpack_policy_prunes_only_the_1x1_convolutions_of_the_xnnpack_form() -
 
 
 def test_xnnpack_form_keeps_the_weights_and_the_outputs_shape() -> None:
-    from pruneflow.config import ModelConfig
-    from pruneflow.model import build_classifier
+    from pruneflow.config.dense import ModelConfig
+    from pruneflow.models.classifier import build_classifier
     from pruneflow.tf_env import keras
 
     stock = build_classifier(ModelConfig(alpha=0.35), 3, 32)

@@ -12,8 +12,8 @@ import pytest
 from matplotlib.colors import to_rgba
 from PIL import Image
 
-from pruneflow.comparisons import significance
-from pruneflow.config import parse_config
+from pruneflow.stats.differences import significance
+from pruneflow.config.params import parse_config
 from pruneflow.report.budget import (
     allocation_pairs,
     allocation_sentences,

@@ -57,7 +57,7 @@ def test_report_of_a_tiny_run_has_every_section_and_every_figure_is_a_valid_png(
 def test_report_names_the_data_its_size_the_chance_level_and_the_params_digest(tiny_run) -> None:
     import json
 
-    from pruneflow.lineage import metrics_digest
+    from pruneflow.artifacts.lineage import metrics_digest
 
     md = tiny_run.paths.report_md.read_text()
     data = json.loads(tiny_run.paths.metrics.read_text())["data"]
@@ -71,7 +71,7 @@ def test_report_names_the_data_its_size_the_chance_level_and_the_params_digest(t
 @pytest.mark.slow
 def test_report_figures_are_byte_identical_when_rebuilt_from_the_same_artifacts(dvc_build: Path, tmp_path: Path,
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from pruneflow.config import load_config
+    from pruneflow.config.params import load_config
     from tasks import report
 
     monkeypatch.chdir(copy_build(dvc_build, tmp_path / "copy"))

@@ -11,7 +11,7 @@ import pytest
 from matplotlib.colors import to_rgba
 from PIL import Image
 
-from pruneflow.metrics import CHANNEL_MODELS, format_channels
+from pruneflow.evaluation.metrics import CHANNEL_MODELS, format_channels
 from pruneflow.report.channels import (
     baseline_sentence,
     channel_sentences,
@@ -24,7 +24,7 @@ from pruneflow.report.channels import (
     stacked_sentence,
 )
 from pruneflow.report.figures import CHANNEL_COLOR, png_bytes, sweep_figure
-from pruneflow.report.significance import NO_PAIRED
+from pruneflow.report.change_words import NO_PAIRED
 from pruneflow.report.tradeoffs import sweep_recommendation, sweep_rows, sweep_sentences
 
 SIDE, BIG = 48, 224

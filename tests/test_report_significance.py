@@ -1,7 +1,7 @@
 """The report's accuracy differences with their paired 95 % CI and exact McNemar p: every verdict met,
 missed or "cannot tell with this test set", never a difference called real when its CI covers zero, the
 test-set size that would resolve 0.5 pt, and the int8-collapse flag. The `significance` section is made
-by `pruneflow.comparisons.significance` from predictions built here (500 images). Nothing trains."""
+by `pruneflow.stats.differences.significance` from predictions built here (500 images). Nothing trains."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pruneflow.comparisons import significance
+from pruneflow.stats.differences import significance
 from pruneflow.report.channels import baseline_sentence, goal_sentences, stacked_sentence
 from pruneflow.report.render import Section, render_markdown
 from pruneflow.report.sentences import explanation
-from pruneflow.report.significance import NO_PAIRED, significance_blocks, significance_rows
+from pruneflow.report.change_words import NO_PAIRED, significance_blocks, significance_rows
 from pruneflow.report.tradeoffs import deployment_sentences, sweep_recommendation, sweep_sentences
 from tests.test_report import LAYERS, _deploy_metrics, _metrics
 from tests.test_report_channels import SIDE, _table
@@ -191,7 +191,7 @@ def test_no_row_calls_a_difference_real_when_its_ci_covers_zero(sig: dict) -> No
 
 
 def test_the_seed_spread_stands_next_to_the_single_run_interval() -> None:
-    from pruneflow.report.significance import seed_blocks
+    from pruneflow.report.change_words import seed_blocks
 
     seeds = {"dense": {"n": 3, "mean_pct": 97.6, "sd_pct": 0.2, "min_pct": 97.4, "max_pct": 97.8,
                        "per_seed": {"42": 97.6, "43": 97.4, "44": 97.8}},
@@ -208,7 +208,7 @@ def test_the_seed_spread_stands_next_to_the_single_run_interval() -> None:
 
 
 def test_one_seed_says_how_to_measure_the_seed_spread() -> None:
-    from pruneflow.report.significance import seed_blocks
+    from pruneflow.report.change_words import seed_blocks
 
     (sentence,) = seed_blocks({"significance": {}})
     assert "seeds: 3" in sentence and "docs/seeds.md" in sentence

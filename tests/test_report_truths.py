@@ -11,13 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pruneflow.config import PruneConfig, parse_config
-from pruneflow.metrics import compare, comparison_rows, speedup_spread
+from pruneflow.config.params import parse_config
+from pruneflow.config.prune import PruneConfig
+from pruneflow.evaluation.metrics import compare, comparison_rows, speedup_spread
 from pruneflow.report.channels import speed_sentences
 from pruneflow.report.render import Document, render_html, render_markdown, report_title
 from pruneflow.report.sentences import explanation, pruning_sentence
-from pruneflow.review import format_headline, noise_band
-from pruneflow.schedule import FineTune
+from pruneflow.report.review import format_headline, noise_band
+from pruneflow.models.schedule import FineTune
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -66,7 +67,7 @@ def test_report_title_names_mobilenet_v2_for_the_default_model() -> None:
 
 
 def test_channel_speedup_is_the_paired_median_so_its_quartiles_hold_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pruneflow import channel_bench
+    from pruneflow.evaluation.variants import channel_bench
 
     class Runner:
         def __init__(self, *args: object) -> None: ...

@@ -12,9 +12,9 @@ import random
 
 import pytest
 
-from pruneflow.config import load_config
+from pruneflow.config.params import load_config
 from pruneflow.errors import PipelineError
-from pruneflow.stages import BY_NAME, Stage, pipeline_stages, upstream
+from pruneflow.pipeline.stages import BY_NAME, Stage, pipeline_stages, upstream
 from pruneflow.tools.headline import HEADLINE_STAGES, EarlyHeadline
 from pruneflow.tools.repro import main, plan, schedule
 from pruneflow.tools.scheduler import critical_path, with_upstream

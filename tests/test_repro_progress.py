@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pruneflow.config import load_config
-from pruneflow.stages import Stage, pipeline_stages, upstream
+from pruneflow.config.params import load_config
+from pruneflow.pipeline.stages import Stage, pipeline_stages, upstream
 from pruneflow.tools.headline import format_rows
 from pruneflow.tools.progress import (
     Progress,

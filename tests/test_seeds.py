@@ -15,10 +15,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from pruneflow.config import Config, SeedPoint, load_config, parse_config
+from pruneflow.config.params import Config, load_config, parse_config
+from pruneflow.config.studies import SeedPoint
 from pruneflow.errors import PipelineError
-from pruneflow.seeds import ACCURACY_FILE, MODELS, PREDICTIONS_FILE, seed_config, spread
-from pruneflow.stages import BY_NAME, SEED_RUN, generations, pipeline_stages
+from pruneflow.stats.seeds import ACCURACY_FILE, MODELS, PREDICTIONS_FILE, seed_config, spread
+from pruneflow.pipeline.stages import BY_NAME, SEED_RUN, generations, pipeline_stages
 from pruneflow.tools import dvc_yaml
 from tests.conftest import REPO, clone_layout, dvc, run_command, write_params
 
@@ -163,7 +164,7 @@ def test_extra_seeds_run_under_dvc_repro_and_in_parallel_on_dask_to_the_same_fil
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.pipeline import run_wave, task_runner
-    from pruneflow.io import digest
+    from pruneflow.artifacts.files import digest
 
     root = _tiny_project(tmp_path / "project", seeds=3)
     cfg = load_config(root / "params.yaml")

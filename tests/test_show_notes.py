@@ -51,7 +51,7 @@ def test_show_prints_no_row_for_a_plan_that_removes_nothing_and_says_why(
     import shutil
     from pathlib import Path
 
-    from pruneflow import provenance
+    from pruneflow.pipeline import freshness as provenance
     from pruneflow.__main__ import main
 
     repo = Path(__file__).resolve().parents[1]

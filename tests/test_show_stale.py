@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from pruneflow import provenance
-from pruneflow.config import Config, load_config
-from pruneflow.stages import pipeline_stages
+from pruneflow.pipeline import freshness as provenance
+from pruneflow.config.params import Config, load_config
+from pruneflow.pipeline.stages import pipeline_stages
 from tests.conftest import REPO
 
 CHANGED_DEPS = [{"changed deps": {"reports/metrics.json": "modified"}}]

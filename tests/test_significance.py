@@ -1,4 +1,4 @@
-"""Paired significance of accuracy differences (pruneflow.significance), against published and
+"""Paired significance of accuracy differences (pruneflow.stats.paired), against published and
 hand-computed cases. Pure numpy/scipy: no TensorFlow, no files."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pruneflow.significance import (CANNOT_TELL, MET, MISSED, Paired, describe, drop_verdict, paired,
+from pruneflow.stats.paired import (CANNOT_TELL, MET, MISSED, Paired, describe, drop_verdict, paired,
                                     resolving_size)
 
 

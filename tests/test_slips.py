@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pruneflow.config import Config, load_config
+from pruneflow.config.params import load_config
 from tests.conftest import REPO
 
 # ----------------------------------------------------------------------------- a. PQAT's reason, whole
 
 
 def test_pqat_refusal_keeps_tfmots_whole_reason_not_cut_mid_word() -> None:
-    from pruneflow.pqat import PqatNotApplicable, pqat_model
+    from pruneflow.deploy.pqat import PqatNotApplicable, pqat_model
     from pruneflow.tf_env import keras
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.LayerNormalization(), keras.layers.Dense(2)])
@@ -43,7 +43,7 @@ def test_train_dense_prints_the_best_epoch_as_its_csv_log_numbers_it(
     import numpy as np
 
     import tasks.train_dense as edge
-    from pruneflow.model import EpochLog
+    from pruneflow.models.classifier import EpochLog
 
     cfg = load_config(REPO / "params.yaml")
     if rows[0]["epoch"] == 0:
@@ -69,7 +69,7 @@ def test_train_dense_prints_the_best_epoch_as_its_csv_log_numbers_it(
 
 def _params_with_small_applied(root: Path, **edits: dict) -> Path:
     """The shipped params.yaml with preset small's values already in, then `edits` (section → keys)."""
-    from pruneflow.presets import edit_params_text, preset_overrides
+    from pruneflow.config.presets import edit_params_text, preset_overrides
 
     text = edit_params_text((REPO / "params.yaml").read_text(), preset_overrides("small"))
     path = root / "params.yaml"

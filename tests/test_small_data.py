@@ -14,9 +14,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from pruneflow.config import MIN_FINE_TUNE_STEPS, PruneConfig, load_config, parse_config
+from pruneflow.config.params import load_config, parse_config
+from pruneflow.config.prune import MIN_FINE_TUNE_STEPS, PruneConfig
 from pruneflow.errors import PipelineError
-from pruneflow.schedule import plan_fine_tune
+from pruneflow.models.schedule import plan_fine_tune
 from tests.conftest import (
     REPO,
     TINY,
@@ -74,7 +75,7 @@ def test_small_data_fine_tunes_for_min_steps_not_for_epochs() -> None:
 
 
 def test_the_polynomial_schedule_really_reaches_the_target_at_the_planned_end() -> None:
-    from pruneflow.pruning import make_schedule
+    from pruneflow.magnitude.pruning import make_schedule
 
     cfg = PruneConfig(final_sparsity=0.9)
     plan = plan_fine_tune(cfg, _train_images(50, 2), 64)
@@ -147,8 +148,8 @@ def test_the_gate_passes_a_model_that_learned(dvc_build: Path) -> None:
 
 
 def test_faces200_is_the_two_class_photo_set_scikit_image_ships() -> None:
-    from pruneflow.config import DataConfig
-    from pruneflow.data import load_source
+    from pruneflow.config.dense import DataConfig
+    from pruneflow.models.data import load_source
 
     data, skipped = load_source(DataConfig(source="faces200", image_size=32))
     assert data.x.shape == (200, 32, 32, 3) and data.x.dtype == np.uint8 and skipped == ()
@@ -156,8 +157,8 @@ def test_faces200_is_the_two_class_photo_set_scikit_image_ships() -> None:
 
 
 def test_the_folder_maker_writes_a_dataset_ingest_reads(in_tmp: Path) -> None:
-    from pruneflow.config import DataConfig
-    from pruneflow.data import load_folder
+    from pruneflow.config.dense import DataConfig
+    from pruneflow.models.data import load_folder
     from pruneflow.tools.folders import write_folder
 
     assert write_folder("mnist3x100", in_tmp / "mnist3") == 300
@@ -178,7 +179,7 @@ def _shipped_params(root: Path) -> Path:
 
 @pytest.mark.parametrize("name", ["small", "seed"])
 def test_each_preset_writes_valid_params_and_keeps_the_comments(in_tmp: Path, name: str) -> None:
-    from pruneflow.presets import PRESETS, apply_overrides, apply_preset
+    from pruneflow.config.presets import PRESETS, apply_overrides, apply_preset
 
     params = _shipped_params(in_tmp)
     overrides = yaml.safe_load((PRESETS / f"{name}.yaml").read_text())
@@ -213,7 +214,7 @@ def test_an_unknown_preset_lists_the_shipped_ones(in_tmp: Path) -> None:
 
 @pytest.mark.slow
 def test_show_names_source_size_and_digest_and_warns_only_when_stale(dvc_build: Path, tmp_path: Path) -> None:
-    from pruneflow.lineage import metrics_digest
+    from pruneflow.artifacts.lineage import metrics_digest
 
     repo = copy_build(dvc_build, tmp_path / "repo")
     digest = metrics_digest(load_config(repo / "params.yaml"))

@@ -24,9 +24,10 @@ SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from tasks import ingest, prune, train_dense
-    from pruneflow.config import load_config
-    from pruneflow.model import distribution, is_chief, load_model
-    from pruneflow.pruning import prunable_sparsity_pct, strip
+    from pruneflow.config.params import load_config
+    from pruneflow.models.classifier import distribution, is_chief, load_model
+    from pruneflow.magnitude.pruning import strip
+    from pruneflow.models.sparsity import prunable_sparsity_pct
     cfg = load_config("params.yaml")
     ingest.run(cfg)
     train_dense.run(cfg)
@@ -44,7 +45,7 @@ SCRIPT = textwrap.dedent("""
 @pytest.mark.timeout(240)
 def test_mirrored_strategy_trains_and_prunes_on_two_replicas(tmp_path: Path) -> None:
     (tmp_path / "data" / "raw").mkdir(parents=True)
-    # the tiny params' toy architecture (pruneflow/toy.py): the replicated training step traces in
+    # the tiny params' toy architecture (pruneflow/models/toy.py): the replicated training step traces in
     # seconds; the claim is about the strategy, not the architecture
     write_params(tmp_path, {"train": {"strategy": "mirrored"}})
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(REPO)], cwd=tmp_path, capture_output=True, text=True,
@@ -57,7 +58,7 @@ def test_mirrored_strategy_trains_and_prunes_on_two_replicas(tmp_path: Path) -> 
 
 
 def test_only_the_chief_of_a_multi_worker_cluster_writes() -> None:
-    from pruneflow.model import is_chief
+    from pruneflow.models.classifier import is_chief
 
     class Resolver:
         def __init__(self, jobs: dict, task_type: str | None, task_id: int | None) -> None:

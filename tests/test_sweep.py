@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pruneflow.config import load_config
+from pruneflow.config.params import load_config
 from pruneflow.errors import PipelineError
 from tests.conftest import build_config, copy_build, write_params
 
@@ -22,7 +22,7 @@ def _scan(drops: dict[str, list[float]], levels=(0.5, 0.9)) -> pd.DataFrame:
 
 
 def test_derived_targets_meet_the_overall_sparsity_and_spare_the_sensitive_unit() -> None:
-    from pruneflow.sensitivity import derive_targets
+    from pruneflow.magnitude.sensitivity import derive_targets
 
     units = {"a": ["a1", "a2"], "b": ["b1"], "c": ["c1"]}
     params = {"a1": 100, "a2": 300, "b1": 400, "c1": 200}
@@ -36,7 +36,7 @@ def test_derived_targets_meet_the_overall_sparsity_and_spare_the_sensitive_unit(
 
 
 def test_derived_targets_scale_down_when_free_sparsity_alone_overshoots() -> None:
-    from pruneflow.sensitivity import derive_targets
+    from pruneflow.magnitude.sensitivity import derive_targets
 
     units, params = {"a": ["a1"], "b": ["b1"]}, {"a1": 10, "b1": 10}
     targets = derive_targets(_scan({"a": [0.0, 0.0], "b": [0.0, 0.0]}), units, params, target=0.5, max_s=0.98)
@@ -44,14 +44,14 @@ def test_derived_targets_scale_down_when_free_sparsity_alone_overshoots() -> Non
 
 
 def test_derived_targets_refuse_a_scan_of_another_model() -> None:
-    from pruneflow.sensitivity import derive_targets
+    from pruneflow.magnitude.sensitivity import derive_targets
 
     with pytest.raises(PipelineError, match="lacks units"):
         derive_targets(_scan({"a": [0.0, 1.0]}), {"a": ["a1"], "z": ["z1"]}, {"a1": 1, "z1": 1}, 0.5, 0.98)
 
 
 def test_magnitude_mask_drops_exactly_the_smallest_weights() -> None:
-    from pruneflow.sensitivity import magnitude_mask
+    from pruneflow.magnitude.sensitivity import magnitude_mask
 
     values = np.array([[0.3, -0.1], [2.0, -0.05], [0.7, 1.5]])
     keep = magnitude_mask(values, 0.5)
@@ -60,7 +60,7 @@ def test_magnitude_mask_drops_exactly_the_smallest_weights() -> None:
 
 
 def test_units_are_mobilenet_blocks_stem_top_and_head() -> None:
-    from pruneflow.sensitivity import block_of
+    from pruneflow.magnitude.sensitivity import block_of
 
     assert [block_of(n) for n in ("Conv1", "expanded_conv_project", "block_3_expand", "block_16_project", "Conv_1",
                                   "head_dense", "head_logits", "conv1", "conv_dw_5", "conv_pw_5")] == [
@@ -82,7 +82,7 @@ def _sweep(accs: dict[str, float], derived: float | None = None) -> pd.DataFrame
 
 
 def test_recommendation_is_the_highest_sparsity_within_the_accuracy_budget() -> None:
-    from pruneflow.report import sweep_recommendation, sweep_sentences
+    from pruneflow.report.tradeoffs import sweep_recommendation, sweep_sentences
 
     table = _sweep({"dense": 98.0, "0.5": 98.2, "0.8": 97.2, "0.9": 96.5, "0.95": 97.1})
     assert sweep_recommendation(table, 1.0)["point"] == "0.95-polynomial"  # 0.9 misses, 0.95 is within
@@ -93,7 +93,7 @@ def test_recommendation_is_the_highest_sparsity_within_the_accuracy_budget() -> 
 
 
 def test_sweep_sentences_compare_derived_with_the_uniform_point_at_the_same_sparsity() -> None:
-    from pruneflow.report import sweep_sentences
+    from pruneflow.report.tradeoffs import sweep_sentences
 
     table = _sweep({"dense": 98.0, "0.5": 98.0, "0.9": 96.0}, derived=97.0)
     (derived,) = [s for s in sweep_sentences(table, 1.0, 500) if s.startswith("Sensitivity-derived")]
@@ -102,7 +102,7 @@ def test_sweep_sentences_compare_derived_with_the_uniform_point_at_the_same_spar
 
 
 def test_pareto_front_keeps_only_undominated_points() -> None:
-    from pruneflow.sweep_table import pareto_front
+    from pruneflow.magnitude.sweep_table import pareto_front
 
     table = pd.DataFrame({"size": [10, 5, 5, 2, 3], "acc": [99, 98, 97, 90, 89]})
     assert pareto_front(table, "size", "acc").tolist() == [True, True, False, True, False]
@@ -130,9 +130,9 @@ def test_bad_sweep_params_fail_with_one_line(tmp_path: Path, changes: dict, mess
 
 @pytest.mark.slow
 def test_scan_measures_each_unit_alone_and_restores_the_model(dvc_build: Path) -> None:
-    from pruneflow.data import load_split
-    from pruneflow.model import load_model
-    from pruneflow.sensitivity import layer_units, scan
+    from pruneflow.models.data import load_split
+    from pruneflow.models.classifier import load_model
+    from pruneflow.magnitude.sensitivity import layer_units, scan
 
     cfg = build_config(dvc_build)
     model = load_model(cfg.paths.dense_model)
@@ -161,9 +161,9 @@ def test_sweep_points_pruned_in_parallel_on_dask_equal_the_dvc_build_file_for_fi
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.pipeline import run_wave, task_runner
-    from pruneflow.io import digest
-    from pruneflow.points import POINT_FILE
-    from pruneflow.stages import pipeline_stages, upstream
+    from pruneflow.artifacts.files import digest
+    from pruneflow.artifacts.points import POINT_FILE
+    from pruneflow.pipeline.stages import pipeline_stages, upstream
 
     root = copy_build(dvc_build, tmp_path / "dask")
     monkeypatch.chdir(root)
@@ -193,10 +193,10 @@ def test_sweep_points_pruned_in_parallel_on_dask_equal_the_dvc_build_file_for_fi
 
 @pytest.mark.slow
 def test_derived_targets_are_pruned_to_the_same_overall_sparsity_as_uniform(dvc_build: Path) -> None:
-    from pruneflow.model import load_model
-    from pruneflow.points import POINT_FILE, TARGETS_FILE
-    from pruneflow.points import STRIPPED_FILE as MODEL_FILE
-    from pruneflow.pruning import prunable_sparsity_pct
+    from pruneflow.models.classifier import load_model
+    from pruneflow.artifacts.points import POINT_FILE, TARGETS_FILE
+    from pruneflow.artifacts.points import STRIPPED_FILE as MODEL_FILE
+    from pruneflow.models.sparsity import prunable_sparsity_pct
 
     cfg = build_config(dvc_build)
     targets = pd.read_csv(cfg.paths.derived / TARGETS_FILE).set_index("layer")["target_sparsity"]
@@ -212,7 +212,7 @@ def test_derived_targets_are_pruned_to_the_same_overall_sparsity_as_uniform(dvc_
 
 
 def test_units_of_other_keras_applications_families_are_their_blocks() -> None:
-    from pruneflow.sensitivity import block_of
+    from pruneflow.magnitude.sensitivity import block_of
 
     names = ("conv2_block1_1_conv", "conv3_block4_2_conv", "block1a_project_conv", "block6d_se_reduce",
              "expanded_conv_3_expand", "expanded_conv_project", "convnext_tiny_stage_1_block_2_pointwise_conv_1",

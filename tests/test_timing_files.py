@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pruneflow.config import load_config
-from pruneflow.io import digest
-from pruneflow.stages import BY_NAME, pipeline_stages
+from pruneflow.config.params import load_config
+from pruneflow.artifacts.files import digest
+from pruneflow.pipeline.stages import BY_NAME, pipeline_stages
 from tests.conftest import (
     changed_stages,
     copy_build,

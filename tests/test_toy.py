@@ -8,9 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pruneflow.channels import ChannelGraph, masked_model, prune_channels
-from pruneflow.config import ModelConfig, PruneConfig, load_config
-from pruneflow.model import build_classifier, compile_classifier
+from pruneflow.channels.graph import ChannelGraph
+from pruneflow.channels.rebuild import masked_model, prune_channels
+from pruneflow.config.dense import ModelConfig
+from pruneflow.config.params import load_config
+from pruneflow.config.prune import PruneConfig
+from pruneflow.models.classifier import build_classifier, compile_classifier
 from pruneflow.tf_env import keras
 from tests.conftest import write_params, write_stripes
 
@@ -61,8 +64,8 @@ def test_channel_pruner_finds_several_groups_and_rebuilds_the_toy_exactly() -> N
 
 
 def test_tfmot_wraps_every_convolution_and_dense_layer_of_the_toy() -> None:
-    from pruneflow.pruning import wrap_for_pruning
-    from pruneflow.schedule import plan_fine_tune
+    from pruneflow.magnitude.pruning import wrap_for_pruning
+    from pruneflow.models.schedule import plan_fine_tune
 
     cfg = PruneConfig()
     wrapped = wrap_for_pruning(_toy(), cfg, plan_fine_tune(cfg, 100, 16))
@@ -72,7 +75,7 @@ def test_tfmot_wraps_every_convolution_and_dense_layer_of_the_toy() -> None:
 
 
 def test_toy_converts_to_int8_and_agrees_with_float(tmp_path) -> None:
-    from pruneflow.tflite import TFLiteRunner, representative_data, to_tflite
+    from pruneflow.deploy.tflite import TFLiteRunner, representative_data, to_tflite
 
     model = _toy()
     x = np.random.default_rng(1).uniform(0, 255, (8, SIZE, SIZE, 3)).astype(np.float32)

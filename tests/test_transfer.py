@@ -27,10 +27,10 @@ def _head_kernels(model) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def transfer(dvc_build: Path, tmp_path_factory: pytest.TempPathFactory):
     """The shared build's dense model as a backbone; a frozen-base classifier trained on its data."""
-    from pruneflow.data import load_classes, load_split
-    from pruneflow.model import build_classifier, save_model, seed_everything
+    from pruneflow.models.data import load_classes, load_split
+    from pruneflow.models.classifier import build_classifier, save_model, seed_everything
     from pruneflow.tools.backbone import write_backbone
-    from pruneflow.training import train_dense
+    from pruneflow.models.training import train_dense
 
     root = tmp_path_factory.mktemp("transfer")
     build = build_config(dvc_build)
@@ -52,7 +52,7 @@ def transfer(dvc_build: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_the_backbone_file_carries_the_trained_base(transfer, dvc_build: Path) -> None:
-    from pruneflow.model import load_model
+    from pruneflow.models.classifier import load_model
 
     _, _, initial, _, _ = transfer
     trained = _base_weights(load_model(build_config(dvc_build).paths.dense_model))
@@ -71,7 +71,7 @@ def test_a_frozen_base_keeps_its_weights_and_only_the_head_trains(transfer) -> N
 
 
 def _prune(transfer, scope: str):
-    from pruneflow.pruning import prune_model, strip
+    from pruneflow.magnitude.pruning import prune_model, strip
 
     cfg, root, _, _, (train, val) = transfer
     cfg = cfg.model_copy(update={"prune": cfg.prune.model_copy(
@@ -92,7 +92,7 @@ def test_whole_model_pruning_masks_a_frozen_base_one_shot_and_never_retrains_it(
     """tfmot wraps the frozen layers too and applies its magnitude masks to them (the masks are assigned,
     not learned), but the optimizer never sees them: each base kernel ends at the target sparsity with
     every surviving weight exactly as it was. Only the head can adapt to the loss."""
-    from pruneflow.pruning import prunable_weight_names
+    from pruneflow.models.sparsity import prunable_weight_names
 
     _, _, _, dense, _ = transfer
     pruned = _prune(transfer, "all")

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from pruneflow import zoo
+from pruneflow.models import zoo
 from pruneflow.tf_env import keras
 from pruneflow.tools import zoo as tool
 

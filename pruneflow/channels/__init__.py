@@ -7,7 +7,7 @@ channels buy both on any CPU. The approach is DepGraph's (Fang et al. 2023, Torc
 - `registry` + `convs`, `layers`, `ops`: one handler per layer type says how channels flow through it
   (start a space, carry, merge, concatenate by index ranges, fix) and how to narrow its config and
   weights. An unknown type stops the pruner with one line naming it.
-- `graph`: walks the model (nested models flattened first, `pruneflow.flatten`) asking each layer's
+- `graph`: walks the model (nested models flattened first, `pruneflow.models.flatten`) asking each layer's
   handler for its output *layout* — segments of channel spaces — and unites the spaces elementwise
   merges tie into `Group`s (a residual stream is one group, a concatenation is several side by side).
 - `plan`: ranks each group's channels (`Criterion`, DepGraph's group norm or BatchNorm scale) and keeps
@@ -21,20 +21,3 @@ Where exactness cannot hold the channels are kept rather than approximated: Laye
 the channels couples them all (its space is fixed), and a merge of layouts that do not line up
 segment by segment fixes their spaces.
 """
-
-from pruneflow.channels.graph import ChannelGraph, Group
-from pruneflow.channels.plan import (
-    ChannelPlan,
-    Criterion,
-    Scope,
-    channel_scores,
-    group_count,
-    kept_count,
-    plan_channels,
-    uniform_counts,
-)
-from pruneflow.channels.rebuild import apply_plan, group_widths, masked_model, prune_channels
-
-__all__ = ["ChannelGraph", "ChannelPlan", "Criterion", "Group", "Scope", "apply_plan", "channel_scores",
-           "group_count", "group_widths", "kept_count", "masked_model", "plan_channels", "prune_channels",
-           "uniform_counts"]

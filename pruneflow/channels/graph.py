@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from pruneflow.channels.registry import Handler, Layout, handler_for
+from pruneflow.channels.handlers import handler_for
+from pruneflow.channels.registry import Handler, Layout
 from pruneflow.errors import PipelineError
-from pruneflow.flatten import flatten_model
+from pruneflow.models.flatten import flatten_model
 from pruneflow.tf_env import keras
 
 

@@ -8,7 +8,8 @@ from typing import Literal
 import numpy as np
 
 from pruneflow.channels.graph import ChannelGraph, Group
-from pruneflow.channels.registry import Layout, handler_for
+from pruneflow.channels.handlers import handler_for
+from pruneflow.channels.registry import Layout
 from pruneflow.tf_env import keras
 
 L = keras.layers

@@ -86,20 +86,6 @@ def unsupported(layer: Any, what: str | None = None, allowed: str | None = None)
     return PipelineError(f"channel pruning: layer {layer.name!r} ({kind}) is not supported; supported: {allowed}")
 
 
-def handler_for(layer: Any) -> Handler:
-    """The handler of `layer`'s exact class, specialised to the instance.
-
-    Raises:
-        PipelineError: no handler for the type, or a setting the handler cannot follow (one line).
-    """
-    from pruneflow.channels import handlers  # noqa: F401  (fills REGISTRY on first use)
-
-    handler = REGISTRY.get(type(layer))
-    if handler is None:
-        raise unsupported(layer)
-    return handler.specialise(layer)
-
-
 def channels_of(layer: Any) -> int:
     """The channel count of `layer`'s (first) input."""
     shape = layer.input_shape

@@ -9,8 +9,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from pruneflow.config.strict import Bool, Float, Int
-from pruneflow.families import family
-from pruneflow.paths import _Section
+from pruneflow.config.families import family
+from pruneflow.config.paths import _Section
 
 # The smallest side any model here may take. Each family checks its own smallest input on top of it
 # (`Config._sections_agree`: MobileNet V1/V2 refuse inputs below 32x32, five stride-2 stages); an adopted
@@ -32,7 +32,7 @@ class DataConfig(_Section):
 
 class ModelConfig(_Section):
     # mobilenet_v2 | mobilenet (aliases) or any tf_keras.applications classifier by its constructor name
-    # (MobileNetV3Small, EfficientNetB0, ResNet50, ...): pruneflow.families lists them.
+    # (MobileNetV3Small, EfficientNetB0, ResNet50, ...): pruneflow.config.families lists them.
     architecture: str = "mobilenet_v2"
     # A classifier trained elsewhere with tf_keras (.keras, .h5 or a SavedModel folder) instead of the
     # architecture: the dense stage adopts it (docs/own-model.md). Keep it under models/own/, so DVC

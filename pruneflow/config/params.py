@@ -17,8 +17,8 @@ from pruneflow.config.prune import BenchConfig, ExportConfig, PruneConfig, Quant
 from pruneflow.config.strict import Int
 from pruneflow.config.studies import ChannelsConfig, SeedPoint, SensitivityConfig, SweepConfig, SweepPoint
 from pruneflow.errors import PipelineError
-from pruneflow.families import family
-from pruneflow.paths import FOLDERS, PathsConfig, _Section
+from pruneflow.config.families import family
+from pruneflow.config.paths import FOLDERS, PathsConfig, _Section
 
 
 MAX_SEED = 2**31 - 1

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 
 from pruneflow.config.dense import MIN_IMAGE_SIZE
 from pruneflow.config.strict import Bool, Float, Int
-from pruneflow.paths import _Section
+from pruneflow.config.paths import _Section
 
 SPARSITY_RANGE = "0 < sparsity < 1"
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from pruneflow.config import BudgetConfig
+from pruneflow.config.studies import BudgetConfig
 from pruneflow.errors import PipelineError
 from pruneflow.latency.table import LatencyTable
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pruneflow.channels import Group, channel_scores
+from pruneflow.channels.graph import Group
+from pruneflow.channels.plan import channel_scores
 from pruneflow.tf_env import keras, tf
 
 TAYLOR_BATCHES = 8  # of the train batch size: the ranking is stable well before (Molchanov et al.: ~10 batches)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pruneflow.channels import ChannelGraph, group_count
-from pruneflow.flatten import flatten_model
+from pruneflow.channels.graph import ChannelGraph
+from pruneflow.channels.plan import group_count
+from pruneflow.models.flatten import flatten_model
 from pruneflow.latency.table import CostedLayer, Segments, levels_for, side_grid
 from pruneflow.latency.widths import KINDS
-from pruneflow.resolution import at_resolution
+from pruneflow.deploy.resolution import at_resolution
 from pruneflow.tf_env import keras
 
 

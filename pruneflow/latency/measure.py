@@ -1,7 +1,7 @@
 """Measure the latency table on this machine (stage latency_table): for each setting (format, threads,
 side) every costed layer of the dense model at its grid of widths, and the dense model itself, in one
 interleaved run per thread count and side. A side the dense model cannot take (a fixed-size head:
-`pruneflow.resolution.usable_side`) is measured at its own side, and the table says so."""
+`pruneflow.deploy.resolution.usable_side`) is measured at its own side, and the table says so."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from pruneflow.config import Config
-from pruneflow.data import load_split
+from pruneflow.config.params import Config
+from pruneflow.models.data import load_split
 from pruneflow.errors import require
 from pruneflow.latency.layers import costed_layers
 from pruneflow.latency.micro import micro_tflite, time_signatures
 from pruneflow.latency.table import FORMATS, LatencyTable, Setting
-from pruneflow.model import load_model
-from pruneflow.resolution import convert_at_resolution, usable_side
-from pruneflow.tflite import TFLiteRunner, calibration_images, in_processes
+from pruneflow.models.classifier import load_model
+from pruneflow.deploy.resolution import convert_at_resolution, usable_side
+from pruneflow.deploy.tflite import TFLiteRunner, calibration_images, in_processes
 
 WARMUP, RUNS = 20, 200  # rounds over every signature: a 48 px table's run takes ~1 s
 

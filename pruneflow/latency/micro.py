@@ -5,7 +5,7 @@ conversion per format instead of hundreds (measured: 150 int8 convs convert in ~
 Each signature is one op with its bias (conv, depthwise): int8 ones take and give int8 tensors, so no
 quantize/dequantize op rides along. Only the subgraph's Invoke is timed (its input set once): what an
 op costs inside a model, without the Python signature runner's copies. Signatures are interleaved in
-shuffled rounds like every other benchmark here (`pruneflow.timing`).
+shuffled rounds like every other benchmark here (`pruneflow.deploy.benchmark`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from pruneflow.phases import phase
-from pruneflow.timing import interleaved_ms
+from pruneflow.artifacts.phases import phase
+from pruneflow.deploy.benchmark import interleaved_ms
 
 Signature = tuple[Any, ...]  # (kind, kh, kw, sh, sw, padding, dh, dw, H, W, extra, c_in, c_out)
 CALIBRATION_SAMPLES = 1      # ranges do not change the kernels' speed

@@ -13,17 +13,20 @@ from typing import Any
 
 import numpy as np
 
-from pruneflow.channel_training import fine_tune, fine_tune_epochs, widths_table, write_model
-from pruneflow.channels import ChannelGraph, apply_plan, channel_scores, group_count, plan_channels
-from pruneflow.config import BudgetConfig, Config
-from pruneflow.data import load_split
+from pruneflow.channels.training import fine_tune, fine_tune_epochs, widths_table, write_model
+from pruneflow.channels.graph import ChannelGraph
+from pruneflow.channels.plan import channel_scores, group_count, plan_channels
+from pruneflow.channels.rebuild import apply_plan
+from pruneflow.config.params import Config
+from pruneflow.config.studies import BudgetConfig
+from pruneflow.models.data import load_split
 from pruneflow.errors import PipelineError, require
 from pruneflow.latency.budget import GroupLevels, search_widths
 from pruneflow.latency.importance import taylor_importance
 from pruneflow.latency.table import FORMATS, LatencyTable, Setting, levels_for, read_tables
-from pruneflow.macs import count_macs
-from pruneflow.model import EpochLog, load_model, seed_everything
-from pruneflow.points import POINT_FILE
+from pruneflow.models.macs import count_macs
+from pruneflow.models.classifier import EpochLog, load_model, seed_everything
+from pruneflow.artifacts.points import POINT_FILE
 from pruneflow.tf_env import keras
 
 

@@ -125,7 +125,7 @@ class LatencyTable:
     dense_ms: float
     times: dict[str, np.ndarray]  # layer name → ms[grid_in, grid_out]
     asked: tuple[str, ...] = ()   # keys of settings asked at a side this model cannot take
-    note: str | None = None       # why (`pruneflow.resolution.usable_side`)
+    note: str | None = None       # why (`pruneflow.deploy.resolution.usable_side`)
 
     def layer_ms(self, layer: CostedLayer, c_in: float, c_out: float) -> float:
         return interpolate(layer.grid_in, layer.grid_out, self.times[layer.name], c_in, c_out)

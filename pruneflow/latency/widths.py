@@ -4,7 +4,7 @@ benchmark that checks the prediction does not depend on the pruner's code."""
 
 from __future__ import annotations
 
-from pruneflow.flatten import flatten_model
+from pruneflow.models.flatten import flatten_model
 from pruneflow.tf_env import keras
 
 L = keras.layers

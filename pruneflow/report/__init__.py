@@ -22,22 +22,3 @@ sentence is formatted from params and measurements, so a rerun rewrites the expl
 
 This module re-exports only what code outside the package imports.
 """
-
-from __future__ import annotations
-
-from pruneflow.report.inputs import load_artifacts
-from pruneflow.report.render import Plot, build_sections, render_html, render_markdown
-from pruneflow.report.sentences import explanation, explanation_markdown
-from pruneflow.report.tradeoffs import sweep_recommendation, sweep_sentences
-
-__all__ = [
-    "Plot",
-    "build_sections",
-    "explanation",
-    "explanation_markdown",
-    "load_artifacts",
-    "render_html",
-    "render_markdown",
-    "sweep_recommendation",
-    "sweep_sentences",
-]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pruneflow.config import Config
-from pruneflow.metrics import speedup_spread
+from pruneflow.config.params import Config
+from pruneflow.evaluation.metrics import speedup_spread
 from pruneflow.report.channels import _key
 
 # Two budgets that agree on these fields ask for the same latency: their models differ only in allocation.

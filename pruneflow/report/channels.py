@@ -12,11 +12,11 @@ from typing import Any
 
 import pandas as pd
 
-from pruneflow.metrics import channel_rows, flat_channels, speedup_spread
-from pruneflow.points import same_plan_as
+from pruneflow.evaluation.metrics import channel_rows, flat_channels, speedup_spread
+from pruneflow.artifacts.points import same_plan_as
 from pruneflow.report.notes import nothing_removed_sentences, same_plan_sentences
 from pruneflow.report.sentences import LATENCY_NOISE, _bytes, _share
-from pruneflow.report.significance import (
+from pruneflow.report.change_words import (
     MISSED,
     budget_clause,
     budget_reason,

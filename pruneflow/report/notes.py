@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pruneflow.points import same_plan_as
+from pruneflow.artifacts.points import same_plan_as
 
 
 def _point_name(name: str, record: dict[str, Any]) -> str:

@@ -10,10 +10,10 @@ from typing import Any
 
 import pandas as pd
 
-from pruneflow.config import Config
-from pruneflow.families import family
-from pruneflow.machine import describe
-from pruneflow.metrics import comparison_rows, variant_rows
+from pruneflow.config.params import Config
+from pruneflow.config.families import family
+from pruneflow.deploy.machine import describe
+from pruneflow.evaluation.metrics import comparison_rows, variant_rows
 from pruneflow.report.budget import (
     allocation_sentences,
     budget_goals,
@@ -47,7 +47,7 @@ from pruneflow.report.sentences import (
     setup_sentences,
     target_sparsity,
 )
-from pruneflow.report.significance import significance_blocks
+from pruneflow.report.change_words import significance_blocks
 from pruneflow.report.tradeoffs import deployment_sentences, sweep_rows, sweep_sentences
 
 SIGNIFICANCE_TITLE = "How sure are these differences?"
@@ -82,7 +82,7 @@ class Document(list[Section]):
 
 def report_title(cfg: Config) -> str:
     """The report's title from the model's own facts: the adopted file (`model.file`) or the family
-    `model.architecture` names (`pruneflow.families`), never a family the run did not use."""
+    `model.architecture` names (`pruneflow.config.families`), never a family the run did not use."""
     m = cfg.model
     if m.file is not None:
         return f"Pruning report: dense vs magnitude-pruned {m.file.name} (adopted model)"

@@ -13,13 +13,14 @@ from typing import Any
 
 import pandas as pd
 
-from pruneflow.compression import binary_entropy, gzip_bound_x
-from pruneflow.config import Config, PruneConfig
-from pruneflow.families import family
-from pruneflow.metrics import bench_speedup
+from pruneflow.deploy.compression import binary_entropy, gzip_bound_x
+from pruneflow.config.params import Config
+from pruneflow.config.prune import PruneConfig
+from pruneflow.config.families import family
+from pruneflow.evaluation.metrics import bench_speedup
 from pruneflow.report.inputs import RunArtifacts
-from pruneflow.report.significance import difference, entry_of, no_pair
-from pruneflow.schedule import FineTune, epochs_for, plan_fine_tune, steps_per_epoch
+from pruneflow.report.change_words import difference, entry_of, no_pair
+from pruneflow.models.schedule import FineTune, epochs_for, plan_fine_tune, steps_per_epoch
 
 # Latency ratios within this band of 1.0 are reported as "no measurable difference": interleaved
 # runs of the same model differ by about this much on a shared 2-core machine.
@@ -55,7 +56,7 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:.2f} MB"
 
 
-# The tfmot class behind each `prune.schedule` (pruneflow.pruning.make_schedule builds them).
+# The tfmot class behind each `prune.schedule` (pruneflow.magnitude.pruning.make_schedule builds them).
 SCHEDULE_CLASSES = {"polynomial": "PolynomialDecay", "constant": "ConstantSparsity"}
 
 
@@ -84,7 +85,7 @@ def pruning_scope(p: PruneConfig) -> str:
         return "the 1x1 convolutions only, as tfmot's PruneForLatencyOnXNNPack policy picks them (prune.policy xnnpack)"
     if p.scope == "head":
         return "the Dense layers only (prune.scope head)"
-    if p.sparsity_m_by_n is not None:  # N:M applies to GEMM-like kernels: pruneflow.pruning.m_by_n_prunable
+    if p.sparsity_m_by_n is not None:  # N:M applies to GEMM-like kernels: pruneflow.magnitude.pruning.m_by_n_prunable
         return "every Conv2D (not depthwise) and Dense layer tfmot can prune (prune.scope all)"
     return "every layer tfmot can prune (prune.scope all)"
 
@@ -94,7 +95,7 @@ def pruning_schedule(p: PruneConfig, plan: FineTune) -> str:
 
     Args:
         p: the prune section (`schedule`, sparsities, `begin`/`end`, `sparsity_m_by_n`).
-        plan: the fine-tune in steps for this dataset (`pruneflow.schedule.plan_fine_tune`).
+        plan: the fine-tune in steps for this dataset (`pruneflow.models.schedule.plan_fine_tune`).
 
     Returns:
         The tfmot schedule with its sparsities and steps, or the N:M structure it switches on.

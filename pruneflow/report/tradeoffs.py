@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from pruneflow.metrics import VARYING_FIELDS
+from pruneflow.artifacts.results import VARYING_FIELDS
 from pruneflow.report.sentences import LATENCY_NOISE, MEANINGFUL_SIZE_X, _bytes, _share
-from pruneflow.report.significance import (
+from pruneflow.report.change_words import (
     CANNOT_TELL,
     MET,
     MISSED,

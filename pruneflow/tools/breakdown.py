@@ -2,7 +2,7 @@
 (`make breakdown`).
 
 Reads every stage's timing file (`paths.stage_timings/<stage>.json`) and prints one markdown row per
-stage: its wall seconds and their phases (`pruneflow.phases`: start-up, training, TFLite conversion,
+stage: its wall seconds and their phases (`pruneflow.artifacts.phases`: start-up, training, TFLite conversion,
 latency benchmark, other), then the totals. Under `make run`'s two stages at a time the phases of
 stages that overlapped each include the other's contention: compare stage sums, not wall time.
 """
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pruneflow.config import load_config
+from pruneflow.config.params import load_config
 from pruneflow.errors import PipelineError, command
-from pruneflow.phases import PHASES
-from pruneflow.timings import read_stage_timing
+from pruneflow.artifacts.phases import PHASES
+from pruneflow.artifacts.results import read_stage_timing
 
 
 def breakdown_table(stage_timings: Path) -> pd.DataFrame:

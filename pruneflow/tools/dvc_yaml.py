@@ -1,7 +1,7 @@
 """Write `dvc.yaml` from the stage table: `python -m pruneflow.tools.dvc_yaml [--check]` (`make dvc.yaml`).
 
 The file is generated, never edited: each stage's cmd, code deps (its edge and the library modules
-it imports), data deps, params keys and outputs come from `pruneflow.stages`; the seed_run matrix's
+it imports), data deps, params keys and outputs come from `pruneflow.pipeline.stages`; the seed_run matrix's
 seeds come from params.yaml (`seed`, `seeds`), so a new `seeds` needs `make dvc.yaml` (`make run` runs
 it first). `--check` exits 1 when the committed file differs from what the table generates
 (tests/test_dvc_yaml.py runs it too).
@@ -13,12 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from pruneflow.config import Config, load_config
+from pruneflow.config.params import Config, load_config
 from pruneflow.errors import PipelineError
-from pruneflow.stages import CHANNEL_POINT, REPO, SEED_RUN, STAGES, SWEEP_POINT, Out, Stage
+from pruneflow.pipeline.stages import CHANNEL_POINT, REPO, SEED_RUN, STAGES, SWEEP_POINT, Out, Stage
 
 HEADER = """\
-# GENERATED from pruneflow/stages.py by `make dvc.yaml` (python -m pruneflow.tools.dvc_yaml): do not edit.
+# GENERATED from pruneflow/pipeline/stages.py by `make dvc.yaml` (python -m pruneflow.tools.dvc_yaml): do not edit.
 # Paths come from params.yaml's `paths` section (DVC loads params.yaml as template vars), so no path
 # is written twice. Each stage lists its code (its edge in tasks/ and the pruneflow modules it imports),
 # the data and the params keys it reads. Outputs are `persist: true`: DVC leaves the previous good
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = args.out.read_text() if args.out.exists() else ""
         if current != text:
-            print(f"{args.out}: out of date with pruneflow/stages.py; run `make dvc.yaml`", file=sys.stderr)
+            print(f"{args.out}: out of date with pruneflow/pipeline/stages.py; run `make dvc.yaml`", file=sys.stderr)
             return 1
         return 0
     args.out.write_text(text)

@@ -38,7 +38,7 @@ def _mnist3x100() -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 
 def _faces200() -> tuple[np.ndarray, np.ndarray, list[str]]:
-    from pruneflow.data import FACE_CLASSES, faces200_pixels
+    from pruneflow.models.data import FACE_CLASSES, faces200_pixels
 
     return (*faces200_pixels(), list(FACE_CLASSES))
 

@@ -4,7 +4,7 @@ while the rest of `make run` still runs: `python -m pruneflow.tools.headline [--
 The runner (`pruneflow.tools.repro`) starts the headline's stages (`HEADLINE_STAGES`) and what they read
 first, and when the last of them ends (`EarlyHeadline`) starts this module in a process of its own, so
 the runner stays free of TensorFlow and keeps scheduling. It prints each model's test accuracy, the
-paired difference from dense with its 95 % CI and exact McNemar p (`pruneflow.significance.paired`, as
+paired difference from dense with its 95 % CI and exact McNemar p (`pruneflow.stats.paired.paired`, as
 the evaluate stage computes them), the Keras file's bytes and gzip bytes, and MACs (`count_macs` of the
 loaded model). Latency needs the timed stages, which run last and alone: `python -m pruneflow show`
 at the end of `make run` prints the full headline. No stage imports this module.
@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from pruneflow.config import Config, load_config
+from pruneflow.config.params import Config, load_config
 from pruneflow.errors import PipelineError, command
 from pruneflow.tools.scheduler import Job
 
@@ -49,7 +49,7 @@ class EarlyHeadline:
 
 
 def _signed(value: float) -> str:
-    from pruneflow.significance import MINUS
+    from pruneflow.stats.paired import MINUS
 
     rounded = round(value, 1) + 0.0
     return "0.0" if rounded == 0 else f"{rounded:+.1f}".replace("-", MINUS)
@@ -63,8 +63,8 @@ def headline_files(cfg: Config) -> tuple[dict[str, tuple[Path, str]], list[str]]
     Raises:
         PipelineError: the channel folder has no `point.json`.
     """
-    from pruneflow.points import MODEL_FILE, is_model, read_point
-    from pruneflow.review import HEADLINE_MODELS
+    from pruneflow.artifacts.points import MODEL_FILE, is_model, read_point
+    from pruneflow.report.review import HEADLINE_MODELS
 
     p = cfg.paths
     files = {"dense": (p.dense_model, "train_dense"), "unstructured": (p.stripped_model, "strip")}
@@ -84,15 +84,15 @@ def headline_rows(cfg: Config) -> tuple[int, list[dict[str, str]], list[str]]:
     import numpy as np
     import pandas as pd
 
-    from pruneflow.data import load_split
+    from pruneflow.models.data import load_split
     from pruneflow.errors import require
-    from pruneflow.evaluation import evaluate_keras
-    from pruneflow.io import gzip_size
-    from pruneflow.macs import count_macs
-    from pruneflow.model import load_model, seed_everything
-    from pruneflow.points import PREDICTIONS_FILE
-    from pruneflow.review import HEADLINE_MODELS
-    from pruneflow.significance import paired
+    from pruneflow.evaluation.variants import evaluate_keras
+    from pruneflow.artifacts.files import gzip_size
+    from pruneflow.models.macs import count_macs
+    from pruneflow.models.classifier import load_model, seed_everything
+    from pruneflow.artifacts.points import PREDICTIONS_FILE
+    from pruneflow.report.review import HEADLINE_MODELS
+    from pruneflow.stats.paired import paired
 
     p = cfg.paths
     seed_everything(cfg.seed)  # op determinism, as evaluate: the same predictions to the last bit
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     def action() -> str:
         return format_rows(*headline_rows(load_config(args.params)))
 
-    from pruneflow.console import clean_stderr
+    from pruneflow.pipeline.console import clean_stderr
 
     with clean_stderr():  # TensorFlow's start-up chatter off stderr, as for a stage
         return command(action)

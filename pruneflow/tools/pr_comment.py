@@ -24,12 +24,12 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from pruneflow.comparisons import revision_changes
-from pruneflow.config import load_config
+from pruneflow.stats.differences import revision_changes
+from pruneflow.config.params import load_config
 from pruneflow.errors import PipelineError
-from pruneflow.io import atomic_dir
-from pruneflow.review import exact_changes_table, headline_table, timings_section
-from pruneflow.significance import Paired
+from pruneflow.artifacts.files import atomic_dir
+from pruneflow.report.review import exact_changes_table, headline_table, timings_section
+from pruneflow.stats.paired import Paired
 
 WORKSPACE = "workspace"  # DVC's name for the working tree in diff output
 COMMENT_FILE = "comment.md"
@@ -179,7 +179,7 @@ def build_body(
         image_base_url: where the copied images are published; None links them relative to the comment.
         notes: what DVC could not read at the base revision, shown under the title.
         accuracy_changes: each headline model's base → head accuracy change, paired on the test images
-            (`pruneflow.comparisons.revision_changes`), or why it is not.
+            (`pruneflow.stats.differences.revision_changes`), or why it is not.
 
     Returns:
         The comment body, ending with a newline.

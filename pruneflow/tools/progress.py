@@ -27,10 +27,9 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pruneflow.config import load_config
-from pruneflow.errors import PipelineError
-from pruneflow.stages import Stage, pipeline_stages, upstream
-from pruneflow.timings import read_stage_timing, stage_timing_file
+from pruneflow.config.params import load_config
+from pruneflow.pipeline.stages import Stage, pipeline_stages, upstream
+from pruneflow.artifacts.results import read_stage_timing, stage_timing_file
 from pruneflow.tools.headline import HEADLINE_STAGES
 from pruneflow.tools.scheduler import jobs_main, critical_path, schedule, with_upstream
 

@@ -3,7 +3,7 @@
 DVC runs a pipeline one stage at a time; its documented way to run independent stages at once is one
 `dvc repro --single-item <stage>` per stage, launched in parallel (DVC releases its repository lock
 while a stage's command runs; `--wait-for-lock` makes the others wait for it instead of failing). This
-runner does that in the order of the stage table's graph (`pruneflow.stages.upstream`): a stage starts
+runner does that in the order of the stage table's graph (`pruneflow.pipeline.stages.upstream`): a stage starts
 as soon as every stage it reads from is done, at most `--jobs` at a time, and a timed stage (a
 latency benchmark) only alone, so that it never times the contention.
 
@@ -38,10 +38,10 @@ import threading
 import time
 from pathlib import Path
 
-from pruneflow.config import load_config
-from pruneflow.dvc_cache import stale
+from pruneflow.config.params import load_config
+from pruneflow.pipeline.dvc_cache import stale
 from pruneflow.errors import PipelineError
-from pruneflow.stages import Stage, pipeline_stages, upstream
+from pruneflow.pipeline.stages import Stage, pipeline_stages, upstream
 from pruneflow.tools.headline import HEADLINE_STAGES, EarlyHeadline
 from pruneflow.tools.progress import DVC_OVERHEAD_S, Progress, machine_label, recorded_seconds
 from pruneflow.tools.scheduler import jobs_main, Job, Outcome, critical_path, schedule, with_upstream

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from pruneflow.errors import PipelineError
-from pruneflow.stages import Stage
+from pruneflow.pipeline.stages import Stage
 
 
 class Job(Protocol):
@@ -72,7 +72,7 @@ def critical_path(names: Iterable[str], graph: dict[str, set[str]], recorded: Ma
     path: dict[str, float] = {}
 
     def longest(name: str) -> float:
-        if name not in path:  # the graph is acyclic (`pruneflow.stages.upstream`), the table is ~20 stages
+        if name not in path:  # the graph is acyclic (`pruneflow.pipeline.stages.upstream`), the table is ~20 stages
             path[name] = recorded.get(name, 0.0) + overhead_s + max(map(longest, readers[name]), default=0.0)
         return path[name]
 
@@ -92,7 +92,7 @@ def schedule(waiting: list[Stage], graph: dict[str, set[str]], done: set[str], j
 
     Args:
         waiting: the stages to run, in table order (the order the last ties are broken in).
-        graph: stage name → the stages whose outputs it reads (`pruneflow.stages.upstream`).
+        graph: stage name → the stages whose outputs it reads (`pruneflow.pipeline.stages.upstream`).
         done: the stages already up to date; the finished ones are added.
         jobs: the most stages at once.
         start: starts a stage, returning its job.

@@ -1,16 +1,16 @@
 """The keras.applications coverage table: `python -m pruneflow.tools.zoo` (`make zoo`).
 
-For each family of `pruneflow.zoo` (random weights: the table is about what the code can do, not about
+For each family of `pruneflow.models.zoo` (random weights: the table is about what the code can do, not about
 accuracy), in one process:
 
 - magnitude: tfmot wrap → a few steps of fit on random pixels → strip → `.keras` round trip
-  (`pruneflow.coverage.prune_briefly`), and the share of all parameters the masks reach;
+  (`pruneflow.magnitude.coverage.prune_briefly`), and the share of all parameters the masks reach;
 - channels, on the model built at `--latency-size` (the one converted and timed; `--size` without
   latency): `prune_channels(keep 0.5, scope all, l2, multiple 8)` or the one line that stops it; params
   and MACs before → after; the largest |masked − rebuilt| logit difference on random pixels, absolute
   and relative to the largest logit;
 - TFLite float: each model converted once;
-- latency: dense and rebuilt float TFLite at batch 1, 1 thread, interleaved rounds (`pruneflow.timing`):
+- latency: dense and rebuilt float TFLite at batch 1, 1 thread, interleaved rounds (`pruneflow.deploy.benchmark`):
   both p50s and the ratio of medians with the quartiles of the per-round ratios.
 
 Writes `--out` (markdown: how it was made, the machine, the load, the table) and the same rows as
@@ -31,16 +31,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pruneflow.channels import masked_model, prune_channels
-from pruneflow.coverage import brief_prune_ok, prune_briefly
+from pruneflow.channels.rebuild import masked_model, prune_channels
+from pruneflow.magnitude.coverage import brief_prune_ok, prune_briefly
 from pruneflow.errors import PipelineError, command
-from pruneflow.io import write_bytes, write_csv, write_json
-from pruneflow.machine import cpu_count, cpu_model
-from pruneflow.macs import count_macs, count_params
+from pruneflow.artifacts.files import write_bytes, write_csv, write_json
+from pruneflow.deploy.machine import cpu_count, cpu_model
+from pruneflow.models.macs import count_macs, count_params
 from pruneflow.tf_env import keras, tfmot
-from pruneflow.tflite import TFLiteRunner, to_tflite
-from pruneflow.timing import interleaved_ms, speedup
-from pruneflow.zoo import FAMILIES, build_family, min_size
+from pruneflow.deploy.tflite import TFLiteRunner, to_tflite
+from pruneflow.deploy.benchmark import interleaved_ms, speedup
+from pruneflow.models.zoo import FAMILIES, build_family, min_size
 
 KEEP, SCOPE, CRITERION, MULTIPLE = 0.5, "all", "l2", 8
 MAGNITUDE_SPARSITY = 0.5
@@ -232,7 +232,7 @@ def document(record: dict[str, Any]) -> str:
         "- *magnitude prune*: pruneflow's `wrap_for_pruning`: tfmot wrappers on every layer its registry "
         f"knows (nested models included), the rest left as it is; {MAGNITUDE_SPARSITY:.0%} constant sparsity "
         "reached in 2 fit steps, strip, both models saved and loaded; `% of params` is the share of *all* "
-        "parameters the masks reach (`pruneflow.coverage.pruned_coverage`).",
+        "parameters the masks reach (`pruneflow.magnitude.coverage.pruned_coverage`).",
         f"- *channel rebuild*: `prune_channels(model, {KEEP}, \"{SCOPE}\", \"{CRITERION}\", {MULTIPLE})`, "
         "checked on the model built at the latency side (the one converted and timed). The Δ column compares "
         "its logits with `masked_model`'s (the same function by construction) on two random images, absolute "

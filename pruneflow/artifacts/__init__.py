@@ -1,0 +1,1 @@
+"""artifacts (docstring to be written)."""

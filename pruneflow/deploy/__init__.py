@@ -1,0 +1,1 @@
+"""deploy (docstring to be written)."""

@@ -1,0 +1,1 @@
+"""evaluation (docstring to be written)."""

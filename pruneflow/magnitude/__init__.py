@@ -1,0 +1,1 @@
+"""magnitude (docstring to be written)."""

@@ -1,0 +1,1 @@
+"""models (docstring to be written)."""

@@ -1,0 +1,1 @@
+"""pipeline (docstring to be written)."""

@@ -1,0 +1,371 @@
+"""The one table of the pipeline's stages: what each reads, which params it depends on, what it writes.
+
+Both entry points come from it: `dvc.yaml` is generated from it (`make dvc.yaml`; a test fails when
+the committed file differs) and the Prefect flow orders and fans out its tasks by the same deps and
+outs. A stage's code deps are derived, not listed: its edge `tasks/<name>.py` and every `pruneflow`
+module that edge imports, transitively — so an edit reruns only the stages whose code changed.
+Paths are `paths.*` keys of params.yaml (DVC templates the same keys). Edge modules are imported only
+when a stage runs, so validating params never pays TensorFlow's import.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pruneflow.config.params import Config
+from pruneflow.config.prune import PruneConfig
+from pruneflow.config.studies import ChannelPoint, ChannelsConfig, SeedPoint, SweepPoint
+from pruneflow.artifacts import phases
+from pruneflow.artifacts.files import stage_commit
+from pruneflow.artifacts.results import record_execution, stage_timing_file, write_stage_timing
+
+REPO = Path(__file__).resolve().parents[1]
+SWEEP_POINT = "sweep_point"
+CHANNEL_POINT = "channel_point"
+SEED_RUN = "seed_run"
+
+
+@dataclass(frozen=True)
+class Out:
+    """One output: a params key (`paths.prepared`), kept in git instead of DVC's cache when `git`,
+    a DVC plot when `plot` holds its x/y columns, the metrics file when `metric`.
+
+    A `timing` output holds wall-clock values (latency, seconds), which differ on every run: it is kept
+    in git but is not a DVC output of its stage and no stage lists it as a dependency, so a rerun that
+    reproduces every other output exactly leaves `dvc status` clean (a `metric` one is a top-level
+    DVC metric: `dvc metrics diff` still shows it).
+    """
+
+    key: str
+    git: bool = False
+    plot: dict[str, str] | None = None
+    metric: bool = False
+    timing: bool = False
+    # A `measured` output is a DVC output that holds measurements of this machine (the latency table):
+    # stages downstream depend on it, so it is measured once per machine and reused, not re-measured
+    # by every run; two builds measure two tables, and the flow's cache asks only that it exists.
+    measured: bool = False
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A pipeline step: its edge is `tasks/<name>.py`, whose `run(cfg, *args)` does the work."""
+
+    name: str
+    params: tuple[str, ...]
+    deps: tuple[str, ...]
+    outs: tuple[Out, ...]
+    # Files read that dvc.yaml cannot list (an optional local weights file; timing files, which would
+    # make every rerun of a timed stage look like a change): the flow's cache key includes them.
+    optional_deps: Callable[[Config], tuple[Path, ...]] = lambda cfg: ()
+    point: SweepPoint | ChannelPoint | SeedPoint | None = None  # a matrix stage's point (sweep, channel, seed)
+    # Measures wall-clock latency: run alone, never beside another stage (it would time the contention).
+    timed: bool = False
+    # Runs every time (DVC `always_changed`, never a flow cache hit): it reads the machine, not files.
+    always: bool = False
+
+    @property
+    def module(self) -> str:
+        """The edge module, named exactly as the stage (`sweep_point@0.5-polynomial` → `tasks.sweep_point`)."""
+        return f"tasks.{self.name.split('@')[0]}"
+
+    def run(self, cfg: Config, startup_s: float = 0.0) -> None:
+        """Run the stage's edge; its outputs are published together when it returns. Then write its
+        wall-clock seconds, the edge's own timings (epoch seconds) and where the time went (`phases`:
+        `startup_s`, the process's age when it got here, plus the edge's import) to its timing file."""
+        begin = time.perf_counter()
+        function = importlib.import_module(self.module).run  # TensorFlow's import, in a fresh process
+        startup = startup_s + time.perf_counter() - begin
+        phases.take()  # what this thread timed before this stage is not this stage's
+        start = time.perf_counter()
+        with stage_commit():
+            timed = function(cfg, *((self.point,) if self.point else ()))
+        seconds = time.perf_counter() - start
+        write_stage_timing(self.timing_file(cfg), self.name, seconds,
+                           {**(timed or {}), "phases": phases.breakdown(seconds, startup, phases.take())})
+        record_execution(self.name, seconds)
+
+    def timing_file(self, cfg: Config) -> Path:
+        """`paths.stage_timings/<stage>.json`: this stage's seconds (not a DVC output)."""
+        return stage_timing_file(cfg.paths.stage_timings, self.name)
+
+    def dep_paths(self, cfg: Config) -> tuple[Path, ...]:
+        """The data files and folders the stage reads."""
+        return tuple(Path(lookup(cfg, key)) for key in self.deps)
+
+    def out_paths(self, cfg: Config) -> tuple[Path, ...]:
+        """The files and folders the stage writes that DVC tracks: a pure function of its inputs."""
+        if self.point:
+            return (Path(lookup(cfg, MATRIX_FOLDERS[self.name.split("@")[0]])) / self.point.name,)
+        return tuple(Path(lookup(cfg, out.key)) for out in self.outs if not out.timing)
+
+    def timing_out_paths(self, cfg: Config) -> tuple[Path, ...]:
+        """The outputs the edge publishes that hold wall-clock values (in git, not tracked by DVC)."""
+        return tuple(Path(lookup(cfg, out.key)) for out in self.outs if out.timing)
+
+    def measured_paths(self, cfg: Config) -> tuple[Path, ...]:
+        """The DVC outputs that hold this machine's measurements (see `Out.measured`)."""
+        return tuple(Path(lookup(cfg, out.key)) for out in self.outs if out.measured)
+
+    def timing_paths(self, cfg: Config) -> tuple[Path, ...]:
+        """The files the stage writes that hold wall-clock values: its timing outputs and timing file."""
+        return (*self.timing_out_paths(cfg), self.timing_file(cfg))
+
+    def sources(self) -> tuple[Path, ...]:
+        """The code the stage runs: its edge and every library module it imports, transitively."""
+        edge = REPO / f"{self.module.replace('.', '/')}.py"
+        seen, todo = {edge}, [edge]
+        while todo:
+            for module in _library_imports(todo.pop()):
+                if module not in seen:
+                    seen.add(module)
+                    todo.append(module)
+        return (edge, *sorted(seen - {edge}))
+
+
+def lookup(cfg: Config, key: str) -> Any:
+    """The value of a dotted params key (`paths.prepared`, `train.batch_size`)."""
+    value: Any = cfg
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _module_file(name: str) -> Path | None:
+    base = REPO / name.replace(".", "/")
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py") if base.with_suffix(".py").is_file() else None
+
+
+# CPython 3.11's ast.parse is not thread-safe: two threads parsing at once raise "AST constructor
+# recursion depth mismatch" (cpython gh-106905), and the flow computes cache keys in its own thread
+# and in the task runner's. Parse under a lock, and only once per file content.
+_PARSE_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> ast.Module:
+    with _PARSE_LOCK:
+        return ast.parse(text)
+
+
+def _library_imports(path: Path) -> set[Path]:
+    """Files of the `pruneflow` package that `path` imports (`from pruneflow.x import …`,
+    `from pruneflow.report import …`, `import pruneflow.x`), packages' `__init__` included."""
+    found = set()
+    for node in ast.walk(_parsed(path.read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "pruneflow":
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names if alias.name.split(".")[0] == "pruneflow"]
+        for name in names:
+            parts = name.split(".")
+            for depth in range(2, len(parts) + 1):  # a package's __init__ runs on the way to its module
+                module = _module_file(".".join(parts[:depth]))
+                if module:
+                    found.add(module)
+    return found
+
+
+def _prune_recipe() -> tuple[str, ...]:
+    """Every prune key except a point's own target and schedule (and the structured switch a point
+    turns off), taken from the config model: a new prune param joins the points' params by itself."""
+    point_keys = {"final_sparsity", "schedule", "sparsity_m_by_n"}
+    return tuple(f"prune.{key}" for key in PruneConfig.model_fields if key not in point_keys)
+
+
+def _channel_recipe() -> tuple[str, ...]:
+    """The channels keys that shape a channel-pruned model, except its kept fraction (on a point's command line)."""
+    other = {"keep", "sweep_keeps", "stacked_sparsity", "resolution", "resolution_runs", "budget", "budget_series"}
+    return tuple(f"channels.{key}" for key in ChannelsConfig.model_fields if key not in other)
+
+
+def _weights_file(cfg: Config) -> tuple[Path, ...]:
+    """A local weights file, and an adopted model file (anywhere: dvc.yaml lists `paths.own_models`)."""
+    weights = (Path(cfg.model.weights),) if cfg.model.weights not in (None, "imagenet") else ()
+    return (*weights, *((cfg.model.file,) if cfg.model.file is not None else ()))
+
+
+def _timings_read(*keys: str, stages: tuple[str, ...] = ()) -> Callable[[Config], tuple[Path, ...]]:
+    """The timing files a stage reads (paths keys, and other stages' timing files): not DVC deps."""
+    return lambda cfg: (*(Path(lookup(cfg, key)) for key in keys),
+                        *(Path(cfg.paths.stage_timings) / f"{name}.json" for name in stages))
+
+
+# The main pipeline, then the sweep. Stages that read the dense model also list `train` (and `model`
+# via the model itself): a change there retrains the dense model, which reruns them anyway.
+BUDGETS = ("channels.budget", "channels.budget_series")
+STAGES: tuple[Stage, ...] = (
+    # The machine every latency is measured on: each latency stage depends on it (a new machine re-measures).
+    Stage("machine", ("bench.threads", *BUDGETS), (), (Out("paths.machine", git=True),), always=True),
+    Stage("ingest", ("seed", "data"), ("data.folder",), (Out("paths.prepared"),)),
+    Stage("train_dense", ("seed", "data.image_size", "model", "train"), ("paths.prepared", "paths.own_models"),
+          (Out("paths.dense_model"), Out("paths.train_log", git=True, plot={"x": "epoch", "y": "val_accuracy"})),
+          optional_deps=_weights_file),
+    Stage("prune", ("seed", "prune", "train"), ("paths.prepared", "paths.dense_model"),
+          (Out("paths.pruned_model"), Out("paths.prune_summaries"),
+           Out("paths.prune_log", git=True, plot={"x": "epoch", "y": "val_accuracy"}),
+           Out("paths.prune_steps", git=True, plot={"x": "step", "y": "sparsity"}))),
+    Stage("strip", (), ("paths.prepared", "paths.pruned_model"),
+          (Out("paths.stripped_model"), Out("paths.strip_check", git=True))),
+    Stage("pqat", ("seed", "quantize.pqat", "quantize.pqat_epochs", "quantize.pqat_learning_rate", "train"),
+          ("paths.prepared", "paths.stripped_model"), (Out("paths.pqat"),)),
+    Stage("export", ("quantize.representative_samples", "export"),
+          ("paths.prepared", "paths.dense_model", "paths.stripped_model"), (Out("paths.export"),)),
+    Stage("bench", ("seed", "bench", "export", "quantize.pqat"),
+          ("paths.prepared", "paths.export", "paths.pqat", "paths.machine"),
+          (Out("paths.bench_setup", git=True), Out("paths.bench", git=True, timing=True),
+           Out("paths.latency_samples", git=True, timing=True)), timed=True),
+    # Structured channel pruning: the main kept fraction, the other fractions (DVC matrix, like the
+    # sweep points), the stacked model, the uniform-width baseline, and their side-by-side benchmark.
+    Stage("channel_prune", ("seed", "channels.keep", *_channel_recipe(), "train", "quantize.representative_samples"),
+          ("paths.prepared", "paths.dense_model"), (Out("paths.channel"),)),
+    Stage(CHANNEL_POINT, ("seed", *_channel_recipe(), "train", "quantize.representative_samples"),
+          ("paths.prepared", "paths.dense_model"), ()),
+    # Latency budgets: the per-layer table measured on this machine, then widths chosen to meet each budget.
+    Stage("latency_table", ("seed", "data.image_size", "bench.threads", "channels.scope", "channels.multiple",
+                            "quantize.representative_samples", *BUDGETS),
+          ("paths.prepared", "paths.dense_model", "paths.machine"),
+          (Out("paths.latency_table", git=True, measured=True),), timed=True),
+    Stage("channel_budget", ("seed", *_channel_recipe(), *BUDGETS, "train", "quantize.representative_samples"),
+          ("paths.prepared", "paths.dense_model", "paths.latency_table"), (Out("paths.channel_budget"),)),
+    Stage("stacked", ("seed", "channels.stacked_sparsity", *_prune_recipe(), "prune.schedule", "train",
+                      "quantize.representative_samples"), ("paths.prepared", "paths.channel"), (Out("paths.stacked"),)),
+    # Trained for dense training's steps plus the channel fine-tune's (Scratch-B): channels.epochs/min_steps.
+    Stage("uniform_baseline", ("seed", "data.image_size", "model", "train", "channels.epochs", "channels.min_steps",
+                               "quantize.representative_samples"),
+          ("paths.prepared", "paths.channel"), (Out("paths.uniform_baseline"),)),
+    # One stage per extra seed (`seeds` > 1; DVC matrix): the five headline models retrained from the
+    # prepared data alone. Its seed is on its command line, not in its params (nor `seeds`): raising
+    # `seeds` adds stages and reruns none; its params are every other key the headline stages read.
+    Stage(SEED_RUN, ("data.image_size", "model", "train", "prune", "channels.keep", "channels.stacked_sparsity",
+                     *_channel_recipe(), "quantize.representative_samples"),
+          ("paths.prepared", "paths.own_models"), (), optional_deps=_weights_file),
+    Stage("channel_bench", ("seed", "bench.warmup", "bench.runs", "bench.threads", "channels.resolution",
+                            "channels.resolution_runs", "channels.sweep_keeps", "export.formats",
+                            "quantize.representative_samples"),
+          ("paths.prepared", "paths.dense_model", "paths.stripped_model", "paths.export", "paths.channel",
+           "paths.channel_sweep", "paths.stacked", "paths.uniform_baseline", "paths.channel_budget",
+           "paths.latency_table", "paths.machine"),
+          (Out("paths.channel_bench", git=True), Out("paths.channel_latency", git=True, timing=True)), timed=True),
+    Stage("sensitivity", ("prune.scope", "sensitivity.unit", "sensitivity.sparsities"),
+          ("paths.prepared", "paths.dense_model"), (Out("paths.sensitivity", git=True),)),
+    # One stage per sweep.sparsities × sweep.schedules (DVC matrix): the point's own values are on
+    # its command line, not in its params, so editing one sparsity reruns only that point.
+    Stage(SWEEP_POINT, ("seed", *_prune_recipe(), "train", "quantize.representative_samples"),
+          ("paths.prepared", "paths.dense_model"), ()),
+    Stage("sweep_derived", ("seed", *_prune_recipe(), "train", "quantize.representative_samples", "sensitivity"),
+          ("paths.prepared", "paths.dense_model", "paths.sensitivity"), (Out("paths.derived"),)),
+    # evaluate also pairs every trained point's per-image predictions with dense's (pruneflow.stats.differences).
+    Stage("evaluate", ("seeds", "export", "quantize.pqat", "bench.threads", "bench.batch", "sweep", "prune.final_sparsity",
+                       "prune.schedule", "prune.sparsity_m_by_n", "sensitivity.derive", "channels.sweep_keeps", *BUDGETS),
+          ("paths.prepared", "paths.dense_model", "paths.stripped_model", "paths.pruned_model", "paths.export",
+           "paths.pqat", "paths.bench_setup", "paths.channel_bench", "paths.sweep", "paths.derived", "paths.channel",
+           "paths.channel_sweep", "paths.stacked", "paths.uniform_baseline", "paths.channel_budget", "paths.seeds",
+           "paths.machine"),
+          (Out("paths.metrics", git=True, metric=True), Out("paths.timings", git=True, metric=True, timing=True),
+           Out("paths.sparsity_table", git=True),
+           Out("paths.per_class_table", git=True), Out("paths.predictions", git=True),
+           Out("paths.weight_histogram", git=True)),
+          optional_deps=_timings_read("paths.bench", "paths.channel_latency", stages=("train_dense", "prune"))),
+    Stage("sweep", ("seed", "bench.warmup", "bench.runs", "bench.threads", "quantize.representative_samples",
+                    "export.formats", "prune.final_sparsity", "prune.schedule", "prune.sparsity_m_by_n",
+                    "sweep.sparsities", "sweep.schedules", "sensitivity.derive", "channels.keep", "channels.sweep_keeps"),
+          ("paths.prepared", "paths.dense_model", "paths.stripped_model", "paths.export",
+           "paths.sweep", "paths.derived", "paths.channel", "paths.channel_sweep", "paths.channel_budget",
+           "paths.machine"),
+          (Out("paths.sweep_table", git=True), Out("paths.sweep_latency", git=True, timing=True)), timed=True),
+    Stage("report", ("seed", "data", "model", "train", "prune", "quantize", "export", "bench", "sweep", "sensitivity",
+                     "channels"),
+          ("paths.prepared", "paths.metrics", "paths.train_log", "paths.prune_log", "paths.prune_steps",
+           "paths.sparsity_table", "paths.per_class_table", "paths.predictions", "paths.weight_histogram",
+           "paths.bench_setup", "paths.sweep_table", "paths.sensitivity", "paths.channel_bench", "paths.machine"),
+          # The report shows latency: it is a timing output itself (in git, not tracked by DVC).
+          (Out("paths.report_md", git=True, timing=True), Out("paths.report_html", git=True, timing=True),
+           Out("paths.figures", git=True, timing=True)),
+          optional_deps=_timings_read("paths.timings", "paths.latency_samples", "paths.channel_latency",
+                                      "paths.sweep_latency")),
+)
+
+BY_NAME = {stage.name: stage for stage in STAGES}
+# The matrix stages: each point writes one folder, named as the point, under this paths key.
+MATRIX_FOLDERS = {SWEEP_POINT: "paths.sweep", CHANNEL_POINT: "paths.channel_sweep", SEED_RUN: "paths.seeds"}
+_TEMPLATES = {SweepPoint: SWEEP_POINT, ChannelPoint: CHANNEL_POINT, SeedPoint: SEED_RUN}
+
+
+def matrix_points(name: str, cfg: Config) -> tuple[SweepPoint | ChannelPoint | SeedPoint, ...]:
+    """The points a matrix stage expands to, in DVC's matrix order (none: the stage is not run)."""
+    if name == SWEEP_POINT:
+        return cfg.sweep_points()
+    if name == SEED_RUN:
+        return cfg.extra_seeds()
+    return tuple(ChannelPoint(keep) for keep in cfg.channels.sweep_keeps)
+
+
+def sweep_stage(point: SweepPoint | ChannelPoint | SeedPoint) -> Stage:
+    """The matrix stage of one point, named as DVC's matrix names it (`sweep_point@0.5-polynomial`,
+    `channel_point@0.35`, `seed_run@43`)."""
+    template = BY_NAME[_TEMPLATES[type(point)]]
+    return Stage(f"{template.name}@{point.name}", template.params, template.deps, template.outs,
+                 optional_deps=template.optional_deps, point=point)
+
+
+def pipeline_stages(cfg: Config) -> tuple[Stage, ...]:
+    """Every stage of this config in dvc.yaml's order, the matrix templates expanded per point."""
+    out: list[Stage] = []
+    for stage in STAGES:
+        if stage.name in MATRIX_FOLDERS:
+            out.extend(sweep_stage(point) for point in matrix_points(stage.name, cfg))
+        else:
+            out.append(stage)
+    return tuple(out)
+
+
+def upstream(stages: tuple[Stage, ...], cfg: Config) -> dict[str, set[str]]:
+    """Stage name → the stages whose outputs it reads (a dep equal to, inside or above an out)."""
+    writers = [(out, stage.name) for stage in stages for out in stage.out_paths(cfg)]
+    graph = {}
+    for stage in stages:
+        graph[stage.name] = {writer for dep in stage.dep_paths(cfg) for out, writer in writers
+                             if writer != stage.name and (dep == out or out in dep.parents or dep in out.parents)}
+    return graph
+
+
+def timing_files(cfg: Config) -> list[str]:
+    """Every file (or folder) of the pipeline that holds wall-clock values, in table order (what
+    `pruneflow.artifacts.lineage.timing_files` says without the table, checked by a test)."""
+    found = [str(path) for stage in STAGES for path in stage.timing_out_paths(cfg)]
+    return [*dict.fromkeys(found), f"{cfg.paths.stage_timings}/<stage>.json"]
+
+
+def params_upstream(cfg: Config, stage: str = "evaluate") -> tuple[str, ...]:
+    """The params keys `stage` and every stage upstream of it read: what DVC compares to call its outputs
+    stale (`pruneflow.artifacts.lineage.METRICS_PARAMS` says the same for evaluate, checked by a test)."""
+    stages = pipeline_stages(cfg)
+    graph, todo, seen = upstream(stages, cfg), [stage], {stage}
+    while todo:
+        for name in graph[todo.pop()] - seen:
+            seen.add(name)
+            todo.append(name)
+    return tuple(sorted({key for s in stages if s.name in seen for key in s.params}))
+
+
+def generations(stages: tuple[Stage, ...], cfg: Config) -> list[list[Stage]]:
+    """The stages in waves: each wave reads only outputs of earlier waves, so its stages may run in
+    parallel (the flow submits a wave to its task runner together), in table order within a wave."""
+    graph, done, waves = upstream(stages, cfg), set(), []
+    while len(done) < len(stages):
+        wave = [stage for stage in stages if stage.name not in done and graph[stage.name] <= done]
+        if not wave:
+            raise ValueError(f"stage graph has a cycle among {sorted(set(graph) - done)}")
+        waves.append(wave)
+        done.update(stage.name for stage in wave)
+    return waves

@@ -1,0 +1,1 @@
+"""stats (docstring to be written)."""
