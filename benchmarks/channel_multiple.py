@@ -3,7 +3,7 @@
 Sweeps the expansion width C of one MobileNetV2 inverted residual (1x1 expand to C, 3x3 depthwise,
 1x1 project back to 48, on a 12x12x48 map) over every C in a range, converts each block to float32
 and to full-int8 TFLite, and times batch-1 invokes on one thread with ai-edge-litert (XNNPACK). All
-models run interleaved in one process (pruneflow.timing.interleaved_ms): each round invokes every
+models run interleaved in one process (pruneflow.deploy.benchmark.interleaved_ms): each round invokes every
 model once in a shuffled order, so a noisy neighbour slows them all alike.
 
 If the kernels pack channels in tiles of m, time is a step function of C: every C up to the next
@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pruneflow.macs import count_macs
+from pruneflow.models.macs import count_macs
 from pruneflow.tf_env import keras, tf
-from pruneflow.tflite import TFLiteRunner
-from pruneflow.timing import interleaved_ms
+from pruneflow.deploy.tflite import TFLiteRunner
+from pruneflow.deploy.benchmark import interleaved_ms
 
 SIZE, WIDTH = 12, 48  # a late MobileNetV2 stage at 96-px input: 12x12 map, 48 channels in and out
 FORMATS = ("float", "int8")

@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from pruneflow.config import parse_config
-from pruneflow.data import load_classes, load_split, majority_baseline
+from pruneflow.config.params import parse_config
+from pruneflow.models.data import load_classes, load_split, majority_baseline
 from pruneflow.errors import PipelineError
-from pruneflow.evaluation import evaluate_keras
-from pruneflow.model import load_model
-from pruneflow.presets import apply_overrides, preset_overrides
-from pruneflow.schedule import epochs_for, plan_fine_tune, steps_per_epoch
+from pruneflow.evaluation.variants import evaluate_keras
+from pruneflow.models.classifier import load_model
+from pruneflow.config.presets import apply_overrides, preset_overrides
+from pruneflow.models.schedule import epochs_for, plan_fine_tune, steps_per_epoch
 from tasks import ingest, prune, strip, train_dense
 
 ROOT = Path(__file__).resolve().parents[1]

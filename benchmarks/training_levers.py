@@ -32,9 +32,9 @@ def measure(variant: str, epochs: int) -> dict:
     """One variant, in this process."""
     import numpy as np
 
-    from pruneflow.config import load_config
-    from pruneflow.data import load_split
-    from pruneflow.model import EpochLog, build_classifier, compile_classifier, seed_everything, train_dataset
+    from pruneflow.config.params import load_config
+    from pruneflow.models.data import load_split
+    from pruneflow.models.classifier import EpochLog, build_classifier, compile_classifier, seed_everything, train_dataset
     from pruneflow.tf_env import keras, tf
 
     cfg = load_config("params.yaml")

@@ -20,7 +20,7 @@ import yaml
 from pruneflow.config.params import parse_config
 from pruneflow.errors import PipelineError
 
-PRESETS = Path(__file__).resolve().parents[1] / "presets"
+PRESETS = Path(__file__).resolve().parents[2] / "presets"
 _KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][A-Za-z0-9_]*):(?P<gap> *)(?P<value>[^#]*?)(?P<comment> +#.*)?$")
 
 

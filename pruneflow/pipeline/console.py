@@ -119,7 +119,7 @@ def clean_stderr() -> Iterator[None]:
     sys.stderr.flush()
     read, write = os.pipe()
     saved = os.dup(2)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(Path(__file__).resolve().parents[1]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(Path(__file__).resolve().parents[2]),
                                                                      os.environ.get("PYTHONPATH"))))}
     # The helper must outlive a Ctrl-C to print the traceback or error that follows it: it starts
     # with SIGINT ignored (inherited through exec; Python then leaves it ignored).

@@ -2,18 +2,16 @@
 
 Both entry points come from it: `dvc.yaml` is generated from it (`make dvc.yaml`; a test fails when
 the committed file differs) and the Prefect flow orders and fans out its tasks by the same deps and
-outs. A stage's code deps are derived, not listed: its edge `tasks/<name>.py` and every `pruneflow`
-module that edge imports, transitively — so an edit reruns only the stages whose code changed.
+outs. A stage's code deps are derived, not listed (`pruneflow.pipeline.code_deps`): its edge
+`tasks/<name>.py` and every `pruneflow` module that edge imports, transitively — so an edit reruns
+only the stages whose code changed.
 Paths are `paths.*` keys of params.yaml (DVC templates the same keys). Edge modules are imported only
 when a stage runs, so validating params never pays TensorFlow's import.
 """
 
 from __future__ import annotations
 
-import ast
-import functools
 import importlib
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,8 +24,8 @@ from pruneflow.config.studies import ChannelPoint, ChannelsConfig, SeedPoint, Sw
 from pruneflow.artifacts import phases
 from pruneflow.artifacts.files import stage_commit
 from pruneflow.artifacts.results import record_execution, stage_timing_file, write_stage_timing
+from pruneflow.pipeline.code_deps import REPO, code_deps
 
-REPO = Path(__file__).resolve().parents[1]
 SWEEP_POINT = "sweep_point"
 CHANNEL_POINT = "channel_point"
 SEED_RUN = "seed_run"
@@ -121,14 +119,7 @@ class Stage:
 
     def sources(self) -> tuple[Path, ...]:
         """The code the stage runs: its edge and every library module it imports, transitively."""
-        edge = REPO / f"{self.module.replace('.', '/')}.py"
-        seen, todo = {edge}, [edge]
-        while todo:
-            for module in _library_imports(todo.pop()):
-                if module not in seen:
-                    seen.add(module)
-                    todo.append(module)
-        return (edge, *sorted(seen - {edge}))
+        return code_deps(REPO / f"{self.module.replace('.', '/')}.py")
 
 
 def lookup(cfg: Config, key: str) -> Any:
@@ -137,42 +128,6 @@ def lookup(cfg: Config, key: str) -> Any:
     for part in key.split("."):
         value = getattr(value, part)
     return value
-
-
-def _module_file(name: str) -> Path | None:
-    base = REPO / name.replace(".", "/")
-    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py") if base.with_suffix(".py").is_file() else None
-
-
-# CPython 3.11's ast.parse is not thread-safe: two threads parsing at once raise "AST constructor
-# recursion depth mismatch" (cpython gh-106905), and the flow computes cache keys in its own thread
-# and in the task runner's. Parse under a lock, and only once per file content.
-_PARSE_LOCK = threading.Lock()
-
-
-@functools.lru_cache(maxsize=256)
-def _parsed(text: str) -> ast.Module:
-    with _PARSE_LOCK:
-        return ast.parse(text)
-
-
-def _library_imports(path: Path) -> set[Path]:
-    """Files of the `pruneflow` package that `path` imports (`from pruneflow.x import …`,
-    `from pruneflow.report import …`, `import pruneflow.x`), packages' `__init__` included."""
-    found = set()
-    for node in ast.walk(_parsed(path.read_text())):
-        names = []
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "pruneflow":
-            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-        elif isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names if alias.name.split(".")[0] == "pruneflow"]
-        for name in names:
-            parts = name.split(".")
-            for depth in range(2, len(parts) + 1):  # a package's __init__ runs on the way to its module
-                module = _module_file(".".join(parts[:depth]))
-                if module:
-                    found.add(module)
-    return found
 
 
 def _prune_recipe() -> tuple[str, ...]:
