@@ -31,7 +31,7 @@ import numpy as np
 
 from pruneflow.models.macs import count_macs
 from pruneflow.tf_env import keras, tf
-from pruneflow.deploy.tflite import TFLiteRunner
+from pruneflow.deploy.tflite_runner import TFLiteRunner
 from pruneflow.deploy.benchmark import interleaved_ms
 
 SIZE, WIDTH = 12, 48  # a late MobileNetV2 stage at 96-px input: 12x12 map, 48 channels in and out

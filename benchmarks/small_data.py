@@ -26,7 +26,7 @@ from pruneflow.config.params import parse_config
 from pruneflow.models.data import load_classes, load_split, majority_baseline
 from pruneflow.errors import PipelineError
 from pruneflow.evaluation.variants import evaluate_keras
-from pruneflow.models.classifier import load_model
+from pruneflow.models.store import load_model
 from pruneflow.config.presets import apply_overrides, preset_overrides
 from pruneflow.models.schedule import epochs_for, plan_fine_tune, steps_per_epoch
 from tasks import ingest, prune, strip, train_dense

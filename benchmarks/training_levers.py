@@ -34,7 +34,8 @@ def measure(variant: str, epochs: int) -> dict:
 
     from pruneflow.config.params import load_config
     from pruneflow.models.data import load_split
-    from pruneflow.models.classifier import EpochLog, build_classifier, compile_classifier, seed_everything, train_dataset
+    from pruneflow.models.classifier import build_classifier
+    from pruneflow.models.fit import EpochLog, compile_classifier, seed_everything, train_dataset
     from pruneflow.tf_env import keras, tf
 
     cfg = load_config("params.yaml")

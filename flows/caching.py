@@ -16,9 +16,9 @@ from typing import Any
 from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
 
-from pruneflow.config.params import Config
 from pruneflow.artifacts.files import digest, write_json
-from pruneflow.pipeline.stages import Stage
+from pruneflow.config.params import Config
+from pruneflow.pipeline.stage import Stage
 
 
 def params_subset(cfg: Config, keys: tuple[str, ...]) -> dict[str, Any]:

@@ -29,8 +29,8 @@ from prefect.states import Failed
 from flows.caching import cache_hit_is_safe
 from flows.pipeline import pipeline
 from pruneflow.config.params import load_config
-from pruneflow.pipeline.dvc_cache import stale
 from pruneflow.errors import PipelineError
+from pruneflow.pipeline.dvc_cache import stale
 from pruneflow.pipeline.stages import pipeline_stages
 
 RECORD_ARTIFACT = "pruneflow-dvc-record"

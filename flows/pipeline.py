@@ -31,18 +31,14 @@ from flows.caching import (
     record_run,
     stage_key,
 )
-from pruneflow.config.params import Config, load_config
-from pruneflow.pipeline.dvc_cache import hand_outputs_to_dvc
-from pruneflow.errors import PipelineError
-from pruneflow.evaluation.metrics import (
-    comparison_rows,
-    format_table,
-    format_variants,
-    variant_rows,
-)
-from pruneflow.report.sentences import explanation, explanation_markdown
-from pruneflow.pipeline.stages import Stage, generations, pipeline_stages
 from pruneflow.artifacts.results import read_run_metrics, read_table_with_timings
+from pruneflow.config.params import Config, load_config
+from pruneflow.errors import PipelineError
+from pruneflow.evaluation.tables import comparison_rows, format_run, variant_rows
+from pruneflow.pipeline.dvc_cache import hand_outputs_to_dvc
+from pruneflow.pipeline.stage import Stage
+from pruneflow.pipeline.stages import generations, pipeline_stages
+from pruneflow.report.sentences import explanation, explanation_markdown
 
 # Artifact keys: lowercase letters, digits and dashes (Prefect's rule); a new version per flow run.
 TABLE_ARTIFACT = "pruneflow-dense-vs-pruned"
@@ -179,7 +175,7 @@ def _run_waves(cfg: Config) -> dict[str, dict[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Validate params (before Prefect starts), run the flow, print the dense-vs-pruned table."""
+    """Validate params (before Prefect starts), run the flow, print the run's tables (`format_run`)."""
     parser = argparse.ArgumentParser(prog="python -m flows.pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--dask-workers", type=int, default=0, metavar="N",
@@ -200,8 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pruneflow: error: {state.message}", file=sys.stderr)
         return 2
     metrics = read_run_metrics(cfg.paths.metrics, cfg.paths.timings)
-    print(format_table(metrics))
-    print(format_variants(metrics))
+    print(format_run(metrics))
     if Path(".dvc").is_dir():
         hand_outputs_to_dvc(Path.cwd())
     return 0

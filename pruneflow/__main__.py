@@ -62,11 +62,11 @@ def missing_module_line(exc: ModuleNotFoundError) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one stage (or `show`); return the process exit status."""
+    from pruneflow.artifacts.lineage import metrics_digest
+    from pruneflow.artifacts.phases import process_age_s
     from pruneflow.config.params import MAX_SEED, load_config
     from pruneflow.config.studies import ChannelPoint, SeedPoint, SweepPoint
     from pruneflow.errors import PipelineError
-    from pruneflow.artifacts.lineage import metrics_digest
-    from pruneflow.artifacts.phases import process_age_s
     from pruneflow.pipeline.stages import BY_NAME, CHANNEL_POINT, SEED_RUN, SWEEP_POINT, sweep_stage
 
     parser = argparse.ArgumentParser(prog="python -m pruneflow", description=__doc__.splitlines()[0])
@@ -101,18 +101,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise PipelineError(f"seed_run: --seed={args.seed}; allowed: --seed 0..{MAX_SEED}, e.g. --seed 43")
             sweep_stage(SeedPoint(args.seed)).run(cfg, startup_s=process_age_s() or 0.0)
         elif args.stage == "show":
-            from pruneflow.evaluation.metrics import (
-                format_channels,
-                format_table,
-                format_variants,
-            )
-            from pruneflow.pipeline.freshness import source_line, stale_warning
-            from pruneflow.stats.differences import format_significance
             from pruneflow.artifacts.files import read_json
-            from pruneflow.artifacts.points import same_plan_as
-            from pruneflow.report.notes import skipped_notes
-            from pruneflow.report.review import format_headline
             from pruneflow.artifacts.results import read_run_metrics
+            from pruneflow.evaluation.tables import format_run
+            from pruneflow.pipeline.freshness import source_line, stale_warning
+            from pruneflow.report.headline import format_headline
 
             metrics = read_run_metrics(cfg.paths.metrics, cfg.paths.timings)
             # channel_bench's table: why a model is absent, repeated plans, the side channel latency was timed at
@@ -123,12 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             warning = stale_warning(cfg)
             if warning:
                 print(warning, file=sys.stderr)
-            print(format_table(metrics))
-            print(format_variants(metrics))
-            print(format_channels(metrics, leave_out=same_plan_as(table.get("models") or {})))
-            for note in skipped_notes(table):
-                print(note)
-            print(format_significance(metrics))
+            print(format_run(metrics, table))
         else:
             BY_NAME[args.stage].run(cfg, startup_s=process_age_s() or 0.0)
     except PipelineError as exc:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pruneflow.config.params import Config
-from pruneflow.models.data import load_split
-from pruneflow.errors import require
 from pruneflow.artifacts.files import atomic_path, read_json, write_json
-from pruneflow.deploy.tflite import deployables
+from pruneflow.config.params import Config
 from pruneflow.deploy.benchmark import benchmark, setup
+from pruneflow.deploy.tflite import deployables
+from pruneflow.errors import require
+from pruneflow.models.data import load_split
 
 
 def run(cfg: Config) -> None:

@@ -5,9 +5,9 @@ timing file `paths.channel_latency`."""
 
 from __future__ import annotations
 
-from pruneflow.evaluation.channel_bench import channel_table
-from pruneflow.config.params import Config
 from pruneflow.artifacts.files import write_json
+from pruneflow.config.params import Config
+from pruneflow.evaluation.channel_bench import channel_table
 
 
 def run(cfg: Config) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pruneflow.config.params import Config
 from pruneflow.artifacts.files import atomic_dir
-from pruneflow.latency.point import budget_point
 from pruneflow.artifacts.points import BUDGETS_FILE
+from pruneflow.config.params import Config
+from pruneflow.latency.point import budget_point
 
 
 def summary_entry(name: str, point: dict[str, Any]) -> dict[str, Any]:

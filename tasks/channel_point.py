@@ -4,10 +4,10 @@ channel series."""
 
 from __future__ import annotations
 
+from pruneflow.artifacts.points import is_model
 from pruneflow.channels.training import channel_point
 from pruneflow.config.params import Config
 from pruneflow.config.studies import ChannelPoint
-from pruneflow.artifacts.points import is_model
 
 
 def run(cfg: Config, point: ChannelPoint) -> None:

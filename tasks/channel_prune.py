@@ -3,9 +3,9 @@ channel group in `channels.scope`), rebuilt narrower and fine-tuned → `paths.c
 
 from __future__ import annotations
 
+from pruneflow.artifacts.points import is_model
 from pruneflow.channels.training import channel_point
 from pruneflow.config.params import Config
-from pruneflow.artifacts.points import is_model
 
 
 def run(cfg: Config) -> None:

@@ -11,11 +11,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pruneflow.stats.differences import format_significance, point_columns, significance
+from pruneflow.artifacts.files import atomic_path, gzip_size, read_json, write_json
+from pruneflow.artifacts.lineage import metrics_digest, timing_files
+from pruneflow.artifacts.results import read_stage_timing, reproducibility_note, split_timings, stage_timing_file
 from pruneflow.config.params import Config
-from pruneflow.magnitude.coverage import pruned_coverage
-from pruneflow.models.data import load_classes, load_split, majority_baseline, read_summary
+from pruneflow.deploy.machine import describe
+from pruneflow.deploy.tflite import deployables, exported, model_files
+from pruneflow.deploy.tflite_runner import TFLiteRunner
 from pruneflow.errors import require
+from pruneflow.evaluation.metrics import compare
+from pruneflow.evaluation.tables import format_run
 from pruneflow.evaluation.variants import (
     SIZE_KEYS,
     channel_metrics,
@@ -29,20 +34,13 @@ from pruneflow.evaluation.variants import (
     variant_metrics,
     weight_histogram,
 )
-from pruneflow.artifacts.files import atomic_path, gzip_size, read_json, write_json
-from pruneflow.deploy.machine import describe
-from pruneflow.evaluation.metrics import (
-    compare,
-    format_channels,
-    format_table,
-    format_variants,
-)
-from pruneflow.models.classifier import load_model, seed_everything
+from pruneflow.magnitude.coverage import pruned_coverage
+from pruneflow.models.data import load_classes, load_split, majority_baseline, read_summary
+from pruneflow.models.fit import seed_everything
 from pruneflow.models.sparsity import prunable_weights
+from pruneflow.models.store import load_model
+from pruneflow.stats.differences import point_columns, significance
 from pruneflow.stats.seeds import spread
-from pruneflow.artifacts.lineage import metrics_digest, timing_files
-from pruneflow.deploy.tflite import TFLiteRunner, deployables, exported, model_files
-from pruneflow.artifacts.results import read_stage_timing, reproducibility_note, split_timings, stage_timing_file
 
 
 def run(cfg: Config) -> None:
@@ -139,10 +137,7 @@ def run(cfg: Config) -> None:
     fixed, timed = split_timings(metrics)
     write_json(p.metrics, fixed)
     write_json(p.timings, timed)
-    print(format_table(metrics))
-    print(format_variants(metrics))
-    print(format_channels(metrics))
-    print(format_significance(metrics))
+    print(format_run(metrics))
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, float_format: str = "%.4f") -> None:

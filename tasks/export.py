@@ -3,10 +3,10 @@ dense and the pruned (stripped) model; see `pruneflow.deploy.tflite` for what ea
 
 from __future__ import annotations
 
-from pruneflow.config.params import Config
-from pruneflow.models.data import load_split
 from pruneflow.artifacts.files import atomic_dir
+from pruneflow.config.params import Config
 from pruneflow.deploy.tflite import calibration_images, export_files, in_processes, model_files
+from pruneflow.models.data import load_split
 
 
 def run(cfg: Config) -> None:

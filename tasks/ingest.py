@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import sys
 
+from pruneflow.artifacts.files import atomic_dir, save_npz
 from pruneflow.config.params import Config
 from pruneflow.models.data import cap_per_class, load_source, skip_counts, split_stratified
-from pruneflow.artifacts.files import atomic_dir, save_npz
 
 
 def run(cfg: Config) -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pruneflow.config.params import Config
 from pruneflow.artifacts.files import atomic_dir, read_json
+from pruneflow.config.params import Config
 from pruneflow.latency.measure import measure
 from pruneflow.latency.table import GROUPS_FILE, TABLE_FILE, group_rows, levels_for
 

@@ -4,8 +4,8 @@ another machine DVC re-measures them and on this one nothing reruns (`pruneflow.
 
 from __future__ import annotations
 
-from pruneflow.config.params import Config
 from pruneflow.artifacts.files import write_json
+from pruneflow.config.params import Config
 from pruneflow.deploy.machine import describe, facts
 
 

@@ -3,13 +3,14 @@ files whose pruned weights stay exactly zero (`quantize.pqat`; off: the folder h
 
 from __future__ import annotations
 
-from pruneflow.config.params import Config
-from pruneflow.models.data import load_split
 from pruneflow.artifacts.files import atomic_dir
-from pruneflow.models.classifier import EpochLog, load_model
 from pruneflow.artifacts.points import NOT_APPLICABLE_FILE
+from pruneflow.config.params import Config
 from pruneflow.deploy.pqat import PqatNotApplicable, pqat_model
 from pruneflow.deploy.tflite import PQAT_FORMATS, to_tflite, write_tflite
+from pruneflow.models.data import load_split
+from pruneflow.models.fit import EpochLog
+from pruneflow.models.store import load_model
 
 
 def run(cfg: Config) -> dict[str, list[float]] | None:

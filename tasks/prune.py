@@ -7,12 +7,19 @@ artifact on disk and never writes to it.
 
 from __future__ import annotations
 
-from pruneflow.config.params import Config
-from pruneflow.models.data import load_split
 from pruneflow.artifacts.files import atomic_dir
-from pruneflow.models.classifier import EpochLog, distribution, is_chief, save_model
-from pruneflow.magnitude.pruning import StepSparsityLog, deterministic_events, mask_sparsity, prune_model, pruning_summaries
+from pruneflow.config.params import Config
+from pruneflow.magnitude.pruning import (
+    StepSparsityLog,
+    deterministic_events,
+    mask_sparsity,
+    prune_model,
+    pruning_summaries,
+)
+from pruneflow.models.data import load_split
+from pruneflow.models.fit import EpochLog, distribution, is_chief
 from pruneflow.models.schedule import plan_fine_tune
+from pruneflow.models.store import save_model
 
 
 def run(cfg: Config) -> dict[str, list[float]] | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pruneflow.artifacts.files import atomic_dir, write_bytes
 from pruneflow.config.params import Config
 from pruneflow.errors import PipelineError
-from pruneflow.artifacts.files import atomic_dir, write_bytes
 from pruneflow.report.inputs import load_artifacts
 from pruneflow.report.render import Plot, build_sections, render_html, render_markdown
 

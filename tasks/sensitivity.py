@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from pruneflow.config.params import Config
-from pruneflow.models.data import load_split
-from pruneflow.errors import require
 from pruneflow.artifacts.files import atomic_path
-from pruneflow.models.classifier import load_model
+from pruneflow.config.params import Config
+from pruneflow.errors import require
 from pruneflow.magnitude.sensitivity import layer_units, scan
+from pruneflow.models.data import load_split
+from pruneflow.models.store import load_model
 
 
 def run(cfg: Config) -> None:

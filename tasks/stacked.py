@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from pruneflow.channels.training import stacked
-from pruneflow.config.params import Config
 from pruneflow.artifacts.points import is_model
+from pruneflow.config.params import Config
+from pruneflow.magnitude.stacked import stacked
 
 
 def run(cfg: Config) -> None:

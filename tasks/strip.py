@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from pruneflow.config.params import Config
-from pruneflow.models.data import load_split
-from pruneflow.errors import PipelineError
 from pruneflow.artifacts.files import write_json
-from pruneflow.models.classifier import load_model, save_model
+from pruneflow.config.params import Config
+from pruneflow.errors import PipelineError
 from pruneflow.magnitude.pruning import PREDICTION_TOLERANCE, check_stripped, strip
+from pruneflow.models.data import load_split
+from pruneflow.models.store import load_model, save_model
 from pruneflow.tf_env import tfmot
 
 

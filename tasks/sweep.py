@@ -6,10 +6,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from pruneflow.config.params import Config
-from pruneflow.models.data import load_split
 from pruneflow.artifacts.files import atomic_path
+from pruneflow.config.params import Config
 from pruneflow.magnitude.sweep_table import TIMING_COLUMNS, collect_points, sweep_latency, sweep_table
+from pruneflow.models.data import load_split
 
 
 def run(cfg: Config) -> None:

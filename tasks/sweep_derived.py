@@ -7,13 +7,13 @@ the uniform sweep point at that sparsity; only the split of the sparsity across 
 
 from __future__ import annotations
 
+from pruneflow.artifacts.files import atomic_dir
 from pruneflow.config.params import Config
 from pruneflow.config.studies import SweepPoint
 from pruneflow.errors import require
-from pruneflow.artifacts.files import atomic_dir
-from pruneflow.models.classifier import load_model
 from pruneflow.magnitude.sensitivity import layer_targets, read_sensitivity
 from pruneflow.magnitude.sweep_points import point_config, prune_and_write
+from pruneflow.models.store import load_model
 
 
 def run(cfg: Config) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pruneflow.config.params import Config
 from pruneflow.models.data import load_classes, load_split, majority_baseline
-from pruneflow.models.classifier import distribution, is_chief, save_model
+from pruneflow.models.fit import distribution, is_chief
+from pruneflow.models.store import save_model
 from pruneflow.models.training import adopt_dense, quality_gate, train_dense
 
 

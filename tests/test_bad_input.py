@@ -1,136 +1,40 @@
 """Bad input, case by case: each ends with one line naming the input and what is allowed, exit
-status 2, no traceback, and the outputs of the earlier good run untouched — or, for the cases we
-skip and report, a run that succeeds and counts what it left out.
+status 2, no traceback, and the outputs of the earlier good run untouched.
 
-The "Bad input" table in docs/operations.md lists the same cases and what each does.
+The "Bad input" table in docs/operations.md lists the same cases and what each does. The cases we skip
+and report (a run that succeeds and counts what it left out) are in tests/test_bad_input_skipped.py; an
+output folder that cannot be written is in tests/test_bad_input_write_faults.py.
 """
 
 from __future__ import annotations
 
-import ctypes
-import io
-import os
-import resource
-import signal
-import struct
-import subprocess
-import sys
-import zipfile
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
-import yaml
-from PIL import Image
 
 from pruneflow.__main__ import main
-from pruneflow.config.params import load_config
-from pruneflow.artifacts.files import digest
-from tests.conftest import REPO, write_image_folder, write_params
-
-FOLDER = {"data": {"source": "folder", "folder": "data/raw", "samples_per_class": None}}
+from tests.helpers import write_image_folder
+from tests.helpers_bad_input import (
+    bomb_png,
+    edit_params,
+    ingested_workspace,
+    keras3_model,
+    lambda_model,
+    outputs,
+    own_lambda_model,
+    own_model,
+    prelu_model,
+    set_,
+    truncated_zip,
+    wrong_shape_weights,
+)
 
 
 @pytest.fixture
 def workspace(in_tmp: Path) -> Path:
-    """A tiny folder dataset, ingested once (the earlier good outputs), plus stand-ins for the
-    model files later stages would overwrite."""
-    write_image_folder(in_tmp / "data" / "raw", {"with_mask": 6, "without_mask": 6}, size=24)
-    write_params(in_tmp, FOLDER)
-    assert main(["ingest"]) == 0
-    (in_tmp / "models").mkdir()
-    for name in ("dense.keras", "pruned_stripped.keras"):
-        (in_tmp / "models" / name).write_bytes(b"earlier good model " + name.encode())
-    return in_tmp
-
-
-def outputs(root: Path) -> dict[str, str]:
-    """Digest of every output file (everything but the raw data and the params)."""
-    files = {p.relative_to(root): p for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
-    return {str(rel): digest(p) for rel, p in files.items() if rel.parts[:2] != ("data", "raw") and rel.name != "params.yaml"}
-
-
-def edit_params(root: Path, changes: dict) -> None:
-    write_params(root, {**FOLDER, **changes} if "data" not in changes else
-                 {**changes, "data": {**FOLDER["data"], **changes["data"]}})
-
-
-def bomb_png(path: Path, side: int = 100_000) -> None:
-    """A valid 1x1 PNG whose header claims side x side pixels: a decompression bomb's signature."""
-    Image.new("L", (1, 1)).save(path)
-    data = bytearray(path.read_bytes())
-    ihdr = 8 + 4  # signature, chunk length; then b"IHDR", width, height
-    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", side, side)
-    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr : ihdr + 17])))
-    path.write_bytes(bytes(data))
-
-
-def lambda_model(path: Path, marker: Path) -> None:
-    """A .keras file whose Lambda layer runs Python (here: creates `marker`) when deserialized."""
-    from pruneflow.tf_env import keras
-
-    inputs = keras.Input((4,))
-    where = str(marker)
-    touched = keras.layers.Lambda(lambda x: (open(where, "w").close(), x)[1])(inputs)
-    keras.Model(inputs, keras.layers.Dense(2)(touched)).save(path)
-    marker.unlink(missing_ok=True)  # building the model ran it once; loading must not run it again
-
-
-def truncated_zip() -> bytes:
-    """The first half of a valid zip archive (a copy cut short)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("config.json", "{}" + " " * 5000)
-        archive.writestr("model.weights.h5", os.urandom(5000))
-    return buffer.getvalue()[: len(buffer.getvalue()) // 2]
-
-
-def prelu_model(path: Path) -> None:
-    """A classifier with a learned-slope activation (per-channel weights the pruner does not slice)."""
-    from pruneflow.models.classifier import save_model
-    from pruneflow.tf_env import keras
-
-    inputs = keras.Input((24, 24, 3))
-    x = keras.layers.Conv2D(8, 3, name="conv")(inputs)
-    x = keras.layers.PReLU(name="learned_slope")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    save_model(keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x)), path)
-
-
-def wrong_shape_weights(path: Path) -> None:
-    from pruneflow.tf_env import keras
-
-    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save_weights(path)
-
-
-def set_(path: str, text: str | bytes) -> Callable[[Path], None]:
-    def write(root: Path) -> None:
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(text if isinstance(text, bytes) else text.encode())
-    return write
-
-
-def own_model(build: Callable[[], object], name: str = "own.keras", **params) -> Callable[[Path], None]:
-    """Save the tf_keras model `build()` returns as models/own/<name> and point model.file at it."""
-    def setup(root: Path) -> None:
-        target = root / "models" / "own" / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        build().save(target)
-        edit_params(root, {"model": {"file": f"models/own/{name}", **params}})
-    return setup
-
-
-def keras3_model(root: Path) -> None:
-    """A real Keras 3 `.keras` file (Keras 3 is installed beside tf_keras), written in its own process."""
-    target = root / "models" / "own" / "k3.keras"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    code = ("import keras; m = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), "
-            f"keras.layers.Dense(2, activation='softmax')]); m.save({str(target)!r})")
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
-    edit_params(root, {"model": {"file": "models/own/k3.keras"}})
+    """The tiny ingested folder dataset, with stand-ins for later stages' models (`ingested_workspace`)."""
+    return ingested_workspace(in_tmp)
 
 
 def _tiny(inputs_shape=(32, 32, 3), outputs: int = 2, activation: str | None = "softmax", two_outputs: bool = False):
@@ -140,12 +44,6 @@ def _tiny(inputs_shape=(32, 32, 3), outputs: int = 2, activation: str | None = "
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
     head = keras.layers.Dense(outputs, activation=activation)(x)
     return keras.Model(inputs, [head, keras.layers.Dense(1)(x)] if two_outputs else head)
-
-
-def own_lambda_model(root: Path) -> None:
-    (root / "models" / "own").mkdir(parents=True, exist_ok=True)
-    lambda_model(root / "models" / "own" / "lam.keras", root / "lambda_ran")
-    edit_params(root, {"model": {"file": "models/own/lam.keras"}})
 
 
 # (case, stage, setup(root), expected part of the one-line message)
@@ -317,92 +215,6 @@ def test_the_catalogue_has_at_least_25_rejected_cases() -> None:
     assert len({case[0] for case in REJECTED}) == len(REJECTED) >= 25
 
 
-# Skipped and reported: the run succeeds; classes.json lists each file and metrics.json counts them.
-def test_bad_files_are_skipped_and_counted_by_reason(workspace: Path) -> None:
-    raw = workspace / "data" / "raw" / "with_mask"
-    (raw / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    good = (raw / "img_000.png").read_bytes()
-    (raw / "truncated.png").write_bytes(good[: len(good) // 2])
-    (raw / "notes.txt").write_text("a non-image file")
-    (raw / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
-    bomb_png(raw / "bomb.png")
-    outside = workspace / "secret.png"
-    Image.new("RGB", (8, 8)).save(outside)
-    (raw / "escape.png").symlink_to(outside)
-    inside = raw / "img_001.png"
-    (raw / "alias.png").symlink_to(inside)  # a symlink inside the folder is an ordinary image
-
-    assert main(["ingest"]) == 0
-    summary = yaml.safe_load((workspace / "data" / "prepared" / "classes.json").read_text())
-    assert summary["skipped_counts"] == {"not_an_image": 2, "unreadable": 2, "too_large": 1, "outside_folder": 1}
-    reasons = {Path(s["file"]).name: s["reason"] for s in summary["skipped"]}
-    assert reasons == {"corrupt.jpg": "unreadable", "truncated.png": "unreadable", "notes.txt": "not_an_image",
-                       ".DS_Store": "not_an_image", "bomb.png": "too_large", "escape.png": "outside_folder"}
-    assert sum(summary["counts"].values()) == 13  # 12 images + the in-folder alias
-
-    from pruneflow.evaluation.variants import data_summary
-    assert data_summary(summary, {}, "digest")["skipped_files"] == summary["skipped_counts"]
-
-
-@pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "CMYK", "I;16", "1"])
-def test_any_colour_mode_is_read_as_rgb(workspace: Path, mode: str) -> None:
-    raw = workspace / "data" / "raw" / "with_mask"
-    image = Image.fromarray(np.full((24, 24, 3), 200, np.uint8)).convert(mode)
-    image.save(raw / f"mode.{'jpg' if mode == 'CMYK' else 'png'}")
-    assert main(["ingest"]) == 0
-    cfg = load_config("params.yaml")
-    summary = yaml.safe_load((cfg.paths.prepared / "classes.json").read_text())
-    assert sum(summary["counts"].values()) == 13 and not summary["skipped"]
-
-
 def test_a_file_in_place_of_the_params_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ingest", "--params", str(tmp_path / "absent.yaml")]) == 2
     assert "absent.yaml: cannot read params file (No such file or directory)" in capsys.readouterr().err
-
-
-def without_override() -> None:
-    """In the child: as root, give up the capabilities that ignore file permissions, so a read-only
-    folder stops root's writes as it stops anyone's (a user without root needs nothing)."""
-    if os.geteuid() == 0:
-        libc = ctypes.CDLL(None, use_errno=True)
-        for capability in (1, 2, 3):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
-            if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP: gone after exec
-                raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-
-
-def cli(root: Path, preexec) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([sys.executable, "-m", "pruneflow", "ingest"], cwd=root, env=env, capture_output=True,
-                          text=True, preexec_fn=preexec, timeout=300)
-
-
-def test_a_read_only_output_folder_is_one_line_and_leaves_no_partial_file(workspace: Path) -> None:
-    root = workspace
-    before = outputs(root)
-    (root / "data").chmod(0o555)
-    try:
-        result = cli(root, without_override)
-    finally:
-        (root / "data").chmod(0o755)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == ("pruneflow: error: data/prepared: cannot write (Permission denied); make data "
-                                     "writable or point paths.* elsewhere; the previous prepared, if any, is unchanged")
-    assert outputs(root) == before
-    assert not list(root.rglob("*.pruneflow-tmp-*"))
-
-
-def test_a_full_disk_is_one_line_and_leaves_no_partial_file(workspace: Path) -> None:
-    root = workspace
-    before = outputs(root)
-
-    def small_disk() -> None:  # writes past 4 KB fail with EFBIG, as they would with ENOSPC on a full disk
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
-
-    result = cli(root, small_disk)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == ("pruneflow: error: data/prepared: cannot write (File too large); free space on "
-                                     "that disk (or raise the file size limit); the previous prepared, if any, is "
-                                     "unchanged")
-    assert outputs(root) == before
-    assert not list(root.rglob("*.pruneflow-tmp-*"))

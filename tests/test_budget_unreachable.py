@@ -10,12 +10,11 @@ import json
 import numpy as np
 import pytest
 
+from pruneflow.artifacts.points import BUDGETS_FILE
 from pruneflow.config.params import parse_config
 from pruneflow.config.studies import BudgetConfig
-from pruneflow.latency.budget import GroupLevels
-from pruneflow.latency.budget import search_widths
+from pruneflow.latency.budget import GroupLevels, search_widths
 from pruneflow.latency.table import CostedLayer, LatencyTable, Setting, levels_for, side_grid
-from pruneflow.artifacts.points import BUDGETS_FILE
 from pruneflow.report.budget import budget_goals, budget_rows, budget_sentences, budgets_measured
 
 

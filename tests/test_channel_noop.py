@@ -10,14 +10,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from pruneflow.channels.training import channel_point, stacked, uniform_baseline
-from pruneflow.channels.graph import ChannelGraph
-from pruneflow.channels.rebuild import group_widths, prune_channels
-from pruneflow.channels.plan import nothing_to_remove
-from pruneflow.models.classifier import save_model
 from pruneflow.artifacts.points import MODEL_FILE, POINT_FILE, is_model, same_plan_as
+from pruneflow.channels.graph import ChannelGraph
+from pruneflow.channels.plan import nothing_to_remove
+from pruneflow.channels.rebuild import group_widths, prune_channels
+from pruneflow.channels.training import channel_point, uniform_baseline
+from pruneflow.magnitude.stacked import stacked
+from pruneflow.models.store import save_model
 from pruneflow.report.channels import channel_sentences, channel_table
-from pruneflow.report.review import format_headline
+from pruneflow.report.headline import format_headline
 from pruneflow.tf_env import keras
 
 pytestmark = pytest.mark.timeout(60)

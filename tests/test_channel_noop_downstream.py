@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pruneflow.stats.differences import point_columns, point_folders
-from pruneflow.config.params import load_config
-from pruneflow.models.classifier import save_model
 from pruneflow.artifacts.points import POINT_FILE, PREDICTIONS_FILE
+from pruneflow.config.params import load_config
 from pruneflow.magnitude.sweep_table import channel_series
+from pruneflow.models.store import save_model
+from pruneflow.stats.differences import point_columns, point_folders
 from pruneflow.tf_env import keras
 from pruneflow.tools.headline import format_rows, headline_rows
 from tasks import stacked as stacked_stage
-from tests.conftest import write_params
+from tests.helpers import write_params
 
 pytestmark = pytest.mark.timeout(60)
 REASON = "nothing to remove at multiple 16: 12 channels (channels.multiple 8 would prune: keep 0.5 keeps 8 of 12)"

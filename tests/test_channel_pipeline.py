@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pruneflow.channels.plan import kept_count
 from pruneflow.artifacts.results import read_table_with_timings
-from tests.conftest import build_config
+from pruneflow.channels.plan import kept_count
+from tests.builds import build_config
 
 pytestmark = pytest.mark.slow
 MODELS = ("dense", "unstructured", "channel", "stacked", "uniform_width")

@@ -119,8 +119,9 @@ def test_kept_channel_counts_follow_the_keep_fraction_in_every_group():
 
 
 def test_pruned_model_saves_loads_and_converts_to_tflite(tmp_path):
-    from pruneflow.models.classifier import load_model, save_model
-    from pruneflow.deploy.tflite import TFLiteRunner, to_tflite
+    from pruneflow.deploy.tflite import to_tflite
+    from pruneflow.deploy.tflite_runner import TFLiteRunner
+    from pruneflow.models.store import load_model, save_model
 
     narrow, _ = prune_channels(MODELS["mobilenet_v2"](), 0.5, "all", "l2", 8)
     save_model(narrow, tmp_path / "narrow.keras")

@@ -9,8 +9,8 @@ import pytest
 
 from pruneflow.channels.graph import ChannelGraph
 from pruneflow.channels.rebuild import masked_model, prune_channels
-from pruneflow.tf_env import keras, tf
 from pruneflow.models.zoo import randomise_statistics
+from pruneflow.tf_env import keras, tf
 
 pytestmark = pytest.mark.timeout(60)
 L = keras.layers

@@ -10,8 +10,8 @@ import pytest
 from pruneflow.channels.graph import ChannelGraph
 from pruneflow.channels.rebuild import masked_model, prune_channels
 from pruneflow.errors import PipelineError
-from pruneflow.tf_env import keras, tf
 from pruneflow.models.zoo import FAMILIES, build_family, min_size, randomise_statistics
+from pruneflow.tf_env import keras, tf
 
 L = keras.layers
 SIZE = 16

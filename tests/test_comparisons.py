@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pruneflow.stats.differences import format_significance, revision_changes, significance
 from pruneflow.artifacts.results import flatten
 from pruneflow.report.review import headline_table
+from pruneflow.stats.differences import format_significance, revision_changes, significance
 from pruneflow.stats.paired import Paired
 
 N = 500

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from pruneflow.config.params import Config, load_config, parse_config
 from pruneflow.errors import PipelineError
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def test_shipped_params_yaml_spells_out_exactly_the_code_defaults() -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pruneflow.pipeline.console import NOISE, is_noise, keep_lines, stage_outputs, summary_line
 from pruneflow.deploy.benchmark import interleaved_ms
-from tests.conftest import REPO, write_params
+from pruneflow.pipeline.console import NOISE, is_noise, keep_lines, stage_outputs, summary_line
+from tests.helpers import REPO, write_params
 
 # One real line per NOISE pattern, as TensorFlow printed it (the CUDA-only ones as TensorFlow words them).
 NOISE_LINES = [

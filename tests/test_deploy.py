@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from pruneflow.config.params import Config
-from tests.conftest import ALL_FORMATS, build_config, copy_build
+from tests.builds import build_config, copy_build
+from tests.helpers import ALL_FORMATS
 
 pytestmark = pytest.mark.slow
 
@@ -22,13 +23,13 @@ pytestmark = pytest.mark.slow
 def run(dvc_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Config:
     """A copy of the session's build (stripes it learns, pruned to 80 %) exported in every TFLite format,
     with a one-epoch PQAT model and the bench of all of them, run in-process."""
-    from pruneflow.models.data import load_split
     from pruneflow.deploy.tflite import (
         calibration_images,
         export_files,
         in_processes,
         model_files,
     )
+    from pruneflow.models.data import load_split
     from tasks import bench, pqat
 
     root = copy_build(dvc_build, tmp_path_factory.mktemp("deploy") / "build")
@@ -55,7 +56,7 @@ def test_split(run: Config) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _predict(path: Path, x: np.ndarray, batch: int = 1) -> np.ndarray:
-    from pruneflow.deploy.tflite import TFLiteRunner
+    from pruneflow.deploy.tflite_runner import TFLiteRunner
 
     return TFLiteRunner(path, threads=1, batch=batch).predict(x)
 
@@ -89,7 +90,8 @@ def test_int8_accuracy_stays_within_five_points_of_float(run: Config, test_split
 
 
 def test_sparse_encoding_keeps_the_zeros_in_a_smaller_file_with_identical_predictions(run: Config, test_split) -> None:
-    from pruneflow.deploy.tflite import exported, weight_stats
+    from pruneflow.deploy.tflite import exported
+    from pruneflow.deploy.tflite_weights import weight_stats
 
     x, _ = test_split
     dense_enc = exported(run.paths.export, "pruned", "tflite")
@@ -107,7 +109,8 @@ def test_sparse_encoding_keeps_the_zeros_in_a_smaller_file_with_identical_predic
 
 
 def test_quantization_keeps_every_pruned_zero_in_its_place(run: Config) -> None:
-    from pruneflow.deploy.tflite import deployables, weight_stats, weight_tensors
+    from pruneflow.deploy.tflite import deployables
+    from pruneflow.deploy.tflite_weights import weight_stats, weight_tensors
 
     files = deployables(run)
 
@@ -169,9 +172,11 @@ def test_xnnpack_sparse_inference_engages_only_on_cpus_without_avx(tmp_path: Pat
     and the outputs are bit-identical. The model is in the xnnpack form and 80 % sparse, which meets
     every other rule."""
     from pruneflow.config.dense import ModelConfig
+    from pruneflow.deploy.tflite import to_tflite
+    from pruneflow.deploy.tflite_runner import TFLiteRunner
+    from pruneflow.deploy.tflite_weights import weight_stats
     from pruneflow.models.classifier import build_classifier
     from pruneflow.tf_env import keras
-    from pruneflow.deploy.tflite import TFLiteRunner, to_tflite, weight_stats
 
     model = build_classifier(ModelConfig(form="xnnpack", alpha=0.35), 4, 32)
     rng = np.random.default_rng(0)

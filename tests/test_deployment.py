@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from pruneflow.pipeline.dvc_cache import stale
-from tests.conftest import REPO, copy_build
+from tests.builds import copy_build
+from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow
 

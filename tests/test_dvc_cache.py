@@ -14,7 +14,7 @@ import pytest
 
 from pruneflow.config.params import load_config
 from pruneflow.pipeline.dvc_cache import cache_outputs_matching_lock, only_missing_from_cache
-from tests.conftest import dvc, dvc_status, replace_outputs, run_command, stages_run
+from tests.builds import dvc, dvc_status, replace_outputs, run_command, stages_run
 
 
 def test_only_a_stage_whose_every_status_entry_is_an_output_not_in_cache_counts_as_missing_from_cache() -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pruneflow.config.params import load_config
 from pruneflow.artifacts.files import digest
+from pruneflow.config.params import load_config
 from pruneflow.pipeline.stages import pipeline_stages
-from tests.conftest import (
+from tests.builds import (
     changed_stages,
     copy_build,
     dvc,

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pruneflow.artifacts.results import is_timing
 from pruneflow.config.params import load_config
 from pruneflow.pipeline.stages import pipeline_stages
-from pruneflow.artifacts.results import is_timing
-from tests.conftest import (
+from tests.builds import (
     changed_stages,
     copy_build,
     dvc,
@@ -55,17 +55,23 @@ def test_the_build_ran_every_stage_once_two_at_a_time_and_a_second_repro_does_no
 # (tests/test_dvc_yaml.py checks more edits against the table; these check that DVC agrees with it)
 EDITS = [
     ("a sentence of the report", "pruneflow/report/sentences.py", {"report"}),
-    ("the printed tables", "pruneflow/evaluation/metrics.py", {"evaluate", "report"}),
+    ("the printed tables", "pruneflow/evaluation/tables.py", {"evaluate", "report"}),
     ("the PR comment", "pruneflow/tools/pr_comment.py", set()),
     ("the benchmark's timing code", "pruneflow/deploy/benchmark.py", {"bench", "latency_table", "sweep", "channel_bench"}),
-    # every model written like a sweep point (the channel series, stacked, the baseline) reads it too; the
-    # readers of the points (sweep, channel_bench) do not
-    ("a sweep point's recipe", "pruneflow/magnitude/sweep_points.py", {"sweep_point@0.5-polynomial", "sweep_derived", "channel_prune",
-                                                      "channel_point@0.25", "stacked", "uniform_baseline",
-                                                      "channel_budget"}),
-    # ... and the latency table (it reads the channel groups) and the budgeted models; not channel_bench
-    ("the channel pruner", "pruneflow/channels/graph.py", {"channel_prune", "channel_point@0.25", "stacked", "uniform_baseline",
+    # the magnitude recipe: its own stages and the stacked model (which reads the channel model as a
+    # file); no channel stage, and no reader of the points (sweep, channel_bench)
+    ("a sweep point's recipe", "pruneflow/magnitude/sweep_points.py",
+     {"sweep_point@0.5-polynomial", "sweep_derived", "stacked"}),
+    ("magnitude pruning", "pruneflow/magnitude/pruning.py",
+     {"prune", "strip", "sensitivity", "sweep_point@0.5-polynomial", "sweep_derived", "stacked", "evaluate"}),
+    # the channel pruner: the channel models, the latency table (it reads the channel groups) and the
+    # budgeted models; no magnitude stage, not stacked, not channel_bench
+    ("the channel pruner", "pruneflow/channels/graph.py", {"channel_prune", "channel_point@0.25", "uniform_baseline",
                                                            "latency_table", "channel_budget"}),
+    # the fit loop: every stage that trains (and evaluate, which seeds); no bench, export or latency table
+    ("the fit loop", "pruneflow/models/fit.py",
+     {"train_dense", "prune", "strip", "pqat", "sensitivity", "sweep_point@0.5-polynomial", "sweep_derived",
+      "channel_prune", "channel_point@0.25", "stacked", "uniform_baseline", "channel_budget", "evaluate"}),
     ("the stage edge of strip", "tasks/strip.py", {"strip"}),
 ]
 

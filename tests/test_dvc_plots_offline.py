@@ -16,8 +16,9 @@ from dvc_render.base import Renderer
 from dvc_render.html import PAGE_HTML
 from PIL import Image, ImageChops
 
+from tests.builds import copy_build
 from tests.chromium import dump_dom, screenshot
-from tests.conftest import REPO, copy_build
+from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow
 

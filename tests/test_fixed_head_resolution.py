@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pruneflow.models.adopt import adopted
 from pruneflow.config.params import parse_config
+from pruneflow.models.adopt import adopted
 from pruneflow.tf_env import keras
 
 SIDE, CLASSES = 32, ["a", "b", "c"]
@@ -45,9 +45,9 @@ def images(count: int, seed: int) -> np.ndarray:
 
 def bench_at(user: keras.Model, folder: Path, resolution: int) -> tuple[dict, dict]:
     """channel_bench's timing core on the adopted dense model, at `channels.resolution: resolution`."""
-    from pruneflow.evaluation.channel_bench import timed_sides
-    from pruneflow.models.classifier import load_model
     from pruneflow.deploy.tflite import to_tflite
+    from pruneflow.evaluation.channel_bench import timed_sides
+    from pruneflow.models.store import load_model
 
     cfg = parse_config({"data": {"image_size": SIDE}, "bench": {"runs": 5, "warmup": 1, "threads": [1]},
                         "channels": {"resolution": resolution, "resolution_runs": 5, "budget": None,

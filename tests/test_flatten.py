@@ -8,8 +8,8 @@ import pytest
 
 from pruneflow.errors import PipelineError
 from pruneflow.models.flatten import flatten_model
-from pruneflow.tf_env import keras
 from pruneflow.models.zoo import build_family, randomise_statistics
+from pruneflow.tf_env import keras
 
 L = keras.layers
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pruneflow.config.params import load_config
 from pruneflow.artifacts.files import digest
+from pruneflow.config.params import load_config
 from pruneflow.pipeline.stages import pipeline_stages
-from tests.conftest import copy_build, write_image_folder, write_params
+from tests.builds import copy_build
+from tests.helpers import write_image_folder, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -125,9 +126,9 @@ def test_flow_publishes_the_comparison_table_and_the_explanation_as_artifacts(fl
     import pandas as pd
 
     from flows.pipeline import EXPLANATION_ARTIFACT, TABLE_ARTIFACT, VARIANTS_ARTIFACT
-    from pruneflow.evaluation.metrics import comparison_rows, variant_rows
-    from pruneflow.report.sentences import explanation
     from pruneflow.artifacts.results import read_run_metrics
+    from pruneflow.evaluation.tables import comparison_rows, variant_rows
+    from pruneflow.report.sentences import explanation
 
     root, params, state = flow_copy
     monkeypatch.chdir(root)
@@ -237,7 +238,7 @@ def test_stage_tasks_retry_transient_io_only_never_bad_input_or_a_deterministic_
 
     from flows.pipeline import run_stage
     from pruneflow.errors import PipelineError
-    from pruneflow.pipeline.stages import Stage
+    from pruneflow.pipeline.stage import Stage
 
     attempts: list[str] = []
     failures = {

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pruneflow.models import data as ingest
 from pruneflow.config.dense import DataConfig
 from pruneflow.config.params import load_config
 from pruneflow.errors import PipelineError
+from pruneflow.models import data as ingest
 from tasks import ingest as ingest_stage
-from tests.conftest import write_image_folder, write_params
+from tests.helpers import write_image_folder, write_params
 
 
 def test_split_is_stratified_disjoint_and_complete() -> None:

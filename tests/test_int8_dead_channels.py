@@ -20,8 +20,9 @@ import pytest
 
 import pruneflow.deploy.tflite
 from pruneflow.deploy.int8_fold import constant_channels, fold_constant_channels
+from pruneflow.deploy.tflite import representative_data, to_tflite
+from pruneflow.deploy.tflite_runner import TFLiteRunner
 from pruneflow.tf_env import keras
-from pruneflow.deploy.tflite import TFLiteRunner, representative_data, to_tflite
 
 pytestmark = pytest.mark.slow  # each test converts a tiny model to int8 (a few seconds)
 

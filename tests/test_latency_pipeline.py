@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from pruneflow.config.params import load_config
-from pruneflow.latency.table import read_tables
 from pruneflow.deploy.machine import cpu_model
+from pruneflow.latency.table import read_tables
 from pruneflow.pipeline.stages import pipeline_stages
-from tests.conftest import changed_stages, copy_build, dvc, run_command, stages_run
+from tests.builds import changed_stages, copy_build, dvc, run_command, stages_run
 
 pytestmark = pytest.mark.slow
 
@@ -58,9 +58,9 @@ def test_a_build_committed_on_another_machine_re_measures_only_the_latency_stage
 
 
 def test_channel_bench_checks_the_tables_prediction_of_every_measured_model_from_its_own_widths(dvc_build: Path) -> None:
-    from pruneflow.latency.widths import model_widths
-    from pruneflow.models.classifier import load_model
     from pruneflow.artifacts.points import MODEL_FILE
+    from pruneflow.latency.widths import model_widths
+    from pruneflow.models.store import load_model
 
     cfg = load_config(dvc_build / "params.yaml")
     p = cfg.paths
@@ -132,9 +132,9 @@ def test_an_unreachable_budget_is_recorded_with_the_reachable_range_and_the_run_
 
     # the suggested range is itself valid: a speed-up just inside it is met by the search
     from pruneflow.config.studies import BudgetConfig
-    from pruneflow.models.data import load_split
     from pruneflow.latency.point import budget_tables, choose_widths
-    from pruneflow.models.classifier import load_model
+    from pruneflow.models.data import load_split
+    from pruneflow.models.store import load_model
 
     floor_x = bound["max_speedup_x"]
     assert 1.0 < floor_x < 500.0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pruneflow.evaluation.metrics import compare, format_table
+from pruneflow.evaluation.metrics import compare
+from pruneflow.evaluation.tables import format_table
 
 
 def _side(acc: float, gz: int, ms: float) -> dict:

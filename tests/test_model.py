@@ -43,7 +43,7 @@ def test_a_weights_file_of_the_wrong_model_is_a_one_line_error(tmp_path: Path) -
 
 
 def test_loading_a_corrupt_or_missing_model_file_is_a_one_line_error(tmp_path: Path) -> None:
-    from pruneflow.models.classifier import load_model
+    from pruneflow.models.store import load_model
 
     with pytest.raises(PipelineError, match="model file missing"):
         load_model(tmp_path / "absent.keras")
@@ -54,12 +54,9 @@ def test_loading_a_corrupt_or_missing_model_file_is_a_one_line_error(tmp_path: P
 
 
 def test_saved_model_round_trips_without_optimizer_state(tmp_path: Path) -> None:
-    from pruneflow.models.classifier import (
-        build_classifier,
-        compile_classifier,
-        load_model,
-        save_model,
-    )
+    from pruneflow.models.classifier import build_classifier
+    from pruneflow.models.fit import compile_classifier
+    from pruneflow.models.store import load_model, save_model
 
     model = build_classifier(ModelConfig(alpha=0.25), 2, 32)
     compile_classifier(model, 1e-3, 0.0)
@@ -78,7 +75,8 @@ def test_saves_from_a_worker_thread_stay_native_keras_zips(tmp_path: Path) -> No
     import zipfile
 
     from pruneflow.config.dense import ModelConfig
-    from pruneflow.models.classifier import build_classifier, save_model
+    from pruneflow.models.classifier import build_classifier
+    from pruneflow.models.store import save_model
 
     model = build_classifier(ModelConfig(alpha=0.35), 3, 32)
     paths = [tmp_path / "first.keras", tmp_path / "second.keras"]

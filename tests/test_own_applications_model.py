@@ -14,20 +14,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pruneflow.models.adopt import adopted, read_model_file
 from pruneflow.channels.rebuild import masked_model, prune_channels
 from pruneflow.config.dense import DataConfig, ModelConfig
 from pruneflow.config.params import Config
 from pruneflow.config.studies import ChannelsConfig
-from pruneflow.magnitude.coverage import prune_briefly
 from pruneflow.deploy.int8_fold import constant_channels, fold_constant_channels
-from pruneflow.models.macs import count_macs
-from pruneflow.models.classifier import load_model, save_model
+from pruneflow.deploy.tflite import representative_data, to_tflite
+from pruneflow.deploy.tflite_runner import TFLiteRunner
+from pruneflow.magnitude.coverage import prune_briefly
 from pruneflow.magnitude.pruning import wrapped_layers
+from pruneflow.models.adopt import adopted, read_model_file
+from pruneflow.models.macs import count_macs
 from pruneflow.models.sparsity import leaf_layers, prunable_weight_names
-from pruneflow.tf_env import keras
-from pruneflow.deploy.tflite import TFLiteRunner, representative_data, to_tflite
+from pruneflow.models.store import load_model, save_model
 from pruneflow.models.training import adopt_dense
+from pruneflow.tf_env import keras
 from tests.own_models import applications_classifier, structured_pixels
 from tests.test_pruning_any_model import _assert_pruned_and_stripped
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pruneflow.models.adopt import adopted, read_model_file
 from pruneflow.config.dense import ModelConfig
 from pruneflow.config.families import family
+from pruneflow.models.adopt import adopted, read_model_file
 from pruneflow.models.classifier import build_classifier
 from pruneflow.tf_env import keras, tf
 from tests.own_models import user_classifier
@@ -100,7 +100,7 @@ def test_the_family_table_knows_every_installed_keras_applications_classifier() 
 def test_the_report_names_the_adopted_model_and_the_share_magnitude_pruning_reached() -> None:
     from pruneflow.config.dense import DataConfig
     from pruneflow.config.params import Config
-    from pruneflow.report.sentences import coverage_clause, model_sentence
+    from pruneflow.report.method import coverage_clause, model_sentence
 
     adopted_cfg = Config(model=ModelConfig(file=Path("models/own/user.keras"), preprocess="unit"))
     sentence = model_sentence(adopted_cfg, 3, 12_345)

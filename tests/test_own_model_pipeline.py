@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import changed_stages, clone_layout, deep_update, dvc, outputs, run_command, write_params, write_stripes
+from tests.builds import changed_stages, clone_layout, dvc, outputs, run_command
+from tests.helpers import deep_update, write_params, write_stripes
 from tests.own_models import user_classifier
 
 pytestmark = pytest.mark.slow

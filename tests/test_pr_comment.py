@@ -11,17 +11,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from pruneflow.tools.pr_comment import (
-    ChangedPlot,
-    asset_name,
-    build_body,
-    changed_plots,
-    load_failures,
-    machine_lines,
-    plot_failures,
-)
-from tests.conftest import dvc as _dvc
-from tests.conftest import run_command as _run
+from pruneflow.tools.pr_comment import asset_name, build_body, machine_lines
+from pruneflow.tools.revisions import ChangedPlot, changed_plots, load_failures, plot_failures
+from tests.builds import dvc as _dvc
+from tests.builds import run_command as _run
 
 PARAMS_MD = """\
 | Path        | Param                | HEAD~1   | workspace   |

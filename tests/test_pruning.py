@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pruneflow.artifacts.files import gzip_size
 from pruneflow.config.params import Config
 from pruneflow.config.prune import PruneConfig
 from pruneflow.errors import PipelineError
-from pruneflow.artifacts.files import gzip_size
 from pruneflow.models.schedule import FineTune
-from tests.conftest import build_config
+from tests.builds import build_config
 
 PLAN = FineTune(steps_per_epoch=10, epochs=2, begin_step=0, end_step=10, frequency=5)
 
@@ -36,8 +36,8 @@ def _with_prune(cfg: Config, **changes) -> Config:
 
 
 def _prune(cfg: Config, data: dict):
-    from pruneflow.models import classifier as model
     from pruneflow.magnitude import pruning
+    from pruneflow.models import store as model
 
     return pruning.prune_model(model.load_model(cfg.paths.dense_model), cfg, data["train"], data["val"])
 
@@ -49,7 +49,7 @@ def pruned(tiny):
 
 
 def test_target_sparsity_is_reached_within_one_point_on_prunable_layers(pruned) -> None:
-    from pruneflow.evaluation.variants import variants as evaluation
+    from pruneflow.evaluation import variants as evaluation
     from pruneflow.magnitude import pruning
 
     stripped = pruning.strip(pruned)
@@ -64,7 +64,7 @@ def test_target_sparsity_is_reached_within_one_point_on_prunable_layers(pruned) 
 
 
 def test_head_scope_prunes_only_dense_layers(tiny) -> None:
-    from pruneflow.evaluation.variants import variants as evaluation
+    from pruneflow.evaluation import variants as evaluation
     from pruneflow.magnitude import pruning
 
     cfg, data = tiny
@@ -75,8 +75,8 @@ def test_head_scope_prunes_only_dense_layers(tiny) -> None:
 
 
 def test_strip_leaves_no_wrapper_and_predicts_exactly_like_the_pruned_model(tiny, pruned) -> None:
-    from pruneflow.models import classifier as model
     from pruneflow.magnitude import pruning
+    from pruneflow.models import store as model
 
     cfg, data = tiny
     dense = model.load_model(cfg.paths.dense_model)
@@ -90,8 +90,8 @@ def test_strip_leaves_no_wrapper_and_predicts_exactly_like_the_pruned_model(tiny
 
 
 def test_zero_sparsity_is_a_no_op(tiny) -> None:
-    from pruneflow.models import classifier as model
     from pruneflow.magnitude import pruning
+    from pruneflow.models import store as model
 
     cfg, data = tiny
     dense = model.load_model(cfg.paths.dense_model)
@@ -115,8 +115,8 @@ def test_mask_sparsity_reports_the_reached_target(pruned) -> None:
 
 
 def test_pruned_model_gzips_smaller_than_dense_and_unstripped_does_not(tiny, pruned, tmp_path: Path) -> None:
-    from pruneflow.models import classifier as model
     from pruneflow.magnitude import pruning
+    from pruneflow.models import store as model
 
     cfg, _ = tiny
     model.save_model(pruned, tmp_path / "wrapped.keras")
@@ -165,8 +165,8 @@ def test_m_by_n_pruning_leaves_at_most_two_nonzeros_in_every_four_input_weights(
 
 
 def test_xnnpack_policy_prunes_only_the_1x1_convolutions_of_the_xnnpack_form() -> None:
-    from pruneflow.magnitude import pruning
     from pruneflow.config.dense import ModelConfig
+    from pruneflow.magnitude import pruning
     from pruneflow.models.classifier import build_classifier
     from pruneflow.tf_env import keras
 

@@ -12,10 +12,10 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
 from pruneflow.config.prune import PruneConfig
 from pruneflow.magnitude.coverage import brief_prune_ok, prune_briefly, pruned_coverage
 from pruneflow.magnitude.pruning import PREDICTION_TOLERANCE, wrap_for_pruning, wrapped_layers
-from pruneflow.models.sparsity import leaf_layers
 from pruneflow.models.schedule import FineTune
-from pruneflow.tf_env import keras, tfmot
+from pruneflow.models.sparsity import leaf_layers
 from pruneflow.models.zoo import build_family, min_size
+from pruneflow.tf_env import keras, tfmot
 
 # Families tfmot's whole-model call refuses, one per reason it refuses (TFOpLambda arithmetic, Normalization,
 # LayerScale/nested Sequential, grouped convolutions); all 18 are in `make zoo` (docs/zoo.md). InceptionResNetV2

@@ -6,27 +6,17 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pruneflow.deploy.compression import binary_entropy, gzip_bound_x
+from pruneflow.artifacts.results import VARYING_FIELDS
 from pruneflow.config.params import parse_config
 from pruneflow.config.prune import PruneConfig
-from pruneflow.artifacts.results import VARYING_FIELDS
+from pruneflow.deploy.compression import binary_entropy, gzip_bound_x
 from pruneflow.evaluation.metrics import compare
-from pruneflow.report.figures import pruning_schedule_figure, size_figure
-from pruneflow.report.sentences import (
-    explanation,
-    layer_summary,
-    pruning_sentence,
-    schedule_label,
-    sensitivity_note,
-    target_sparsity,
-)
-from pruneflow.report.tradeoffs import (
-    SWEEP_COLUMNS,
-    deployment_sentences,
-    rerun_sentence,
-    sweep_sentences,
-)
 from pruneflow.models.schedule import FineTune
+from pruneflow.report.figures import pruning_schedule_figure, size_figure
+from pruneflow.report.method import pruning_sentence, schedule_label, sensitivity_note, target_sparsity
+from pruneflow.report.sentences import explanation, layer_summary
+from pruneflow.report.sweep import SWEEP_COLUMNS, rerun_sentence, sweep_sentences
+from pruneflow.report.variants import deployment_sentences
 
 
 def _side(acc: float, sparsity: float, raw: int, gz: int, ms: float) -> dict:
@@ -243,7 +233,7 @@ def test_deployment_sentences_check_both_goals_and_separate_format_from_pruning(
 
 
 def test_variant_table_has_a_row_per_variant_with_speedups_from_the_bench() -> None:
-    from pruneflow.evaluation.metrics import variant_rows
+    from pruneflow.evaluation.tables import variant_rows
 
     rows = variant_rows(_deploy_metrics(int8_gzip=410, int8_acc=97.5, int8_speed=2.0, int8_vs_same=1.0)).set_index("variant")
     assert list(rows.index[:2]) == ["dense.float", "dense.int8"]
@@ -320,7 +310,7 @@ def test_sweep_sentences_take_the_rerun_claim_from_the_metrics_reproducibility_e
 
 
 def test_every_accuracy_difference_make_show_prints_carries_its_paired_ci_and_mcnemar_p() -> None:
-    from pruneflow.evaluation.metrics import channel_rows, comparison_rows, variant_rows
+    from pruneflow.evaluation.tables import channel_rows, comparison_rows, variant_rows
 
     # the hand count: 8 images lost, 4 won on 500 → −0.8 pt, bootstrap CI −2.2 to +0.6, exact p 0.39
     entry = {"diff_pts": -0.8, "ci_low_pts": -2.2, "ci_high_pts": 0.6, "p_value": 0.3877}

@@ -12,7 +12,6 @@ import pytest
 from matplotlib.colors import to_rgba
 from PIL import Image
 
-from pruneflow.stats.differences import significance
 from pruneflow.config.params import parse_config
 from pruneflow.report.budget import (
     allocation_pairs,
@@ -26,6 +25,7 @@ from pruneflow.report.figures import DENSE_COLOR, png_bytes
 from pruneflow.report.front import FRONT_STYLE, latency_front_figure
 from pruneflow.report.inputs import RunArtifacts
 from pruneflow.report.render import budget_section, machine_phrase
+from pruneflow.stats.differences import significance
 
 SIDE, BIG, TEST_IMAGES = 48, 224, 500
 GREEDY, UNIFORM, FLOAT = "budget-int8-2.2x-greedy", "budget-int8-2.2x-uniform", "budget-float-5.5x-greedy"

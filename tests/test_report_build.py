@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from pruneflow.report.figures import DENSE_COLOR, PRUNED_COLOR
-from tests.conftest import build_config, copy_build
+from tests.builds import build_config, copy_build
 
 SECTIONS = ("What was done", "Dense vs pruned", "What the numbers say", "Deployment formats", "Sparsity sweep",
             "How sure are these differences?", "Where the remaining weights are", "Accuracy per class",

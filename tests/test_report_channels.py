@@ -11,7 +11,8 @@ import pytest
 from matplotlib.colors import to_rgba
 from PIL import Image
 
-from pruneflow.evaluation.metrics import CHANNEL_MODELS, format_channels
+from pruneflow.evaluation.tables import CHANNEL_MODELS, format_channels
+from pruneflow.report.change_words import NO_PAIRED
 from pruneflow.report.channels import (
     baseline_sentence,
     channel_sentences,
@@ -23,9 +24,9 @@ from pruneflow.report.channels import (
     speed_sentences,
     stacked_sentence,
 )
-from pruneflow.report.figures import CHANNEL_COLOR, png_bytes, sweep_figure
-from pruneflow.report.change_words import NO_PAIRED
-from pruneflow.report.tradeoffs import sweep_recommendation, sweep_rows, sweep_sentences
+from pruneflow.report.figures import CHANNEL_COLOR, png_bytes
+from pruneflow.report.sweep import sweep_recommendation, sweep_rows, sweep_sentences
+from pruneflow.report.sweep_figure import sweep_figure
 
 SIDE, BIG = 48, 224
 

@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pruneflow.stats.differences import significance
+from pruneflow.report.change_words import NO_PAIRED, significance_blocks, significance_rows
 from pruneflow.report.channels import baseline_sentence, goal_sentences, stacked_sentence
 from pruneflow.report.render import Section, render_markdown
 from pruneflow.report.sentences import explanation
-from pruneflow.report.change_words import NO_PAIRED, significance_blocks, significance_rows
-from pruneflow.report.tradeoffs import deployment_sentences, sweep_recommendation, sweep_sentences
+from pruneflow.report.sweep import sweep_recommendation, sweep_sentences
+from pruneflow.report.variants import deployment_sentences
+from pruneflow.stats.differences import significance
 from tests.test_report import LAYERS, _deploy_metrics, _metrics
 from tests.test_report_channels import SIDE, _table
 

@@ -13,12 +13,15 @@ import pytest
 
 from pruneflow.config.params import parse_config
 from pruneflow.config.prune import PruneConfig
-from pruneflow.evaluation.metrics import compare, comparison_rows, speedup_spread
-from pruneflow.report.channels import speed_sentences
-from pruneflow.report.render import Document, render_html, render_markdown, report_title
-from pruneflow.report.sentences import explanation, pruning_sentence
-from pruneflow.report.review import format_headline, noise_band
+from pruneflow.evaluation.metrics import compare, speedup_spread
+from pruneflow.evaluation.tables import comparison_rows
 from pruneflow.models.schedule import FineTune
+from pruneflow.report.channels import speed_sentences
+from pruneflow.report.headline import format_headline
+from pruneflow.report.method import pruning_sentence
+from pruneflow.report.render import Document, render_html, render_markdown, report_title
+from pruneflow.report.sentences import explanation
+from pruneflow.stats.noise import noise_band
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -67,7 +70,7 @@ def test_report_title_names_mobilenet_v2_for_the_default_model() -> None:
 
 
 def test_channel_speedup_is_the_paired_median_so_its_quartiles_hold_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pruneflow.evaluation.variants import channel_bench
+    from pruneflow.evaluation import channel_bench
 
     class Runner:
         def __init__(self, *args: object) -> None: ...

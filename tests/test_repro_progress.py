@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from pruneflow.config.params import load_config
-from pruneflow.pipeline.stages import Stage, pipeline_stages, upstream
+from pruneflow.pipeline.stage import Stage
+from pruneflow.pipeline.stages import pipeline_stages, upstream
 from pruneflow.tools.headline import format_rows
 from pruneflow.tools.progress import (
     Progress,
@@ -26,8 +27,8 @@ from pruneflow.tools.progress import (
     replay,
 )
 from pruneflow.tools.scheduler import critical_path
-from tests.conftest import REPO
-from tests.test_repro import COMMITTED_SECONDS
+from tests.helpers import REPO
+from tests.helpers_repro import COMMITTED_SECONDS
 
 SOURCE = "reports/timings/ of Test CPU x86_64, 2 cores"
 

@@ -3,17 +3,17 @@ changes, and timings judged against the runs' own noise (pure, no TensorFlow).""
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from pruneflow.artifacts.results import flatten, is_timing, merge_timings, read_run_metrics, split_timings
 from pruneflow.errors import PipelineError
-from pruneflow.artifacts.results import flatten
-from pruneflow.report.review import exact_changes_table, headline_table, noise_band, timings_section, verdict
-from pruneflow.artifacts.results import is_timing, merge_timings, read_run_metrics, split_timings
+from pruneflow.report.review import exact_changes_table, headline_table, timings_section
+from pruneflow.stats.noise import noise_band, verdict
+
 
 def _channel_model(acc: float, sparsity: float, size: int, gzip: int, macs: int, p50: float, x: float) -> dict:
     """A model of the channel benchmark at 48 px, 1 thread: IQR a tenth of p50, speed-up quartiles ± 0.1."""
@@ -154,7 +154,7 @@ def test_exact_changes_leave_timings_out_and_timings_list_beyond_noise_first() -
 
 
 def test_show_prints_the_headline_of_one_run_with_its_benchmark_setting() -> None:
-    from pruneflow.report.review import format_headline
+    from pruneflow.report.headline import format_headline
 
     lines = format_headline(RUN).splitlines()
     assert lines[0] == ("Headline: float TFLite, p50 at batch 1 (48 px, 1 thread), every model in one interleaved benchmark "

@@ -18,10 +18,11 @@ import yaml
 from pruneflow.config.params import Config, load_config, parse_config
 from pruneflow.config.studies import SeedPoint
 from pruneflow.errors import PipelineError
-from pruneflow.stats.seeds import ACCURACY_FILE, MODELS, PREDICTIONS_FILE, seed_config, spread
 from pruneflow.pipeline.stages import BY_NAME, SEED_RUN, generations, pipeline_stages
+from pruneflow.stats.seeds import ACCURACY_FILE, MODELS, PREDICTIONS_FILE, seed_config, spread
 from pruneflow.tools import dvc_yaml
-from tests.conftest import REPO, clone_layout, dvc, run_command, write_params
+from tests.builds import clone_layout, dvc, run_command
+from tests.helpers import REPO, write_params
 
 HEADLINE_STAGES = ("train_dense", "prune", "strip", "channel_prune", "stacked", "uniform_baseline")
 

@@ -3,7 +3,7 @@ from the channel_bench table alone (pure, no TensorFlow)."""
 
 from __future__ import annotations
 
-from pruneflow.report.notes import skipped_notes
+from pruneflow.evaluation.notes import skipped_notes
 
 NOTHING = "nothing to remove at multiple 16: 12 channels (channels.multiple 8 would prune: keep 0.5 keeps 8 of 12)"
 UNREACHABLE = "unreachable on this model: the narrowest model is predicted at 0.0500 ms, 1.6x at most"
@@ -51,8 +51,8 @@ def test_show_prints_no_row_for_a_plan_that_removes_nothing_and_says_why(
     import shutil
     from pathlib import Path
 
-    from pruneflow.pipeline import freshness as provenance
     from pruneflow.__main__ import main
+    from pruneflow.pipeline import freshness as provenance
 
     repo = Path(__file__).resolve().parents[1]
     for name in ("params.yaml", "metrics.json", "timings.json"):

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from pruneflow.pipeline import freshness as provenance
 from pruneflow.config.params import Config, load_config
+from pruneflow.pipeline import freshness as provenance
 from pruneflow.pipeline.stages import pipeline_stages
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 CHANGED_DEPS = [{"changed deps": {"reports/metrics.json": "modified"}}]
 

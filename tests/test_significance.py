@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pruneflow.stats.paired import (CANNOT_TELL, MET, MISSED, Paired, describe, drop_verdict, paired,
-                                    resolving_size)
+from pruneflow.stats.paired import CANNOT_TELL, MET, MISSED, Paired, describe, drop_verdict, paired, resolving_size
 
 
 def labels(n: int, a_only: int, b_only: int, both_wrong: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from pruneflow.config.params import load_config
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 # ----------------------------------------------------------------------------- a. PQAT's reason, whole
 
@@ -43,7 +43,7 @@ def test_train_dense_prints_the_best_epoch_as_its_csv_log_numbers_it(
     import numpy as np
 
     import tasks.train_dense as edge
-    from pruneflow.models.classifier import EpochLog
+    from pruneflow.models.fit import EpochLog
 
     cfg = load_config(REPO / "params.yaml")
     if rows[0]["epoch"] == 0:

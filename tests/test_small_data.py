@@ -18,12 +18,14 @@ from pruneflow.config.params import load_config, parse_config
 from pruneflow.config.prune import MIN_FINE_TUNE_STEPS, PruneConfig
 from pruneflow.errors import PipelineError
 from pruneflow.models.schedule import plan_fine_tune
-from tests.conftest import (
+from tests.builds import (
+    copy_build,
+    edit_params,
+)
+from tests.helpers import (
     REPO,
     TINY,
-    copy_build,
     deep_update,
-    edit_params,
     write_params,
 )
 

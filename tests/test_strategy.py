@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, write_params
+from tests.helpers import REPO, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,8 @@ SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from tasks import ingest, prune, train_dense
     from pruneflow.config.params import load_config
-    from pruneflow.models.classifier import distribution, is_chief, load_model
+    from pruneflow.models.fit import distribution, is_chief
+    from pruneflow.models.store import load_model
     from pruneflow.magnitude.pruning import strip
     from pruneflow.models.sparsity import prunable_sparsity_pct
     cfg = load_config("params.yaml")
@@ -58,7 +59,7 @@ def test_mirrored_strategy_trains_and_prunes_on_two_replicas(tmp_path: Path) -> 
 
 
 def test_only_the_chief_of_a_multi_worker_cluster_writes() -> None:
-    from pruneflow.models.classifier import is_chief
+    from pruneflow.models.fit import is_chief
 
     class Resolver:
         def __init__(self, jobs: dict, task_type: str | None, task_id: int | None) -> None:

@@ -13,7 +13,8 @@ import pytest
 
 from pruneflow.config.params import load_config
 from pruneflow.errors import PipelineError
-from tests.conftest import build_config, copy_build, write_params
+from tests.builds import build_config, copy_build
+from tests.helpers import write_params
 
 
 def _scan(drops: dict[str, list[float]], levels=(0.5, 0.9)) -> pd.DataFrame:
@@ -82,7 +83,7 @@ def _sweep(accs: dict[str, float], derived: float | None = None) -> pd.DataFrame
 
 
 def test_recommendation_is_the_highest_sparsity_within_the_accuracy_budget() -> None:
-    from pruneflow.report.tradeoffs import sweep_recommendation, sweep_sentences
+    from pruneflow.report.sweep import sweep_recommendation, sweep_sentences
 
     table = _sweep({"dense": 98.0, "0.5": 98.2, "0.8": 97.2, "0.9": 96.5, "0.95": 97.1})
     assert sweep_recommendation(table, 1.0)["point"] == "0.95-polynomial"  # 0.9 misses, 0.95 is within
@@ -93,7 +94,7 @@ def test_recommendation_is_the_highest_sparsity_within_the_accuracy_budget() -> 
 
 
 def test_sweep_sentences_compare_derived_with_the_uniform_point_at_the_same_sparsity() -> None:
-    from pruneflow.report.tradeoffs import sweep_sentences
+    from pruneflow.report.sweep import sweep_sentences
 
     table = _sweep({"dense": 98.0, "0.5": 98.0, "0.9": 96.0}, derived=97.0)
     (derived,) = [s for s in sweep_sentences(table, 1.0, 500) if s.startswith("Sensitivity-derived")]
@@ -130,9 +131,9 @@ def test_bad_sweep_params_fail_with_one_line(tmp_path: Path, changes: dict, mess
 
 @pytest.mark.slow
 def test_scan_measures_each_unit_alone_and_restores_the_model(dvc_build: Path) -> None:
-    from pruneflow.models.data import load_split
-    from pruneflow.models.classifier import load_model
     from pruneflow.magnitude.sensitivity import layer_units, scan
+    from pruneflow.models.data import load_split
+    from pruneflow.models.store import load_model
 
     cfg = build_config(dvc_build)
     model = load_model(cfg.paths.dense_model)
@@ -193,10 +194,10 @@ def test_sweep_points_pruned_in_parallel_on_dask_equal_the_dvc_build_file_for_fi
 
 @pytest.mark.slow
 def test_derived_targets_are_pruned_to_the_same_overall_sparsity_as_uniform(dvc_build: Path) -> None:
-    from pruneflow.models.classifier import load_model
     from pruneflow.artifacts.points import POINT_FILE, TARGETS_FILE
     from pruneflow.artifacts.points import STRIPPED_FILE as MODEL_FILE
     from pruneflow.models.sparsity import prunable_sparsity_pct
+    from pruneflow.models.store import load_model
 
     cfg = build_config(dvc_build)
     targets = pd.read_csv(cfg.paths.derived / TARGETS_FILE).set_index("layer")["target_sparsity"]

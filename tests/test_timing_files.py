@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from pruneflow.config.params import load_config
 from pruneflow.artifacts.files import digest
+from pruneflow.config.params import load_config
 from pruneflow.pipeline.stages import BY_NAME, pipeline_stages
-from tests.conftest import (
+from tests.builds import (
     changed_stages,
     copy_build,
     dvc,

@@ -13,9 +13,10 @@ from pruneflow.channels.rebuild import masked_model, prune_channels
 from pruneflow.config.dense import ModelConfig
 from pruneflow.config.params import load_config
 from pruneflow.config.prune import PruneConfig
-from pruneflow.models.classifier import build_classifier, compile_classifier
+from pruneflow.models.classifier import build_classifier
+from pruneflow.models.fit import compile_classifier
 from pruneflow.tf_env import keras
-from tests.conftest import write_params, write_stripes
+from tests.helpers import write_params, write_stripes
 
 SIZE = 32
 L = keras.layers
@@ -75,7 +76,8 @@ def test_tfmot_wraps_every_convolution_and_dense_layer_of_the_toy() -> None:
 
 
 def test_toy_converts_to_int8_and_agrees_with_float(tmp_path) -> None:
-    from pruneflow.deploy.tflite import TFLiteRunner, representative_data, to_tflite
+    from pruneflow.deploy.tflite import representative_data, to_tflite
+    from pruneflow.deploy.tflite_runner import TFLiteRunner
 
     model = _toy()
     x = np.random.default_rng(1).uniform(0, 255, (8, SIZE, SIZE, 3)).astype(np.float32)

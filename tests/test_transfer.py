@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import build_config
+from tests.builds import build_config
 
 pytestmark = pytest.mark.slow
 
@@ -27,10 +27,12 @@ def _head_kernels(model) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def transfer(dvc_build: Path, tmp_path_factory: pytest.TempPathFactory):
     """The shared build's dense model as a backbone; a frozen-base classifier trained on its data."""
+    from pruneflow.models.classifier import build_classifier
     from pruneflow.models.data import load_classes, load_split
-    from pruneflow.models.classifier import build_classifier, save_model, seed_everything
-    from pruneflow.tools.backbone import write_backbone
+    from pruneflow.models.fit import seed_everything
+    from pruneflow.models.store import save_model
     from pruneflow.models.training import train_dense
+    from pruneflow.tools.backbone import write_backbone
 
     root = tmp_path_factory.mktemp("transfer")
     build = build_config(dvc_build)
@@ -52,7 +54,7 @@ def transfer(dvc_build: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_the_backbone_file_carries_the_trained_base(transfer, dvc_build: Path) -> None:
-    from pruneflow.models.classifier import load_model
+    from pruneflow.models.store import load_model
 
     _, _, initial, _, _ = transfer
     trained = _base_weights(load_model(build_config(dvc_build).paths.dense_model))

@@ -26,7 +26,7 @@ def _tiny(transpose: bool):
             x = keras.layers.Conv2DTranspose(8, 3, padding="same", name="up")(x)
         return keras.Model(input_tensor, x)
 
-    return zoo.Family(build, 32, "test entry")
+    return zoo.ZooEntry(build, "test entry", side=32)
 
 
 @pytest.fixture

@@ -21,9 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-from pruneflow.errors import PipelineError
 from pruneflow.artifacts.files import write_json
-
+from pruneflow.errors import PipelineError
 
 # Same params, data and machine → the same values except these wall-clock fields: seeds, TensorFlow
 # op determinism and timestamp-free files make everything else repeat bit for bit (tests/test_flow.py

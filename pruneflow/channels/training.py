@@ -22,25 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pruneflow.channels.graph import ChannelGraph
-from pruneflow.channels.rebuild import group_widths, prune_channels
-from pruneflow.channels.plan import nothing_to_remove
-from pruneflow.config.params import Config
-from pruneflow.models.data import load_classes, load_split
-from pruneflow.errors import require
-from pruneflow.config.families import family
 from pruneflow.artifacts.files import atomic_dir
-from pruneflow.models.macs import count_macs
-from pruneflow.models.classifier import (
-    EpochLog,
-    KeepBest,
-    build_classifier,
-    compile_classifier,
-    fit,
-    load_model,
-    save_model,
-    seed_everything,
-)
 from pruneflow.artifacts.points import (
     FLOAT_FILE,
     INT8_FILE,
@@ -53,11 +35,22 @@ from pruneflow.artifacts.points import (
     read_point,
     write_record,
 )
-from pruneflow.models.schedule import epochs_for, steps_per_epoch
+from pruneflow.channels.graph import ChannelGraph
+from pruneflow.channels.plan import nothing_to_remove
+from pruneflow.channels.rebuild import group_widths, prune_channels
+from pruneflow.config.families import family
+from pruneflow.config.params import Config
 from pruneflow.deploy.scoring import score_point
-from pruneflow.tf_env import keras
 from pruneflow.deploy.tflite import calibration_images, convert_file, in_processes
+from pruneflow.errors import require
+from pruneflow.models.classifier import build_classifier
+from pruneflow.models.data import load_classes, load_split
+from pruneflow.models.fit import EpochLog, KeepBest, compile_classifier, fit, seed_everything
+from pruneflow.models.macs import count_macs
+from pruneflow.models.schedule import epochs_for, steps_per_epoch
+from pruneflow.models.store import load_model, save_model
 from pruneflow.models.training import train_dense
+from pruneflow.tf_env import keras
 
 
 def step_keeps(keep: float, schedule: str, steps: int) -> list[float]:

@@ -8,9 +8,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pruneflow.config.strict import Bool, Float, Int
 from pruneflow.config.families import family
 from pruneflow.config.paths import _Section
+from pruneflow.config.strict import Bool, Float, Int
 
 # The smallest side any model here may take. Each family checks its own smallest input on top of it
 # (`Config._sections_agree`: MobileNet V1/V2 refuse inputs below 32x32, five stride-2 stages); an adopted

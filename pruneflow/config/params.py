@@ -13,13 +13,12 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from pruneflow.config.dense import DataConfig, ModelConfig, TrainConfig
+from pruneflow.config.families import family
+from pruneflow.config.paths import FOLDERS, PathsConfig, _Section
 from pruneflow.config.prune import BenchConfig, ExportConfig, PruneConfig, QuantizeConfig
 from pruneflow.config.strict import Int
 from pruneflow.config.studies import ChannelsConfig, SeedPoint, SensitivityConfig, SweepConfig, SweepPoint
 from pruneflow.errors import PipelineError
-from pruneflow.config.families import family
-from pruneflow.config.paths import FOLDERS, PathsConfig, _Section
-
 
 MAX_SEED = 2**31 - 1
 

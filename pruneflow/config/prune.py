@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from pruneflow.config.strict import Bool, Float, Int
 from pruneflow.config.paths import _Section
+from pruneflow.config.strict import Bool, Float, Int
 
 # The pruning phase (prune.end - prune.begin) spans at least this share of the fine-tune, and the
 # fine-tune at least MIN_FINE_TUNE_STEPS steps: so it always holds at least 2 steps to prune in.

@@ -10,8 +10,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from pruneflow.config.dense import MIN_IMAGE_SIZE
-from pruneflow.config.strict import Bool, Float, Int
 from pruneflow.config.paths import _Section
+from pruneflow.config.strict import Bool, Float, Int
 
 SPARSITY_RANGE = "0 < sparsity < 1"
 

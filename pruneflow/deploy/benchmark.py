@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from pruneflow.config.prune import BenchConfig
 from pruneflow.artifacts.phases import phase
-from pruneflow.deploy.tflite import TFLiteRunner
+from pruneflow.config.prune import BenchConfig
+from pruneflow.deploy.tflite_runner import TFLiteRunner
 
 BASELINE = "dense.float"
 

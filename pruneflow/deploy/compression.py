@@ -2,7 +2,8 @@
 the channel table quote next to the measured gzip size (pure; no TensorFlow).
 
 Its own module so that the training stages which score a model with it (sweep points, channel models)
-do not read the printing code of `pruneflow.evaluation.metrics`: an edit there then reruns no training stage.
+do not read `pruneflow.evaluation.metrics` nor the printing code of `pruneflow.evaluation.tables`: an edit there then
+reruns no training stage.
 """
 
 from __future__ import annotations

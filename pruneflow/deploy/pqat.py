@@ -11,11 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from pruneflow.config.params import Config
-from pruneflow.models.classifier import (
-    compile_classifier,
-    fit,
-    seed_everything,
-)
+from pruneflow.models.fit import compile_classifier, fit, seed_everything
 from pruneflow.tf_env import keras, tfmot
 
 quantize_api = tfmot.quantization.keras

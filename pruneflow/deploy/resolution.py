@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pruneflow.models.classifier import load_model
-from pruneflow.tf_env import keras
 from pruneflow.deploy.tflite import representative_data, to_tflite
+from pruneflow.models.store import load_model
+from pruneflow.tf_env import keras
 
 CALIBRATION_AT_RESOLUTION = 16  # upscaled train images: enough ranges for a timing-only int8 file
 # Layers that turn a feature map into a vector of a size set by the map's side.

@@ -14,13 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pruneflow.deploy.compression import gzip_bound_x
 from pruneflow.artifacts.files import gzip_bytes, gzip_size
-from pruneflow.models.macs import count_macs, count_params
 from pruneflow.artifacts.points import PREDICTION_COLUMNS
+from pruneflow.deploy.compression import gzip_bound_x
+from pruneflow.deploy.tflite_runner import TFLiteRunner
+from pruneflow.deploy.tflite_weights import weight_stats
+from pruneflow.models.macs import count_macs, count_params
 from pruneflow.models.sparsity import prunable_sparsity_pct
 from pruneflow.tf_env import keras
-from pruneflow.deploy.tflite import TFLiteRunner, weight_stats
 
 
 def score_point(stripped: keras.Model, float_fb: bytes, int8_fb: bytes, keras_file: Path,

@@ -19,18 +19,19 @@ from typing import Any
 
 import numpy as np
 
-from pruneflow.config.params import Config
-from pruneflow.models.data import load_split
-from pruneflow.errors import require
-from pruneflow.models.classifier import load_model
-from pruneflow.latency.widths import model_widths
-from pruneflow.latency.table import read_tables
 from pruneflow.artifacts.points import FLOAT_FILE, INT8_FILE, MODEL_FILE, STRIPPED_FILE, read_point
-from pruneflow.magnitude.sweep_table import exported_point
-from pruneflow.tf_env import tf
-from pruneflow.deploy.resolution import CALIBRATION_AT_RESOLUTION, convert_at_resolution, usable_side
-from pruneflow.deploy.tflite import TFLiteRunner, calibration_images, in_processes
+from pruneflow.config.params import Config
 from pruneflow.deploy.benchmark import interleaved_ms, speedup, summarize
+from pruneflow.deploy.resolution import CALIBRATION_AT_RESOLUTION, convert_at_resolution, usable_side
+from pruneflow.deploy.tflite import calibration_images, in_processes
+from pruneflow.deploy.tflite_runner import TFLiteRunner
+from pruneflow.errors import require
+from pruneflow.latency.table import read_tables
+from pruneflow.latency.widths import model_widths
+from pruneflow.magnitude.sweep_table import exported_point
+from pruneflow.models.data import load_split
+from pruneflow.models.store import load_model
+from pruneflow.tf_env import tf
 
 FORMATS = ("float", "int8")
 

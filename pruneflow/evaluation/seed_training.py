@@ -19,18 +19,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pruneflow.artifacts.files import atomic_dir
 from pruneflow.channels.training import baseline_not_applicable, channel_prune, matching_alpha, scratch_budget
 from pruneflow.config.params import Config
 from pruneflow.config.studies import SweepPoint
-from pruneflow.models.data import load_classes, load_split
-from pruneflow.artifacts.files import atomic_dir
-from pruneflow.models.classifier import save_model
-from pruneflow.models.macs import count_macs
 from pruneflow.magnitude.pruning import prune_model, strip
 from pruneflow.magnitude.sweep_points import point_config
+from pruneflow.models.data import load_classes, load_split
+from pruneflow.models.macs import count_macs
+from pruneflow.models.store import save_model
+from pruneflow.models.training import adopt_dense, train_dense
 from pruneflow.stats.seeds import ACCURACY_FILE, MODELS, PREDICTIONS_FILE, seed_config
 from pruneflow.tf_env import keras
-from pruneflow.models.training import adopt_dense, train_dense
 
 
 def predicted(model: keras.Model, x: np.ndarray) -> np.ndarray:

@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pruneflow.errors import PipelineError, require
 from pruneflow.artifacts.files import gzip_size
+from pruneflow.artifacts.results import read_with_timings
+from pruneflow.deploy.tflite_runner import TFLiteRunner
+from pruneflow.deploy.tflite_weights import weight_stats
+from pruneflow.errors import PipelineError, require
 from pruneflow.evaluation.metrics import flat_channels
 from pruneflow.models.sparsity import count_zeros, prunable_weights
 from pruneflow.tf_env import keras
-from pruneflow.deploy.tflite import TFLiteRunner, weight_stats
-from pruneflow.artifacts.results import read_with_timings
 
 # Exported file kind → metric name (the unit is in the name).
 SIZE_KEYS = {

@@ -24,7 +24,6 @@ from pruneflow.config.studies import BudgetConfig
 from pruneflow.errors import PipelineError
 from pruneflow.latency.table import LatencyTable
 
-
 Predict = Callable[[Mapping[str, int]], float]
 
 

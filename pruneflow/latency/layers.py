@@ -12,10 +12,10 @@ from typing import Any
 
 from pruneflow.channels.graph import ChannelGraph
 from pruneflow.channels.plan import group_count
-from pruneflow.models.flatten import flatten_model
+from pruneflow.deploy.resolution import at_resolution
 from pruneflow.latency.table import CostedLayer, Segments, levels_for, side_grid
 from pruneflow.latency.widths import KINDS
-from pruneflow.deploy.resolution import at_resolution
+from pruneflow.models.flatten import flatten_model
 from pruneflow.tf_env import keras
 
 

@@ -12,14 +12,15 @@ from typing import Any
 import numpy as np
 
 from pruneflow.config.params import Config
-from pruneflow.models.data import load_split
+from pruneflow.deploy.resolution import convert_at_resolution, usable_side
+from pruneflow.deploy.tflite import calibration_images, in_processes
+from pruneflow.deploy.tflite_runner import TFLiteRunner
 from pruneflow.errors import require
 from pruneflow.latency.layers import costed_layers
 from pruneflow.latency.micro import micro_tflite, time_signatures
 from pruneflow.latency.table import FORMATS, LatencyTable, Setting
-from pruneflow.models.classifier import load_model
-from pruneflow.deploy.resolution import convert_at_resolution, usable_side
-from pruneflow.deploy.tflite import TFLiteRunner, calibration_images, in_processes
+from pruneflow.models.data import load_split
+from pruneflow.models.store import load_model
 
 WARMUP, RUNS = 20, 200  # rounds over every signature: a 48 px table's run takes ~1 s
 

@@ -13,20 +13,21 @@ from typing import Any
 
 import numpy as np
 
-from pruneflow.channels.training import fine_tune, fine_tune_epochs, widths_table, write_model
+from pruneflow.artifacts.points import POINT_FILE
 from pruneflow.channels.graph import ChannelGraph
 from pruneflow.channels.plan import channel_scores, group_count, plan_channels
 from pruneflow.channels.rebuild import apply_plan
+from pruneflow.channels.training import fine_tune, fine_tune_epochs, widths_table, write_model
 from pruneflow.config.params import Config
 from pruneflow.config.studies import BudgetConfig
-from pruneflow.models.data import load_split
 from pruneflow.errors import PipelineError, require
 from pruneflow.latency.budget import GroupLevels, search_widths
 from pruneflow.latency.importance import taylor_importance
 from pruneflow.latency.table import FORMATS, LatencyTable, Setting, levels_for, read_tables
+from pruneflow.models.data import load_split
+from pruneflow.models.fit import EpochLog, seed_everything
 from pruneflow.models.macs import count_macs
-from pruneflow.models.classifier import EpochLog, load_model, seed_everything
-from pruneflow.artifacts.points import POINT_FILE
+from pruneflow.models.store import load_model
 from pruneflow.tf_env import keras
 
 

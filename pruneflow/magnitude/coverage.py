@@ -18,7 +18,6 @@ import numpy as np
 from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import PruneLowMagnitude
 
 from pruneflow.config.prune import PruneConfig
-from pruneflow.models.classifier import load_model, save_model
 from pruneflow.magnitude.pruning import (
     PREDICTION_TOLERANCE,
     leaf_layers,
@@ -29,6 +28,7 @@ from pruneflow.magnitude.pruning import (
     wrapped_layers,
 )
 from pruneflow.models.schedule import FineTune
+from pruneflow.models.store import load_model, save_model
 from pruneflow.tf_env import keras, tfmot
 
 
@@ -88,7 +88,7 @@ def prune_briefly(dense: keras.Model, x: np.ndarray, y: np.ndarray, final_sparsi
 
     Proves the pipeline's invariants on any architecture in seconds, not a useful model: the masks
     reach `final_sparsity`, the stripped model predicts what the wrapped one does, and both survive a
-    `.keras` round trip through `pruneflow.models.classifier` (safe mode, vetted config).
+    `.keras` round trip through `pruneflow.models.store` (safe mode, vetted config).
 
     Args:
         dense: a freshly built model; its layer objects become part of the wrapped one.

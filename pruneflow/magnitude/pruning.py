@@ -20,21 +20,14 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
     PruneLowMagnitude,
 )
 
+from pruneflow.artifacts.files import write_csv
 from pruneflow.config.params import Config
 from pruneflow.config.prune import PruneConfig
 from pruneflow.errors import PipelineError
-from pruneflow.artifacts.files import write_csv
-from pruneflow.models.classifier import (
-    KeepBest,
-    compile_classifier,
-    distribution,
-    fit,
-    load_model,
-    seed_everything,
-    sync_batchnorm,
-)
+from pruneflow.models.fit import KeepBest, compile_classifier, distribution, fit, seed_everything, sync_batchnorm
 from pruneflow.models.schedule import FineTune, plan_fine_tune
 from pruneflow.models.sparsity import count_zeros, leaf_layers, prunable_weight_names
+from pruneflow.models.store import load_model
 from pruneflow.tf_env import keras, tf, tfmot
 
 sparsity_api = tfmot.sparsity.keras

@@ -16,16 +16,17 @@ from typing import Any
 
 import pandas as pd
 
+from pruneflow.artifacts.files import atomic_dir
+from pruneflow.artifacts.points import FLOAT_FILE, INT8_FILE, POINT_FILE, PREDICTIONS_FILE, STRIPPED_FILE, TARGETS_FILE
 from pruneflow.config.params import Config
 from pruneflow.config.studies import SweepPoint
-from pruneflow.models.data import load_split
-from pruneflow.errors import require
-from pruneflow.artifacts.files import atomic_dir
-from pruneflow.models.classifier import distribution, is_chief, save_model
-from pruneflow.artifacts.points import FLOAT_FILE, INT8_FILE, POINT_FILE, PREDICTIONS_FILE, STRIPPED_FILE, TARGETS_FILE
-from pruneflow.magnitude.pruning import prune_model, strip
 from pruneflow.deploy.scoring import score_point
 from pruneflow.deploy.tflite import calibration_images, convert_file, in_processes
+from pruneflow.errors import require
+from pruneflow.magnitude.pruning import prune_model, strip
+from pruneflow.models.data import load_split
+from pruneflow.models.fit import distribution, is_chief
+from pruneflow.models.store import save_model
 
 
 def point_config(cfg: Config, point: SweepPoint) -> Config:

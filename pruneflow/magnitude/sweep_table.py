@@ -13,15 +13,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pruneflow.config.params import Config
-from pruneflow.models.data import load_split
-from pruneflow.errors import require
-from pruneflow.models.classifier import load_model
 from pruneflow.artifacts.points import FLOAT_FILE, INT8_FILE, is_model, read_point
-from pruneflow.deploy.scoring import score_point
-from pruneflow.deploy.tflite import TFLiteRunner, exported, representative_data, tflite_kind, to_tflite
+from pruneflow.config.params import Config
 from pruneflow.deploy.benchmark import interleaved_ms, speedup, summarize
-
+from pruneflow.deploy.scoring import score_point
+from pruneflow.deploy.tflite import exported, representative_data, tflite_kind, to_tflite
+from pruneflow.deploy.tflite_runner import TFLiteRunner
+from pruneflow.errors import require
+from pruneflow.models.data import load_split
+from pruneflow.models.store import load_model
 
 # The columns measured by the clock (and the front drawn from them): the sweep stage writes them to the
 # timing file `paths.sweep_latency`, keyed by `point`, and the rest to the DVC output `paths.sweep_table`.

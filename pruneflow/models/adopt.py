@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from pruneflow.errors import PipelineError
-from pruneflow.tf_env import keras
 from pruneflow.models.vetting import SAFE_TF_OPS, unsafe_content
+from pruneflow.tf_env import keras
 
 TF_KERAS = ("save it from tf_keras (Keras 2): set TF_USE_LEGACY_KERAS=1 before importing TensorFlow, or "
             "`import tf_keras as keras`, build or load the model there and call model.save('model.keras')")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pruneflow.config.dense import DataConfig, IMAGE_SUFFIXES
+from pruneflow.config.dense import IMAGE_SUFFIXES, DataConfig
 from pruneflow.errors import PipelineError
 
 SPLITS = ("train", "val", "test")

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from pruneflow.models.adopt import adopted, read_model_file, score
 from pruneflow.config.params import Config
 from pruneflow.errors import PipelineError
-from pruneflow.models.classifier import (
+from pruneflow.models.adopt import adopted, read_model_file, score
+from pruneflow.models.classifier import build_classifier
+from pruneflow.models.fit import (
     EpochLog,
     KeepBest,
-    build_classifier,
     compile_classifier,
     distribution,
     fit,

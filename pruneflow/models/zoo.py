@@ -23,51 +23,51 @@ apps = keras.applications
 
 
 @dataclass(frozen=True)
-class Family:
-    """How to build one keras.applications family: its constructor, the smallest input side it
-    accepts (keras' own `min_size`) and the layers that make it a test of the pruner."""
+class ZooEntry:
+    """One family of the zoo: its constructor and the layers that make it a test of the pruner. What
+    the family is (preprocessing, smallest input side, width switch) is `pruneflow.config.families.Family`,
+    the one table of families; an entry outside that table (a test's own constructor) names its side."""
 
     build: Callable[..., keras.Model]
-    min_size: int
     notes: str
+    side: int | None = None  # smallest input side of an entry outside the families table
+
+    def min_size(self, name: str) -> int:
+        """The smallest square input side the constructor accepts."""
+        return self.side if self.side is not None else families.family(name).min_size
 
 
-def smallest(name: str) -> int:
-    """The family's smallest input side, from the one table of families (`pruneflow.config.families`)."""
-    return families.family(name).min_size
-
-
-FAMILIES: dict[str, Family] = {
-    "MobileNet": Family(apps.MobileNet, smallest("MobileNet"), "depthwise + pointwise, ReLU6, Dropout-free base"),
-    "MobileNetV2": Family(apps.MobileNetV2, smallest("MobileNetV2"), "inverted residuals: Add-coupled streams"),
-    "MobileNetV3Small": Family(apps.MobileNetV3Small, smallest("MobileNetV3Small"),
+FAMILIES: dict[str, ZooEntry] = {
+    "MobileNet": ZooEntry(apps.MobileNet, "depthwise + pointwise, ReLU6, Dropout-free base"),
+    "MobileNetV2": ZooEntry(apps.MobileNetV2, "inverted residuals: Add-coupled streams"),
+    "MobileNetV3Small": ZooEntry(apps.MobileNetV3Small,
                                "Rescaling preprocessing, SE Reshape+Multiply, hard-swish TFOpLambda arithmetic"),
-    "MobileNetV3Large": Family(apps.MobileNetV3Large, smallest("MobileNetV3Large"), "as MobileNetV3Small, deeper"),
-    "ResNet50": Family(apps.ResNet50, smallest("ResNet50"), "bottleneck residuals, projection shortcuts"),
-    "ResNet50V2": Family(apps.ResNet50V2, smallest("ResNet50V2"), "pre-activation BN before the shortcut split, MaxPooling shortcut"),
-    "ResNetRS50": Family(apps.ResNetRS50, smallest("ResNetRS50"), "Normalization preprocessing, SE blocks, AveragePooling shortcut"),
-    "DenseNet121": Family(apps.DenseNet121, smallest("DenseNet121"), "Concatenate chains: channels pruned inside concatenations"),
-    "InceptionV3": Family(apps.InceptionV3, smallest("InceptionV3"), "multi-branch Concatenate"),
-    "InceptionResNetV2": Family(apps.InceptionResNetV2, smallest("InceptionResNetV2"), "Concatenate + CustomScaleLayer scaled residuals"),
-    "Xception": Family(apps.Xception, smallest("Xception"), "SeparableConv2D, Add residuals"),
-    "NASNetMobile": Family(apps.NASNetMobile, smallest("NASNetMobile"),
+    "MobileNetV3Large": ZooEntry(apps.MobileNetV3Large, "as MobileNetV3Small, deeper"),
+    "ResNet50": ZooEntry(apps.ResNet50, "bottleneck residuals, projection shortcuts"),
+    "ResNet50V2": ZooEntry(apps.ResNet50V2, "pre-activation BN before the shortcut split, MaxPooling shortcut"),
+    "ResNetRS50": ZooEntry(apps.ResNetRS50, "Normalization preprocessing, SE blocks, AveragePooling shortcut"),
+    "DenseNet121": ZooEntry(apps.DenseNet121, "Concatenate chains: channels pruned inside concatenations"),
+    "InceptionV3": ZooEntry(apps.InceptionV3, "multi-branch Concatenate"),
+    "InceptionResNetV2": ZooEntry(apps.InceptionResNetV2, "Concatenate + CustomScaleLayer scaled residuals"),
+    "Xception": ZooEntry(apps.Xception, "SeparableConv2D, Add residuals"),
+    "NASNetMobile": ZooEntry(apps.NASNetMobile,
                            "Cropping/padding, SeparableConv2D, Add + Concatenate cells"),
-    "VGG16": Family(apps.VGG16, smallest("VGG16"), "plain conv stack"),
-    "EfficientNetB0": Family(apps.EfficientNetB0, smallest("EfficientNetB0"), "Rescaling + Normalization, SE, StochasticDepth-free Dropout"),
-    "EfficientNetV2B0": Family(apps.EfficientNetV2B0, smallest("EfficientNetV2B0"), "fused MBConv, SE, Dropout with noise_shape"),
-    "ConvNeXtTiny": Family(apps.ConvNeXtTiny, smallest("ConvNeXtTiny"),
+    "VGG16": ZooEntry(apps.VGG16, "plain conv stack"),
+    "EfficientNetB0": ZooEntry(apps.EfficientNetB0, "Rescaling + Normalization, SE, StochasticDepth-free Dropout"),
+    "EfficientNetV2B0": ZooEntry(apps.EfficientNetV2B0, "fused MBConv, SE, Dropout with noise_shape"),
+    "ConvNeXtTiny": ZooEntry(apps.ConvNeXtTiny,
                            "depthwise-as-grouped conv, LayerNormalization, Dense on 4-D maps, LayerScale"),
-    "RegNetX002": Family(apps.RegNetX002, smallest("RegNetX002"), "grouped convs (group width 8)"),
-    "RegNetY002": Family(apps.RegNetY002, smallest("RegNetY002"), "grouped convs + SE"),
+    "RegNetX002": ZooEntry(apps.RegNetX002, "grouped convs (group width 8)"),
+    "RegNetY002": ZooEntry(apps.RegNetY002, "grouped convs + SE"),
 }
 
 
 def min_size(name: str) -> int:
     """The smallest square input side `name`'s constructor accepts."""
-    return _family(name).min_size
+    return _family(name).min_size(name)
 
 
-def _family(name: str) -> Family:
+def _family(name: str) -> ZooEntry:
     if name not in FAMILIES:
         raise PipelineError(f"zoo: unknown family {name!r}; allowed: {', '.join(FAMILIES)}")
     return FAMILIES[name]
@@ -89,8 +89,8 @@ def build_family(name: str, image_size: int, num_classes: int = 10, nested: bool
         An uncompiled Keras 2 model named `<name>_classifier`.
     """
     family = _family(name)
-    if image_size < family.min_size:
-        raise PipelineError(f"zoo: image_size={image_size} for {name}; allowed: >= {family.min_size}")
+    if image_size < min_size(name):
+        raise PipelineError(f"zoo: image_size={image_size} for {name}; allowed: >= {min_size(name)}")
     shape = (image_size, image_size, 3)
     inputs = keras.Input(shape, name="image")
     if nested:

@@ -32,9 +32,9 @@ from pruneflow.report.budget_records import (  # noqa: F401  (SERIES, series_of,
     timed,
     unbuilt_budgets,
 )
-from pruneflow.report.channels import FORMATS, SAME_ACCURACY_PTS, _verdict, _where
-from pruneflow.report.sentences import LATENCY_NOISE, _share
 from pruneflow.report.change_words import change_wording, difference, no_pair
+from pruneflow.report.channels import FORMATS, SAME_ACCURACY_PTS, _verdict, _where
+from pruneflow.report.numbers import LATENCY_NOISE, _share
 
 # The goals for the budgeted models: each configured budget's own speed-up (or latency) over dense in
 # its format, side and threads, at most GOAL_LOSS_PTS lost; the measured p50 near the budget; the

@@ -15,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 
-
 from pruneflow.stats.differences import significance_rows
 from pruneflow.stats.paired import (
     CANNOT_TELL,

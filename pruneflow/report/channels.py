@@ -12,10 +12,10 @@ from typing import Any
 
 import pandas as pd
 
-from pruneflow.evaluation.metrics import channel_rows, flat_channels, speedup_spread
 from pruneflow.artifacts.points import same_plan_as
-from pruneflow.report.notes import nothing_removed_sentences, same_plan_sentences
-from pruneflow.report.sentences import LATENCY_NOISE, _bytes, _share
+from pruneflow.evaluation.metrics import flat_channels, speedup_spread
+from pruneflow.evaluation.notes import nothing_removed_sentences, same_plan_sentences
+from pruneflow.evaluation.tables import channel_rows
 from pruneflow.report.change_words import (
     MISSED,
     budget_clause,
@@ -26,6 +26,7 @@ from pruneflow.report.change_words import (
     entry_of,
     no_pair,
 )
+from pruneflow.report.numbers import LATENCY_NOISE, _bytes, _share
 
 # The goals for the channel-pruned model (same format, batch 1, at the data's side) and for the
 # stacked model (its gzipped int8 TFLite file against the gzipped dense float Keras file).

@@ -10,10 +10,10 @@ from typing import Any
 
 import pandas as pd
 
-from pruneflow.config.params import Config
-from pruneflow.models.data import SPLITS, load_classes, load_split
-from pruneflow.errors import require
 from pruneflow.artifacts.results import read_run_metrics, read_table_with_timings, read_with_timings
+from pruneflow.config.params import Config
+from pruneflow.errors import require
+from pruneflow.models.data import SPLITS, load_classes, load_split
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from typing import Any
 
 import pandas as pd
 
-from pruneflow.config.params import Config
 from pruneflow.config.families import family
+from pruneflow.config.params import Config
 from pruneflow.deploy.machine import describe
-from pruneflow.evaluation.metrics import comparison_rows, variant_rows
+from pruneflow.evaluation.tables import comparison_rows, variant_rows
 from pruneflow.report.budget import (
     allocation_sentences,
     budget_goals,
@@ -23,6 +23,7 @@ from pruneflow.report.budget import (
     prediction_rows,
 )
 from pruneflow.report.budget_records import timed_resolution
+from pruneflow.report.change_words import significance_blocks
 from pruneflow.report.channels import channel_sentences, channel_table, method_sentence
 from pruneflow.report.figures import (
     accuracy_latency_figure,
@@ -33,22 +34,16 @@ from pruneflow.report.figures import (
     pruning_schedule_figure,
     sensitivity_figure,
     size_figure,
-    sweep_figure,
     training_figure,
     weight_histogram_figure,
 )
 from pruneflow.report.front import latency_front_figure
 from pruneflow.report.inputs import RunArtifacts
-from pruneflow.report.sentences import (
-    explanation,
-    layer_summary,
-    schedule_label,
-    sensitivity_note,
-    setup_sentences,
-    target_sparsity,
-)
-from pruneflow.report.change_words import significance_blocks
-from pruneflow.report.tradeoffs import deployment_sentences, sweep_rows, sweep_sentences
+from pruneflow.report.method import schedule_label, sensitivity_note, setup_sentences, target_sparsity
+from pruneflow.report.sentences import explanation, layer_summary
+from pruneflow.report.sweep import sweep_rows, sweep_sentences
+from pruneflow.report.sweep_figure import sweep_figure
+from pruneflow.report.variants import deployment_sentences
 
 SIGNIFICANCE_TITLE = "How sure are these differences?"
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import pandas as pd
 
+from pruneflow.artifacts.points import PREDICTION_COLUMNS, PREDICTIONS_FILE, is_model, read_point
 from pruneflow.config.params import Config
 from pruneflow.errors import PipelineError, require
-from pruneflow.artifacts.points import PREDICTION_COLUMNS, PREDICTIONS_FILE, is_model, read_point
 from pruneflow.stats.paired import Paired, drop_verdict, paired, resolving_size
 
 INT8_COLLAPSE_PTS = 2.0   # an int8 file this many points below its float twin is flagged in the report and `make show`

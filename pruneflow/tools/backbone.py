@@ -23,7 +23,7 @@ import yaml
 
 from pruneflow.config.params import parse_config
 from pruneflow.errors import PipelineError, command
-from pruneflow.models.classifier import load_model
+from pruneflow.models.store import load_model
 from pruneflow.tf_env import keras
 
 HEAD_INPUT = "head_dense"  # the head's first layer: its input is the base's pooled output

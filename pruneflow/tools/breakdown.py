@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pruneflow.config.params import load_config
-from pruneflow.errors import PipelineError, command
 from pruneflow.artifacts.phases import PHASES
 from pruneflow.artifacts.results import read_stage_timing
+from pruneflow.config.params import load_config
+from pruneflow.errors import PipelineError, command
 
 
 def breakdown_table(stage_timings: Path) -> pd.DataFrame:

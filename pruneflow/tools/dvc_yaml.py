@@ -15,7 +15,9 @@ from pathlib import Path
 
 from pruneflow.config.params import Config, load_config
 from pruneflow.errors import PipelineError
-from pruneflow.pipeline.stages import CHANNEL_POINT, REPO, SEED_RUN, STAGES, SWEEP_POINT, Out, Stage
+from pruneflow.pipeline.code_deps import REPO
+from pruneflow.pipeline.stage import CHANNEL_POINT, SEED_RUN, SWEEP_POINT, Out, Stage
+from pruneflow.pipeline.stages import STAGES
 
 HEADER = """\
 # GENERATED from pruneflow/pipeline/stages.py by `make dvc.yaml` (python -m pruneflow.tools.dvc_yaml): do not edit.

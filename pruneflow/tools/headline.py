@@ -64,7 +64,7 @@ def headline_files(cfg: Config) -> tuple[dict[str, tuple[Path, str]], list[str]]
         PipelineError: the channel folder has no `point.json`.
     """
     from pruneflow.artifacts.points import MODEL_FILE, is_model, read_point
-    from pruneflow.report.review import HEADLINE_MODELS
+    from pruneflow.report.headline import HEADLINE_MODELS
 
     p = cfg.paths
     files = {"dense": (p.dense_model, "train_dense"), "unstructured": (p.stripped_model, "strip")}
@@ -84,14 +84,15 @@ def headline_rows(cfg: Config) -> tuple[int, list[dict[str, str]], list[str]]:
     import numpy as np
     import pandas as pd
 
-    from pruneflow.models.data import load_split
+    from pruneflow.artifacts.files import gzip_size
+    from pruneflow.artifacts.points import PREDICTIONS_FILE
     from pruneflow.errors import require
     from pruneflow.evaluation.variants import evaluate_keras
-    from pruneflow.artifacts.files import gzip_size
+    from pruneflow.models.data import load_split
+    from pruneflow.models.fit import seed_everything
     from pruneflow.models.macs import count_macs
-    from pruneflow.models.classifier import load_model, seed_everything
-    from pruneflow.artifacts.points import PREDICTIONS_FILE
-    from pruneflow.report.review import HEADLINE_MODELS
+    from pruneflow.models.store import load_model
+    from pruneflow.report.headline import HEADLINE_MODELS
     from pruneflow.stats.paired import paired
 
     p = cfg.paths

@@ -27,11 +27,12 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pruneflow.config.params import load_config
-from pruneflow.pipeline.stages import Stage, pipeline_stages, upstream
 from pruneflow.artifacts.results import read_stage_timing, stage_timing_file
+from pruneflow.config.params import load_config
+from pruneflow.pipeline.stage import Stage
+from pruneflow.pipeline.stages import pipeline_stages, upstream
 from pruneflow.tools.headline import HEADLINE_STAGES
-from pruneflow.tools.scheduler import jobs_main, critical_path, schedule, with_upstream
+from pruneflow.tools.scheduler import critical_path, jobs_main, schedule, with_upstream
 
 # DVC's own time per stage on top of the stage's recorded seconds (hashing, locking, the process start):
 # about 14 s, measured in issue 23 on the 2-core machine (docs/results.md, "Where a cold run's time goes").

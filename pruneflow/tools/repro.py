@@ -39,12 +39,13 @@ import time
 from pathlib import Path
 
 from pruneflow.config.params import load_config
-from pruneflow.pipeline.dvc_cache import stale
 from pruneflow.errors import PipelineError
-from pruneflow.pipeline.stages import Stage, pipeline_stages, upstream
+from pruneflow.pipeline.dvc_cache import stale
+from pruneflow.pipeline.stage import Stage
+from pruneflow.pipeline.stages import pipeline_stages, upstream
 from pruneflow.tools.headline import HEADLINE_STAGES, EarlyHeadline
 from pruneflow.tools.progress import DVC_OVERHEAD_S, Progress, machine_label, recorded_seconds
-from pruneflow.tools.scheduler import jobs_main, Job, Outcome, critical_path, schedule, with_upstream
+from pruneflow.tools.scheduler import Job, Outcome, critical_path, jobs_main, schedule, with_upstream
 
 __all__ = ["Job", "Outcome", "main", "plan", "run", "schedule"]  # schedule's home is pruneflow.tools.scheduler
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from pruneflow.errors import PipelineError
-from pruneflow.pipeline.stages import Stage
+from pruneflow.pipeline.stage import Stage
 
 
 class Job(Protocol):

@@ -31,16 +31,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pruneflow.channels.rebuild import masked_model, prune_channels
-from pruneflow.magnitude.coverage import brief_prune_ok, prune_briefly
-from pruneflow.errors import PipelineError, command
 from pruneflow.artifacts.files import write_bytes, write_csv, write_json
-from pruneflow.deploy.machine import cpu_count, cpu_model
-from pruneflow.models.macs import count_macs, count_params
-from pruneflow.tf_env import keras, tfmot
-from pruneflow.deploy.tflite import TFLiteRunner, to_tflite
+from pruneflow.channels.rebuild import masked_model, prune_channels
 from pruneflow.deploy.benchmark import interleaved_ms, speedup
+from pruneflow.deploy.machine import cpu_count, cpu_model
+from pruneflow.deploy.tflite import to_tflite
+from pruneflow.deploy.tflite_runner import TFLiteRunner
+from pruneflow.errors import PipelineError, command
+from pruneflow.magnitude.coverage import brief_prune_ok, prune_briefly
+from pruneflow.models.macs import count_macs, count_params
 from pruneflow.models.zoo import FAMILIES, build_family, min_size
+from pruneflow.tf_env import keras, tfmot
 
 KEEP, SCOPE, CRITERION, MULTIPLE = 0.5, "all", "l2", 8
 MAGNITUDE_SPARSITY = 0.5
