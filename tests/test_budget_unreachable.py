@@ -15,7 +15,8 @@ from pruneflow.config.params import parse_config
 from pruneflow.config.studies import BudgetConfig
 from pruneflow.latency.budget import GroupLevels, search_widths
 from pruneflow.latency.table import CostedLayer, LatencyTable, Setting, levels_for, side_grid
-from pruneflow.report.budget import budget_goals, budget_rows, budget_sentences, budgets_measured
+from pruneflow.report.budget import budget_goals, budget_rows, budget_sentences
+from pruneflow.report.budget_records import budgets_measured
 
 
 def small_table() -> LatencyTable:

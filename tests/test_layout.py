@@ -4,6 +4,7 @@ newcomer can read, and code deps that rerun only what an edit can change (no Ten
 from __future__ import annotations
 
 import ast
+import graphlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -69,23 +70,49 @@ def test_every_subpackage_and_top_level_module_has_a_place_in_the_layer_order() 
     assert {p.name for p in LIBRARY.iterdir() if p.is_dir() and (p / "__init__.py").is_file()} <= set(RANK)
 
 
+def _upward(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Imports from a node to one on the same or a higher layer (the two leaves excepted)."""
+    return sorted((source, target) for source, targets in graph.items() for target in targets
+                  if source in RANK and RANK[target] >= RANK[source] and target not in ("errors", "tf_env"))
+
+
 def test_the_import_graph_has_at_most_twenty_nodes_and_no_import_runs_back_up_the_layers() -> None:
     graph = _graph()
     assert len(set(graph) | {n for targets in graph.values() for n in targets}) <= 20
-    upward = [(source, target) for source, targets in graph.items() for target in targets
-              if source in RANK and RANK[target] >= RANK[source] and target not in ("errors", "tf_env")]
-    assert upward == []  # same layer counts too: magnitude and channels never import each other
+    assert _upward(graph) == []  # same layer counts too: magnitude and channels never import each other
 
 
-def test_the_order_rule_would_catch_an_import_back_up_the_layers(tmp_path: Path) -> None:
-    # non-vacuity: a models module that imports the report is an upward import by the same rule
-    probe = LIBRARY / "models" / "_layout_probe.py"
-    probe.write_text("from pruneflow.report.render import build_sections\n")
-    try:
-        graph = _graph()
-        assert "report" in graph["models"] and RANK["report"] > RANK["models"]
-    finally:
-        probe.unlink()
+def test_the_order_rule_catches_an_import_back_up_the_layers_or_across_one() -> None:
+    graph = _graph()
+    assert _upward({**graph, "models": graph["models"] | {"report"}}) == [("models", "report")]
+    assert _upward({**graph, "channels": graph["channels"] | {"magnitude"}}) == [("channels", "magnitude")]
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Library module → the library modules it imports (`from pruneflow.x import y` names module y when
+    y is one, else module x)."""
+    name = lambda path: ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+    modules = {name(path) for path in LIBRARY.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for path in LIBRARY.rglob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pruneflow"):
+                found.update(f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                             for a in node.names)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names if a.name.startswith("pruneflow"))
+        graph[name(path)] = found - {name(path)}
+    return graph
+
+
+def test_no_module_imports_itself_back_through_others_so_the_channel_registry_is_a_leaf() -> None:
+    graph = _module_graph()
+    graphlib.TopologicalSorter(graph).prepare()  # raises CycleError naming the cycle
+    assert graph["pruneflow.channels.registry"] <= {"pruneflow.errors"}
+    graph["pruneflow.channels.registry"].add("pruneflow.channels.handlers")  # the old cycle is caught
+    with pytest.raises(graphlib.CycleError):
+        graphlib.TopologicalSorter(graph).prepare()
 
 
 def test_a_package_init_is_a_docstring_that_imports_nothing() -> None:
@@ -105,7 +132,7 @@ def test_each_package_docstring_names_every_module_it_holds() -> None:
         assert missing == [], f"{init.relative_to(REPO)} does not name {missing}"
 
 
-@pytest.mark.parametrize("folder", ["pruneflow", "tasks", "flows"])
+@pytest.mark.parametrize("folder", ["pruneflow", "tasks", "flows", "tests", "benchmarks"])
 def test_no_code_file_grows_past_three_hundred_lines(folder: str) -> None:
     long = {p.relative_to(REPO).as_posix(): n for p in (REPO / folder).rglob("*.py")
             if (n := len(p.read_text().splitlines())) > MAX_LINES}

@@ -84,7 +84,7 @@ def seed_run(cfg: Config, seed: int, out_dir: Path) -> dict[str, Any]:
 def _stacked(s: Config, channel: keras.Model, tmp: Path, train: tuple[np.ndarray, np.ndarray],
              val: tuple[np.ndarray, np.ndarray]) -> keras.Model:
     """The channel model magnitude-pruned with the prune recipe at `channels.stacked_sparsity`, stripped
-    (what `channel_training.stacked` trains)."""
+    (what `pruneflow.magnitude.stacked.stacked` trains)."""
     source = tmp / "channel_for_stacked.keras"
     save_model(channel, source)
     point = point_config(s, SweepPoint(s.channels.stacked_sparsity, s.prune.schedule))
@@ -96,7 +96,7 @@ def _stacked(s: Config, channel: keras.Model, tmp: Path, train: tuple[np.ndarray
 def _uniform_width(s: Config, channel: keras.Model, train: tuple[np.ndarray, np.ndarray],
                    val: tuple[np.ndarray, np.ndarray], classes: int) -> keras.Model:
     """The architecture at the alpha matching the channel model's MACs, trained from scratch with the
-    Scratch-B budget (what `channel_training.uniform_baseline` trains)."""
+    Scratch-B budget (what `pruneflow.channels.training.uniform_baseline` trains)."""
     alpha, _ = matching_alpha(s, count_macs(channel), classes)
     budget = scratch_budget(s, len(train[0]))
     narrow = s.model_copy(update={"model": s.model.model_copy(update={"alpha": alpha}),

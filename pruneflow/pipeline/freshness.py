@@ -13,7 +13,7 @@ from typing import Any
 
 from pruneflow.config.params import Config
 from pruneflow.pipeline.dvc_cache import stale
-from pruneflow.pipeline.stages import STAGES, pipeline_stages, upstream
+from pruneflow.pipeline.stages import STAGES, ancestors, pipeline_stages
 
 # The stage that writes metrics.json (evaluate), as the stage table says.
 METRICS_STAGE = next(stage.name for stage in STAGES if any(out.key == "paths.metrics" for out in stage.outs))
@@ -36,13 +36,7 @@ def source_line(metrics: dict[str, Any], digest_now: str) -> str:
 
 def metrics_stages(cfg: Config) -> set[str]:
     """The stages metrics.json depends on: evaluate and every stage upstream of it (the stage table's graph)."""
-    graph = upstream(pipeline_stages(cfg), cfg)
-    seen, todo = {METRICS_STAGE}, [METRICS_STAGE]
-    while todo:
-        for name in graph.get(todo.pop(), set()) - seen:
-            seen.add(name)
-            todo.append(name)
-    return seen
+    return ancestors(cfg, METRICS_STAGE)
 
 
 def _listed(names: list[str]) -> str:

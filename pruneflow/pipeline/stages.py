@@ -192,13 +192,18 @@ def timing_files(cfg: Config) -> list[str]:
 def params_upstream(cfg: Config, stage: str = "evaluate") -> tuple[str, ...]:
     """The params keys `stage` and every stage upstream of it read: what DVC compares to call its outputs
     stale (`pruneflow.artifacts.lineage.METRICS_PARAMS` says the same for evaluate, checked by a test)."""
-    stages = pipeline_stages(cfg)
-    graph, todo, seen = upstream(stages, cfg), [stage], {stage}
+    seen = ancestors(cfg, stage)
+    return tuple(sorted({key for s in pipeline_stages(cfg) if s.name in seen for key in s.params}))
+
+
+def ancestors(cfg: Config, stage: str) -> set[str]:
+    """`stage` and every stage upstream of it, transitively (what its outputs depend on)."""
+    graph, todo, seen = upstream(pipeline_stages(cfg), cfg), [stage], {stage}
     while todo:
-        for name in graph[todo.pop()] - seen:
+        for name in graph.get(todo.pop(), set()) - seen:
             seen.add(name)
             todo.append(name)
-    return tuple(sorted({key for s in stages if s.name in seen for key in s.params}))
+    return seen
 
 
 def generations(stages: tuple[Stage, ...], cfg: Config) -> list[list[Stage]]:

@@ -15,19 +15,16 @@ from typing import Any
 
 import pandas as pd
 
-from pruneflow.report.budget_records import (  # noqa: F401  (SERIES, series_of, budgets_measured: the section's API)
-    SERIES,
+from pruneflow.report.budget_records import (
     accuracy,
     against,
     allocation_pairs,
     budget_records,
     budget_side,
     budget_wording,
-    budgets_measured,
     comparison_order,
     model_kind,
     off_target_pct,
-    series_of,
     spread,
     timed,
     unbuilt_budgets,

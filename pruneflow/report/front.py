@@ -8,7 +8,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from pruneflow.report.budget import SERIES, accuracy, comparison_order, series_of, timed
+from pruneflow.report.budget_records import SERIES, accuracy, comparison_order, series_of, timed
 from pruneflow.report.channels import FORMATS, _threads, settings
 from pruneflow.report.figures import CHANNEL_COLOR, DENSE_COLOR, _place_label
 

@@ -19,10 +19,9 @@ from pruneflow.report.budget import (
     budget_goals,
     budget_rows,
     budget_sentences,
-    budgets_measured,
     prediction_rows,
 )
-from pruneflow.report.budget_records import timed_resolution
+from pruneflow.report.budget_records import budgets_measured, timed_resolution
 from pruneflow.report.change_words import significance_blocks
 from pruneflow.report.channels import channel_sentences, channel_table, method_sentence
 from pruneflow.report.figures import (
