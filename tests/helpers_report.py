@@ -36,3 +36,28 @@ LAYERS = pd.DataFrame([
 
 def _sentence(sentences: list[str], start: str) -> str:
     return next(s for s in sentences if s.startswith(start))
+
+
+def _variant(acc: float, gzip_bytes: int, p50: float, vs_float: float | None, vs_same: float | None,
+             delegate: str = "xnnpack") -> dict:
+    stats = {"batch1_p50_ms": p50, "batch1_p95_ms": 1.2 * p50, "throughput_batch32_images_per_s": 1000 / p50}
+    if vs_float is not None:
+        stats["batch1_vs_dense_float_x"] = vs_float
+    if vs_same is not None:
+        stats["batch1_vs_dense_same_format_x"] = vs_same
+    return {"test_accuracy_pct": acc, "size_bytes": 4 * gzip_bytes, "size_gzip_bytes": gzip_bytes,
+            "weights_sparsity_pct": 80.0, "weights_sparse_encoded_tensors": 0, "delegate": delegate,
+            "gzip_ratio_vs_dense_keras_x": 4100 / gzip_bytes, "threads_1": stats}
+
+
+def _deploy_metrics(int8_gzip: int, int8_acc: float, int8_speed: float, int8_vs_same: float) -> dict:
+    m = _metrics()
+    m["variants"] = {
+        "dense.float": _variant(98.0, 3700, 1.0, None, None),
+        "dense.int8": _variant(98.0, 1000, 1.0 / int8_speed, int8_speed, None),
+        "pruned.float": _variant(97.5, 1100, 1.0, 1.0, 1.0),
+        "pruned.sparse": _variant(97.5, 1000, 1.0, 1.0, 1.0),
+        "pruned.int8": _variant(int8_acc, int8_gzip, 1.0 / int8_speed, int8_speed, int8_vs_same),
+        "pruned.sparse_int8": _variant(int8_acc, 500, 3.0, 0.33, 0.3, delegate="builtin (XNNPACK refused: failed to delegate)"),
+    }
+    return m
