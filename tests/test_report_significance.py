@@ -16,9 +16,8 @@ from pruneflow.report.sentences import explanation
 from pruneflow.report.sweep import sweep_recommendation, sweep_sentences
 from pruneflow.report.variants import deployment_sentences
 from pruneflow.stats.differences import significance
-from tests.helpers_report import LAYERS, _metrics
+from tests.helpers_report import LAYERS, _deploy_metrics, _metrics
 from tests.test_report_channels import SIDE, _table
-from tests.test_report_variants import _deploy_metrics
 
 N, DENSE_RIGHT = 500, 488  # dense: 97.6 %, error 2.4 %
 MAIN = "0.9-polynomial"  # the main prune's name in the sweep table; `pruned` in the section
